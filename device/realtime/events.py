@@ -1,0 +1,472 @@
+"""Every Realtime event a voice device sends or receives, as typed models, in one registry.
+
+Names are the GA spellings (protocol reference section 2); the beta spellings are mapped to
+these in :mod:`device.realtime.dialect`, nowhere else. Fields marked required in section 2
+have no default; everything else is optional so new server fields never break parsing.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from ..errors import LocalProtocolError, RemoteProtocolError
+from .models import ErrorDetail, Item, Model, RateLimit, Response
+
+SERVER_EVENTS: dict[str, type[ServerEvent]] = {}
+CLIENT_EVENTS: dict[str, type[ClientEvent]] = {}
+
+E = TypeVar("E", bound="Event")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event(Model):
+    TYPE: ClassVar[str] = ""
+    event_id: str | None = None
+
+    @property
+    def type(self) -> str:
+        return self.TYPE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.TYPE, **super().to_dict()}
+
+
+class ServerEvent(Event):
+    """Something the server said."""
+
+
+class ClientEvent(Event):
+    """Something the device says; only these can be sent."""
+
+
+def _server(name: str):
+    def register(cls: type[E]) -> type[E]:
+        cls.TYPE = name
+        SERVER_EVENTS[name] = cls  # type: ignore[assignment]
+        return cls
+    return register
+
+
+def _client(name: str):
+    def register(cls: type[E]) -> type[E]:
+        cls.TYPE = name
+        CLIENT_EVENTS[name] = cls  # type: ignore[assignment]
+        return cls
+    return register
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnknownEvent(ServerEvent):
+    """A server event type this version does not know; kept, logged at debug, never fatal."""
+
+    raw_type: str = ""
+    data: dict = field(default_factory=dict)
+
+    @property
+    def type(self) -> str:
+        return self.raw_type
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+# ---------------------------------------------------------------- server events: session
+@_server("session.created")
+@dataclass(frozen=True, kw_only=True)
+class SessionCreated(ServerEvent):
+    session: dict
+
+
+@_server("session.updated")
+@dataclass(frozen=True, kw_only=True)
+class SessionUpdated(ServerEvent):
+    session: dict
+
+
+@_server("transcription_session.updated")
+@dataclass(frozen=True, kw_only=True)
+class TranscriptionSessionUpdated(ServerEvent):
+    session: dict
+
+
+@_server("conversation.created")
+@dataclass(frozen=True, kw_only=True)
+class ConversationCreated(ServerEvent):
+    conversation: dict
+
+
+# ------------------------------------------------------------ server events: conversation
+@_server("conversation.item.added")
+@dataclass(frozen=True, kw_only=True)
+class ConversationItemAdded(ServerEvent):
+    item: Item
+    previous_item_id: str | None = None
+
+
+@_server("conversation.item.done")
+@dataclass(frozen=True, kw_only=True)
+class ConversationItemDone(ServerEvent):
+    item: Item
+    previous_item_id: str | None = None
+
+
+@_server("conversation.item.deleted")
+@dataclass(frozen=True, kw_only=True)
+class ConversationItemDeleted(ServerEvent):
+    item_id: str
+
+
+@_server("conversation.item.retrieved")
+@dataclass(frozen=True, kw_only=True)
+class ConversationItemRetrieved(ServerEvent):
+    item: Item
+
+
+@_server("conversation.item.truncated")
+@dataclass(frozen=True, kw_only=True)
+class ConversationItemTruncated(ServerEvent):
+    item_id: str
+    content_index: int
+    audio_end_ms: int
+
+
+@_server("conversation.item.input_audio_transcription.delta")
+@dataclass(frozen=True, kw_only=True)
+class InputTranscriptionDelta(ServerEvent):
+    item_id: str
+    content_index: int | None = None
+    delta: str = ""
+
+
+@_server("conversation.item.input_audio_transcription.completed")
+@dataclass(frozen=True, kw_only=True)
+class InputTranscriptionCompleted(ServerEvent):
+    item_id: str
+    content_index: int
+    transcript: str
+    usage: dict | None = None
+
+
+@_server("conversation.item.input_audio_transcription.failed")
+@dataclass(frozen=True, kw_only=True)
+class InputTranscriptionFailed(ServerEvent):
+    item_id: str
+    content_index: int
+    error: dict
+
+
+@_server("conversation.item.input_audio_transcription.segment")
+@dataclass(frozen=True, kw_only=True)
+class InputTranscriptionSegment(ServerEvent):
+    item_id: str
+    text: str = ""
+    content_index: int | None = None
+
+
+# ------------------------------------------------------------ server events: input buffer
+@_server("input_audio_buffer.speech_started")
+@dataclass(frozen=True, kw_only=True)
+class SpeechStarted(ServerEvent):
+    audio_start_ms: int
+    item_id: str
+
+
+@_server("input_audio_buffer.speech_stopped")
+@dataclass(frozen=True, kw_only=True)
+class SpeechStopped(ServerEvent):
+    audio_end_ms: int
+    item_id: str
+
+
+@_server("input_audio_buffer.committed")
+@dataclass(frozen=True, kw_only=True)
+class InputAudioCommitted(ServerEvent):
+    item_id: str
+    previous_item_id: str | None = None
+
+
+@_server("input_audio_buffer.cleared")
+@dataclass(frozen=True, kw_only=True)
+class InputAudioCleared(ServerEvent):
+    pass
+
+
+@_server("input_audio_buffer.timeout_triggered")
+@dataclass(frozen=True, kw_only=True)
+class InputAudioTimeout(ServerEvent):
+    audio_start_ms: int
+    audio_end_ms: int
+    item_id: str
+
+
+# ---------------------------------------------------------------- server events: response
+@_server("response.created")
+@dataclass(frozen=True, kw_only=True)
+class ResponseCreated(ServerEvent):
+    response: Response
+
+
+@_server("response.done")
+@dataclass(frozen=True, kw_only=True)
+class ResponseDone(ServerEvent):
+    response: Response
+
+
+@_server("response.output_item.added")
+@dataclass(frozen=True, kw_only=True)
+class OutputItemAdded(ServerEvent):
+    response_id: str
+    output_index: int
+    item: Item
+
+
+@_server("response.output_item.done")
+@dataclass(frozen=True, kw_only=True)
+class OutputItemDone(ServerEvent):
+    response_id: str
+    output_index: int
+    item: Item
+
+
+@_server("response.content_part.added")
+@dataclass(frozen=True, kw_only=True)
+class ContentPartAdded(ServerEvent):
+    response_id: str
+    item_id: str
+    output_index: int = 0
+    content_index: int = 0
+    part: dict | None = None
+
+
+@_server("response.content_part.done")
+@dataclass(frozen=True, kw_only=True)
+class ContentPartDone(ServerEvent):
+    response_id: str
+    item_id: str
+    output_index: int = 0
+    content_index: int = 0
+    part: dict | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ResponsePartEvent(ServerEvent):
+    response_id: str
+    item_id: str
+    output_index: int = 0
+    content_index: int = 0
+
+
+@_server("response.output_audio.delta")
+@dataclass(frozen=True, kw_only=True)
+class AudioDelta(_ResponsePartEvent):
+    delta: str
+
+    @property
+    def pcm(self) -> bytes:
+        """The audio bytes (PCM16 LE mono 24 kHz in the default format)."""
+        try:
+            return base64.b64decode(self.delta, validate=True)
+        except ValueError as exc:
+            raise RemoteProtocolError("response.output_audio.delta: delta is not base64") from exc
+
+    @classmethod
+    def from_pcm(cls, pcm: bytes, **kwargs: Any) -> AudioDelta:
+        return cls(delta=base64.b64encode(pcm).decode("ascii"), **kwargs)
+
+
+@_server("response.output_audio.done")
+@dataclass(frozen=True, kw_only=True)
+class AudioDone(_ResponsePartEvent):
+    pass
+
+
+@_server("response.output_audio_transcript.delta")
+@dataclass(frozen=True, kw_only=True)
+class AudioTranscriptDelta(_ResponsePartEvent):
+    delta: str
+
+
+@_server("response.output_audio_transcript.done")
+@dataclass(frozen=True, kw_only=True)
+class AudioTranscriptDone(_ResponsePartEvent):
+    transcript: str = ""
+
+
+@_server("response.output_text.delta")
+@dataclass(frozen=True, kw_only=True)
+class TextDelta(_ResponsePartEvent):
+    delta: str
+
+    # Seed 002's C# client logged text deltas under "text".
+    ALIASES: ClassVar[dict[str, str]] = {"text": "delta"}
+
+
+@_server("response.output_text.done")
+@dataclass(frozen=True, kw_only=True)
+class TextDone(_ResponsePartEvent):
+    text: str = ""
+
+
+@_server("response.function_call_arguments.delta")
+@dataclass(frozen=True, kw_only=True)
+class FunctionCallArgumentsDelta(ServerEvent):
+    response_id: str
+    item_id: str
+    call_id: str
+    delta: str
+    output_index: int = 0
+
+
+@_server("response.function_call_arguments.done")
+@dataclass(frozen=True, kw_only=True)
+class FunctionCallArgumentsDone(ServerEvent):
+    response_id: str
+    item_id: str
+    call_id: str
+    arguments: str
+    name: str | None = None
+    output_index: int = 0
+
+
+# ------------------------------------------------------------------- server events: other
+@_server("rate_limits.updated")
+@dataclass(frozen=True, kw_only=True)
+class RateLimitsUpdated(ServerEvent):
+    rate_limits: list[RateLimit]
+
+
+@_server("error")
+@dataclass(frozen=True, kw_only=True)
+class ErrorEvent(ServerEvent):
+    error: ErrorDetail
+
+    @property
+    def code(self) -> str | None:
+        return self.error.code
+
+
+@dataclass(frozen=True, kw_only=True)
+class _OutputAudioBufferEvent(ServerEvent):
+    """WebRTC/SIP only (reference section 6); parsed so seed 003 is understood."""
+
+    response_id: str | None = None
+
+
+@_server("output_audio_buffer.started")
+@dataclass(frozen=True, kw_only=True)
+class OutputAudioBufferStarted(_OutputAudioBufferEvent):
+    pass
+
+
+@_server("output_audio_buffer.stopped")
+@dataclass(frozen=True, kw_only=True)
+class OutputAudioBufferStopped(_OutputAudioBufferEvent):
+    pass
+
+
+@_server("output_audio_buffer.cleared")
+@dataclass(frozen=True, kw_only=True)
+class OutputAudioBufferCleared(_OutputAudioBufferEvent):
+    pass
+
+
+# ------------------------------------------------------------------------ client events
+@_client("session.update")
+@dataclass(frozen=True, kw_only=True)
+class SessionUpdate(ClientEvent):
+    """Build it with :func:`device.realtime.session.session_update`, which renders typed
+    settings in the connection's dialect; the simulator parses the raw object to validate it."""
+
+    session: dict
+
+
+@_client("input_audio_buffer.append")
+@dataclass(frozen=True, kw_only=True)
+class InputAudioAppend(ClientEvent):
+    audio: str
+
+    #: 15 MiB per event (reference section 2.1); larger appends are rejected by the server.
+    MAX_BYTES: ClassVar[int] = 15 * 1024 * 1024
+
+    @classmethod
+    def from_pcm(cls, pcm: bytes) -> InputAudioAppend:
+        if len(pcm) > cls.MAX_BYTES:
+            raise LocalProtocolError(f"input_audio_buffer.append of {len(pcm)} bytes exceeds 15 MiB")
+        return cls(audio=base64.b64encode(pcm).decode("ascii"))
+
+    @property
+    def pcm(self) -> bytes:
+        try:
+            return base64.b64decode(self.audio, validate=True)
+        except ValueError as exc:
+            raise RemoteProtocolError("input_audio_buffer.append: audio is not base64") from exc
+
+
+@_client("input_audio_buffer.commit")
+@dataclass(frozen=True, kw_only=True)
+class InputAudioCommit(ClientEvent):
+    pass
+
+
+@_client("input_audio_buffer.clear")
+@dataclass(frozen=True, kw_only=True)
+class InputAudioClear(ClientEvent):
+    pass
+
+
+@_client("conversation.item.create")
+@dataclass(frozen=True, kw_only=True)
+class ItemCreate(ClientEvent):
+    item: Item
+    previous_item_id: str | None = None
+
+
+@_client("conversation.item.truncate")
+@dataclass(frozen=True, kw_only=True)
+class ItemTruncate(ClientEvent):
+    item_id: str
+    content_index: int
+    audio_end_ms: int
+
+
+@_client("conversation.item.delete")
+@dataclass(frozen=True, kw_only=True)
+class ItemDelete(ClientEvent):
+    item_id: str
+
+
+@_client("conversation.item.retrieve")
+@dataclass(frozen=True, kw_only=True)
+class ItemRetrieve(ClientEvent):
+    item_id: str
+
+
+@_client("response.create")
+@dataclass(frozen=True, kw_only=True)
+class ResponseCreate(ClientEvent):
+    """``response`` holds per-response overrides, rendered by the dialect (section 1.1)."""
+
+    response: dict | None = None
+
+
+@_client("response.cancel")
+@dataclass(frozen=True, kw_only=True)
+class ResponseCancel(ClientEvent):
+    response_id: str | None = None
+
+
+#: What the GA server lists as supported client event types (reference section 2.1).
+GA_SUPPORTED_CLIENT_TYPES = (
+    "session.update", "session.close", "input_audio_buffer.append",
+    "session.input_audio_buffer.append", "input_audio_buffer.commit", "input_audio_buffer.clear",
+    "conversation.item.create", "conversation.item.truncate", "conversation.item.delete",
+    "conversation.item.retrieve", "response.create", "response.cancel",
+)
+BETA_SUPPORTED_CLIENT_TYPES = (
+    "session.update", "transcription_session.update", "input_audio_buffer.append",
+    "input_audio_buffer.commit", "input_audio_buffer.clear", "conversation.item.create",
+    "conversation.item.truncate", "conversation.item.delete", "conversation.item.retrieve",
+    "response.create", "response.cancel",
+)

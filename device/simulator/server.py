@@ -1,0 +1,199 @@
+"""The built-in Realtime server: ``pivoice simulator --port N [--dialect ga|beta]``.
+
+Checks the upgrade the way the real service does (reference section 3, simulator checklist
+section 11): the upgrade always succeeds, then a bad key gets an ``error`` and close 3000, a
+missing or unknown model or the retired beta header gets close 4000. Then ``session.created``
+with ``expires_at``, events through :class:`SimSession`, server pings, and at the time limit
+``session_expired`` followed by close 1001.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from ..realtime import events as ev
+from ..realtime.dialect import Dialect
+from ..realtime.models import ErrorDetail
+from ..realtime.protocol import InvalidFrame, RealtimeProtocol
+from .config import SimError
+from .session import Ids, SimSession
+
+logger = logging.getLogger(__name__)
+
+PATHS = ("/v1/realtime", "/openai/v1/realtime", "/openai/realtime")
+MODEL_PREFIXES = ("gpt-realtime", "gpt-4o-realtime-preview", "gpt-4o-mini-realtime-preview")
+
+
+@dataclass
+class SimulatorOptions:
+    dialect: Dialect = Dialect.GA
+    #: Session limit in seconds; the real service has 3600 (GA), 1800 (Azure).
+    session_limit_s: float = 3600.0
+    #: Accepted keys; empty accepts any non-empty key.
+    api_keys: frozenset[str] = frozenset()
+    speedup: float = 4.0
+    first_audio_delay_s: float = 0.05
+    ping_interval_s: float | None = 20.0
+    quirks: bool = True
+    seed: int | None = None
+
+
+@dataclass
+class SimulatorStats:
+    connections: int = 0
+    expired: int = 0
+    frames_in: int = 0
+    sessions: list[SimSession] = field(default_factory=list)
+
+
+def _mask(key: str) -> str:
+    return f"{key[:3]}…{key[-4:]}" if len(key) > 8 else "…"
+
+
+class RealtimeSimulator:
+    def __init__(self, options: SimulatorOptions | None = None) -> None:
+        self.options = options or SimulatorOptions()
+        self.stats = SimulatorStats()
+        self._ids = Ids(self.options.seed)
+        self._server: Server | None = None
+        self._connections: set[ServerConnection] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() first"
+        return self._server.sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/v1/realtime"
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> RealtimeSimulator:
+        self._server = await serve(self._handler, host, port, process_request=self._check_path,
+                                   ping_interval=self.options.ping_interval_s, ping_timeout=20,
+                                   max_size=16 * 1024 * 1024, max_queue=256)
+        logger.info("Realtime simulator (%s) listening on ws://%s:%d/v1/realtime",
+                    self.options.dialect, host, self.port)
+        return self
+
+    async def stop(self) -> None:
+        if self._server:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def drop_all(self) -> None:
+        """Cut every connection without a close handshake, as a network loss would."""
+        for ws in list(self._connections):
+            ws.transport.abort()
+
+    async def __aenter__(self) -> RealtimeSimulator:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _check_path(self, connection: ServerConnection, request: Request) -> Response | None:
+        if urlsplit(request.path).path.rstrip("/") not in PATHS:
+            return connection.respond(404, "Not found: the Realtime endpoint is /v1/realtime\n")
+        return None
+
+    def _refusal(self, request: Request) -> tuple[str | None, str, int, str] | None:
+        """(code, message, close code, close reason) when the upgrade is refused in-band."""
+        headers: Headers = request.headers
+        auth = headers.get("Authorization", "")
+        key = auth[7:] if auth.startswith("Bearer ") else headers.get("api-key", "")
+        if not key:
+            return None, "Missing bearer or basic authentication in header", 3000, "invalid_request_error"
+        if self.options.api_keys and key not in self.options.api_keys:
+            return ("invalid_api_key", f"Incorrect API key provided: {_mask(key)}. You can find your API key "
+                    "at https://platform.openai.com/account/api-keys.", 3000, "invalid_request_error.invalid_api_key")
+        if self.options.dialect is Dialect.GA and headers.get("OpenAI-Beta"):
+            return ("beta_api_shape_disabled", "The Realtime Beta API is no longer supported. Please use "
+                    "/v1/realtime for the GA API.", 4000, "invalid_request_error.beta_api_shape_disabled")
+        query = parse_qs(urlsplit(request.path).query)
+        model = (query.get("model") or query.get("deployment") or [""])[0]
+        if not model:
+            return ("missing_model", "You must provide a model parameter, for example "
+                    "wss://api.openai.com/v1/realtime?model=gpt-realtime-1.5", 4000, "invalid_request_error.missing_model")
+        if "deployment" not in query and not model.startswith(MODEL_PREFIXES):
+            return ("invalid_model", f'Model "{model}" is not supported in realtime mode.', 4000,
+                    "invalid_request_error.invalid_model")
+        return None
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        self.stats.connections += 1
+        request = ws.request
+        assert request is not None
+        refusal = self._refusal(request)
+        if refusal:
+            code, message, close_code, reason = refusal
+            err = ev.ErrorEvent(event_id=self._ids("event"), error=ErrorDetail(
+                type="invalid_request_error", code=code, message=message, param=None, event_id=None))
+            await ws.send(RealtimeProtocol(self.options.dialect, side="server").send(err) or "")
+            await ws.close(close_code, reason)
+            return
+        query = parse_qs(urlsplit(request.path).query)
+        model = (query.get("model") or query.get("deployment"))[0]
+        await self._serve_session(ws, model)
+
+    async def _serve_session(self, ws: ServerConnection, model: str) -> None:
+        protocol = RealtimeProtocol(self.options.dialect, side="server")
+        started = time.time()
+        limit = self.options.session_limit_s
+
+        async def emit(event: ev.ServerEvent) -> None:
+            frame = protocol.send(event)
+            if frame is not None:
+                await ws.send(frame)
+
+        sim = SimSession(emit, dialect=self.options.dialect, model=model, expires_at=int(started + limit),
+                         ids=self._ids, speedup=self.options.speedup,
+                         first_audio_delay_s=self.options.first_audio_delay_s, quirks=self.options.quirks)
+        self.stats.sessions.append(sim)
+        self._connections.add(ws)
+        expiry = asyncio.create_task(self._expire(ws, sim, limit), name="sim-expiry")
+        try:
+            await sim.start()
+            async for frame in ws:
+                self.stats.frames_in += 1
+                try:
+                    event = protocol.receive_text(frame)
+                except InvalidFrame as bad:
+                    await emit(ev.ErrorEvent(event_id=self._ids("event"), error=ErrorDetail(
+                        type="invalid_request_error", code=bad.code, message=str(bad), param=bad.param)))
+                    continue
+                await sim.handle(event)  # type: ignore[arg-type]
+        except ConnectionClosed:
+            pass
+        finally:
+            self._connections.discard(ws)
+            expiry.cancel()
+            await sim.close()
+
+    async def _expire(self, ws: ServerConnection, sim: SimSession, limit_s: float) -> None:
+        await asyncio.sleep(limit_s)
+        minutes = limit_s / 60
+        span = f"{minutes:g} minutes" if minutes == int(minutes) else f"{limit_s:g} seconds"
+        message = f"Your session hit the maximum duration of {span}."
+        self.stats.expired += 1
+        with contextlib.suppress(ConnectionClosed):
+            await sim.error(SimError("session_expired", message))
+            await ws.close(1001, message)
+
+
+async def serve_forever(options: SimulatorOptions, host: str, port: int) -> None:
+    sim = await RealtimeSimulator(options).start(host, port)
+    print(f"pivoice simulator ({options.dialect}) on ws://{host}:{sim.port}/v1/realtime", flush=True)
+    try:
+        await asyncio.Future()
+    finally:
+        await sim.stop()
