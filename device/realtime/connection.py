@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -87,6 +88,16 @@ class Endpoint:
         return headers
 
 
+_KEYLIKE = re.compile(r"\b(sk|ek|rk)-[^\s.,;]*")
+
+
+def scrub(text: str, secret: str = "") -> str:
+    """Remove a key, or anything shaped like one (servers echo a masked key), from ``text``."""
+    if secret:
+        text = text.replace(secret, "[key]")
+    return _KEYLIKE.sub("[key]", text)
+
+
 def error_for(event: ErrorEvent | None, close_code: int | None, close_reason: str = "") -> RealtimeError:
     """The exception for a connection that ended, from its last error event and close code."""
     code = event.code if event else None
@@ -101,7 +112,7 @@ def error_for(event: ErrorEvent | None, close_code: int | None, close_reason: st
                                   code=code, fix=fix)
     if event is not None and close_code not in (None, 1000, 1001, 1006):
         return ServerError(f"the Realtime server closed the session after error {code}: "
-                           f"{event.error.message[:200]}", code=code)
+                           f"{scrub(event.error.message[:200])}", code=code)
     return ConnectionLost(f"the Realtime connection closed (code {close_code})", code=code)
 
 
@@ -124,7 +135,7 @@ class RealtimeConnection:
             ws = await connect(
                 endpoint.ws_url(), additional_headers=endpoint.headers(), open_timeout=open_timeout_s,
                 ping_interval=ping_interval_s, ping_timeout=ping_timeout_s, max_size=16 * 1024 * 1024,
-                max_queue=256, proxy=None,
+                max_queue=256, proxy=None, close_timeout=2.0,
             )
         except InvalidURI as exc:
             raise RejectedSetupError(f"[realtime] url is not a WebSocket URL: {exc.uri!r}",
@@ -179,7 +190,7 @@ class RealtimeConnection:
                 continue
             if isinstance(event, ErrorEvent):
                 self.last_error = event
-                logger.warning("server error %s: %s", event.code, event.error.message[:300])
+                logger.warning("server error %s: %s", event.code, scrub(event.error.message[:300], self.endpoint.api_key))
             return event  # type: ignore[return-value]
 
     def __aiter__(self) -> RealtimeConnection:

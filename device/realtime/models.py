@@ -163,9 +163,10 @@ class Item(Model):
 class ErrorDetail(Model):
     type: str
     message: str
-    code: str | None = None
-    param: str | None = None
-    event_id: str | None = None
+    # The real server sends these as null rather than leaving them out.
+    code: str | None = field(default=None, metadata={"keep_none": True})
+    param: str | None = field(default=None, metadata={"keep_none": True})
+    event_id: str | None = field(default=None, metadata={"keep_none": True})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -47,6 +47,9 @@ class SimulatorOptions:
     quirks: bool = True
     seed: int | None = None
 
+    def __post_init__(self) -> None:
+        self.dialect = Dialect(self.dialect)
+
 
 @dataclass
 class SimulatorStats:
@@ -80,7 +83,7 @@ class RealtimeSimulator:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> RealtimeSimulator:
         self._server = await serve(self._handler, host, port, process_request=self._check_path,
                                    ping_interval=self.options.ping_interval_s, ping_timeout=20,
-                                   max_size=16 * 1024 * 1024, max_queue=256)
+                                   max_size=16 * 1024 * 1024, max_queue=256, close_timeout=1.0)
         logger.info("Realtime simulator (%s) listening on ws://%s:%d/v1/realtime",
                     self.options.dialect, host, self.port)
         return self
