@@ -19,7 +19,7 @@ PKGS_BUILD=(python3-venv python3-dev gcc pkg-config)
 PKGS_AUDIO=(portaudio19-dev libasound2-dev alsa-utils)
 PKGS_SYSTEMD=(libsystemd-dev)
 PKGS_VOICE=(flite)                        # the simulator's offline speech
-PKGS_TEST=(pocketsphinx-testdata sox)     # real speech clips, audio tools
+PKGS_TEST=(pocketsphinx-testdata sox pulseaudio pulseaudio-utils libasound2-plugins)  # speech clips, real-time audio
 
 say() { printf 'install.sh: %s\n' "$*"; }
 die() { printf 'install.sh: error: %s\n' "$*" >&2; exit 1; }

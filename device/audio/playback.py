@@ -1,0 +1,134 @@
+"""The playback buffer between the downlink (event loop) and the speaker's writer thread.
+
+Theory of operation. Reply audio arrives faster than real time (reference section 5) and in
+uneven bursts. The loop pushes device-rate PCM per assistant item; the writer thread reads a
+period at a time. States:
+
+    IDLE --push--> BUFFERING --queued >= prebuffer, or end of reply--> PLAYING
+    PLAYING --queue runs dry, reply not finished--> BUFFERING (an underrun, counted)
+    PLAYING --queue runs dry, reply finished--> IDLE
+    any --flush()--> IDLE
+
+For every item it counts the samples actually handed to the writer (so to ALSA): that, not
+wall-clock time, is what ``conversation.item.truncate`` needs (field notes item 12). One lock
+guards the state; the writer holds it for a copy of one period, never across I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+BYTES_PER_SAMPLE = 2
+
+
+@dataclass
+class PlaybackStats:
+    underruns: int = 0
+    flushes: int = 0
+    played_bytes: int = 0
+
+
+class PlaybackBuffer:
+    def __init__(self, rate: int, *, prebuffer_ms: int = 80) -> None:
+        self.rate = rate
+        self.prebuffer_bytes = rate * prebuffer_ms // 1000 * BYTES_PER_SAMPLE
+        self._lock = threading.Lock()
+        self._chunks: deque[tuple[str, bytes]] = deque()
+        self._queued = 0
+        self._state = "idle"
+        self._finished = False
+        self._played: dict[str, int] = {}
+        self.current_item: str | None = None
+        self.stats = PlaybackStats()
+        self._levels: deque[float] = deque(maxlen=10)  # dB of the last periods handed out
+
+    def reference_db(self) -> float:
+        """How loud what we played lately was (max over ~10 periods): the echo reference."""
+        with self._lock:
+            return max(self._levels, default=-90.0)
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def active(self) -> bool:
+        """Something is queued or playing: the device is speaking."""
+        return self._state != "idle"
+
+    def queued_ms(self) -> float:
+        return self._queued / BYTES_PER_SAMPLE / self.rate * 1000
+
+    def push(self, item_id: str, pcm: bytes) -> None:
+        if not pcm:
+            return
+        with self._lock:
+            self._chunks.append((item_id, pcm))
+            self._queued += len(pcm)
+            self._finished = False
+            if self._state == "idle":
+                self._state = "buffering"
+            self._maybe_start()
+
+    def finish(self) -> None:
+        """No more audio is coming for this reply: play out what is queued, however little."""
+        with self._lock:
+            self._finished = True
+            self._maybe_start()
+
+    def _maybe_start(self) -> None:
+        if self._state == "buffering" and (self._queued >= self.prebuffer_bytes or self._finished):
+            self._state = "playing"
+
+    def read(self, nbytes: int) -> bytes:
+        """Up to ``nbytes`` to play now (from the writer thread); b"" when there is nothing."""
+        with self._lock:
+            if self._state != "playing":
+                return b""
+            out = bytearray()
+            while self._chunks and len(out) < nbytes:
+                item_id, pcm = self._chunks[0]
+                take = pcm[: nbytes - len(out)]
+                out += take
+                self._played[item_id] = self._played.get(item_id, 0) + len(take)
+                self.current_item = item_id
+                if len(take) == len(pcm):
+                    self._chunks.popleft()
+                else:
+                    self._chunks[0] = (item_id, pcm[len(take):])
+            self._queued -= len(out)
+            self.stats.played_bytes += len(out)
+            samples = np.frombuffer(bytes(out), "<i2").astype(np.float32) / 32768.0
+            rms = float(np.sqrt(np.mean(samples * samples))) if len(samples) else 0.0
+            self._levels.append(20 * math.log10(max(rms, 1e-9)))
+            if not self._chunks:
+                if self._finished:
+                    self._state = "idle"
+                else:
+                    self._state = "buffering"
+                    self.stats.underruns += 1
+            return bytes(out)
+
+    def played_ms(self, item_id: str) -> int:
+        with self._lock:
+            return int(self._played.get(item_id, 0) / BYTES_PER_SAMPLE * 1000 // self.rate)
+
+    def flush(self) -> dict[str, int]:
+        """Barge-in: drop everything queued now; return the milliseconds played per item."""
+        with self._lock:
+            self._chunks.clear()
+            self._queued = 0
+            self._levels.clear()
+            self._state = "idle"
+            self._finished = False
+            self.stats.flushes += 1
+            return {k: int(v / BYTES_PER_SAMPLE * 1000 // self.rate) for k, v in self._played.items()}
+
+    def forget(self, item_id: str) -> None:
+        with self._lock:
+            self._played.pop(item_id, None)

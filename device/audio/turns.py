@@ -1,0 +1,131 @@
+"""What goes up, per 20 ms microphone frame, in each turn mode. Pure: returns actions.
+
+* ``server_vad``: the server decides turns. Speech (with pre-roll) is streamed; the hangover
+  is the server's ``silence_duration_ms`` plus a margin, so the server still hears the silence
+  it needs to end the turn; longer silence is held back.
+* ``local_vad``: ``turn_detection`` is off; the local end of speech commits the buffer and asks
+  for a response, which saves the server-side silence wait.
+* ``push_to_talk``: stream while the button is held, from the moment of the press (the ring
+  buffer reaches back past the hold delay); commit on release, unless under 100 ms (the server
+  rejects such commits: ``input_audio_buffer_commit_empty``), in which case the buffer is cleared.
+
+While the device is speaking, the echo guard decides whether the person barged in:
+``half_duplex`` ignores the microphone (barge in with the button), ``guarded`` (default)
+requires speech clearly louder than the echo of our own playback for ``barge_in_min_ms``,
+``off`` trusts the VAD alone. Mic audio during playback is not sent unless it barged in,
+so the server's VAD never hears our own voice and cancels its own reply.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from .vad import SpeechSegmenter, VadSettings
+
+MIN_COMMIT_MS = 100
+SERVER_SILENCE_MARGIN_MS = 300
+
+
+class TurnMode(enum.StrEnum):
+    SERVER_VAD = "server_vad"
+    LOCAL_VAD = "local_vad"
+    PUSH_TO_TALK = "push_to_talk"
+
+
+class EchoGuard(enum.StrEnum):
+    HALF_DUPLEX = "half_duplex"
+    GUARDED = "guarded"
+    OFF = "off"
+
+
+@dataclass
+class Actions:
+    send: list[bytes] = field(default_factory=list)
+    speech_started: bool = False
+    speech_ended: bool = False
+    barge_in: bool = False
+    commit: bool = False
+    respond: bool = False
+    clear: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.send or self.speech_started or self.speech_ended or self.barge_in
+                    or self.commit or self.respond or self.clear)
+
+
+class TurnTaker:
+    def __init__(self, mode: TurnMode, vad: VadSettings | None = None, *, server_silence_ms: int = 500,
+                 echo_guard: EchoGuard = EchoGuard.GUARDED, hold_s: float = 0.5) -> None:
+        self.mode = TurnMode(mode)
+        self.echo_guard = EchoGuard(echo_guard)
+        vad = vad or VadSettings()
+        if self.mode is TurnMode.SERVER_VAD:
+            vad = VadSettings(**{**vad.__dict__, "hangover_ms": server_silence_ms + SERVER_SILENCE_MARGIN_MS})
+        preroll = max(vad.preroll_ms, int(hold_s * 1000) + 200) if self.mode is TurnMode.PUSH_TO_TALK else None
+        self.segmenter = SpeechSegmenter(vad, preroll_ms=preroll)
+        self.frame_ms = vad.frame_ms
+        self.muted = False
+        self.talking = False          # push-to-talk held
+        self.turn_ms = 0              # audio sent in the current turn
+        self.bytes_sent = 0
+        self._was_playing = False
+
+    def _sending(self, frames: list[bytes] | tuple[bytes, ...]) -> list[bytes]:
+        self.turn_ms += len(frames) * self.frame_ms
+        self.bytes_sent += sum(len(f) for f in frames)
+        return list(frames)
+
+    def frame(self, pcm24: bytes, is_speech: bool, *, playing: bool = False, reference_db: float = -90.0) -> Actions:
+        if self.muted:
+            return Actions()
+        if self.mode is TurnMode.PUSH_TO_TALK:
+            if self.talking:
+                return Actions(send=self._sending([pcm24]))
+            self.segmenter.frame(pcm24, False)  # only feeds the ring buffer
+            return Actions()
+        if playing and self.echo_guard is EchoGuard.HALF_DUPLEX:
+            self.segmenter.reset()
+            return Actions()
+        was_speaking = self.segmenter.in_speech
+        strict = playing and self.echo_guard is EchoGuard.GUARDED and not was_speaking
+        if strict and not self._was_playing:
+            self.segmenter.playback_started()
+        self._was_playing = playing
+        result = self.segmenter.frame(pcm24, is_speech, strict=strict, reference_db=reference_db)
+        actions = Actions(send=self._sending(result.send) if result.send else [])
+        if result.started:
+            self.turn_ms = len(result.send) * self.frame_ms
+            actions.speech_started = True
+            actions.barge_in = playing
+        if result.ended:
+            actions.speech_ended = True
+            if self.mode is TurnMode.LOCAL_VAD and self.turn_ms >= MIN_COMMIT_MS:
+                actions.commit = actions.respond = True
+        return actions
+
+    # ------------------------------------------------------------------ push-to-talk
+    def press(self, held_for_ms: int) -> Actions:
+        """The button is held (HOLD_START): send what was said since the press, then stream."""
+        if self.muted or self.talking:
+            return Actions()
+        self.talking = True
+        frames = self.segmenter.preroll()
+        keep = min(len(frames), max(1, held_for_ms // self.frame_ms + 1))
+        self.turn_ms = 0
+        self.segmenter.reset()
+        return Actions(send=self._sending(frames[-keep:]), speech_started=True, clear=True)
+
+    def release(self) -> Actions:
+        if not self.talking:
+            return Actions()
+        self.talking = False
+        if self.turn_ms < MIN_COMMIT_MS:
+            return Actions(speech_ended=True, clear=True)
+        return Actions(speech_ended=True, commit=True, respond=True)
+
+    def cancel(self) -> Actions:
+        """Drop the turn in progress (long hold: new conversation)."""
+        self.talking = False
+        self.segmenter.reset()
+        return Actions(clear=True)

@@ -1,0 +1,241 @@
+"""Microphone and speaker through PyAudio (PortAudio, ALSA), at rates the device supports.
+
+Many USB and I2S devices only do 44.1 or 48 kHz ("Invalid sample rate -9997", field notes
+item 9), and the ReSpeaker 2-mic HAT only gives stereo: devices are opened at a rate and
+channel count they accept, and the audio pipeline converts. The capture callback runs on
+PortAudio's thread and only posts a copy of the frames to the loop (see hardware.bridge).
+The speaker is written by a thread of ours, one period at a time, from the playback buffer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from device.errors import AudioDeviceError
+
+from .bridge import LoopBridge
+
+logger = logging.getLogger(__name__)
+RATES = (48000, 44100, 32000, 24000, 22050, 16000, 96000)
+
+
+def _pyaudio() -> Any:
+    try:
+        import pyaudio
+    except ImportError:
+        raise AudioDeviceError("PyAudio is not installed",
+                               fix="apt install portaudio19-dev, then pip install pyaudio (install.sh does both)") from None
+    return pyaudio
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    index: int
+    name: str
+    max_input_channels: int
+    max_output_channels: int
+    default_rate: int
+
+
+def list_devices(pa: Any) -> list[DeviceInfo]:
+    out = []
+    for i in range(pa.get_device_count()):
+        info = pa.get_device_info_by_index(i)
+        out.append(DeviceInfo(i, info["name"], int(info["maxInputChannels"]), int(info["maxOutputChannels"]),
+                              int(info["defaultSampleRate"])))
+    return out
+
+
+def find_device(pa: Any, name: str, *, output: bool) -> DeviceInfo:
+    """A device by exact name, else by unique substring; ``default`` is the host default."""
+    kind = "output" if output else "input"
+    usable = [d for d in list_devices(pa) if (d.max_output_channels if output else d.max_input_channels) > 0]
+    if name == "default":
+        try:
+            info = pa.get_default_output_device_info() if output else pa.get_default_input_device_info()
+            return next(d for d in usable if d.index == info["index"])
+        except (OSError, IOError, StopIteration):
+            pass
+    exact = [d for d in usable if d.name == name]
+    matches = exact or [d for d in usable if name.lower() in d.name.lower()]
+    if len(matches) == 1 or exact:
+        return matches[0]
+    known = ", ".join(repr(d.name) for d in usable) or "none"
+    if not matches:
+        raise AudioDeviceError(f"no {kind} device named {name!r} (found: {known})",
+                               fix=f"set [audio] {kind}_device to one of them; `pivoice devices` lists them")
+    raise AudioDeviceError(f"{kind} device name {name!r} is ambiguous (matches: {', '.join(d.name for d in matches)})",
+                           fix=f"set [audio] {kind}_device to the full name")
+
+
+def negotiate(pa: Any, device: DeviceInfo, *, output: bool, preferred_rate: int | None = None,
+              channels: int | None = None) -> tuple[int, int]:
+    """(rate, channels) the device accepts: mono if it can, else stereo; its default rate first."""
+    pyaudio = _pyaudio()
+    max_ch = device.max_output_channels if output else device.max_input_channels
+    rates = [r for r in (preferred_rate, device.default_rate, *RATES) if r]
+    for channels in [c for c in ((channels,) if channels else (1, 2)) if c <= max_ch]:
+        for rate in dict.fromkeys(rates):
+            kwargs = dict(rate=rate, output_device=device.index, output_channels=channels, output_format=pyaudio.paInt16) \
+                if output else dict(rate=rate, input_device=device.index, input_channels=channels, input_format=pyaudio.paInt16)
+            try:
+                if pa.is_format_supported(**kwargs):
+                    return rate, channels
+            except ValueError:
+                continue
+    raise AudioDeviceError(f"{device.name!r} accepts none of the rates {sorted(set(rates))} as 16-bit mono or stereo")
+
+
+class Microphone:
+    """PyAudio capture. ``on_audio(pcm, overflowed)`` is called on the event loop."""
+
+    def __init__(self, device: str, on_audio: Callable[[bytes, bool], None], *, bridge: LoopBridge,
+                 period_ms: int = 50, preferred_rate: int | None = None, channels: int | None = None) -> None:
+        self.device_name = device
+        self.want_channels = channels
+        self.on_audio = on_audio
+        self.bridge = bridge
+        self.period_ms = period_ms
+        self.preferred_rate = preferred_rate
+        self.rate = self.channels = 0
+        self.overflows = 0
+        self._pa: Any = None
+        self._stream: Any = None
+
+    def open(self) -> None:
+        pyaudio = _pyaudio()
+        self._pa = pyaudio.PyAudio()
+        try:
+            device = find_device(self._pa, self.device_name, output=False)
+            self.rate, self.channels = negotiate(self._pa, device, output=False, preferred_rate=self.preferred_rate,
+                                                 channels=self.want_channels)
+            self._stream = self._pa.open(format=pyaudio.paInt16, channels=self.channels, rate=self.rate, input=True,
+                                         input_device_index=device.index,
+                                         frames_per_buffer=self.rate * self.period_ms // 1000,
+                                         stream_callback=self._callback)
+        except AudioDeviceError:
+            self.close()
+            raise
+        except OSError as exc:
+            self.close()
+            raise AudioDeviceError(f"cannot open input device {self.device_name!r}: {exc}") from None
+        logger.info("microphone %r open at %d Hz, %d channel(s)", device.name, self.rate, self.channels)
+
+    def _callback(self, in_data: bytes, frame_count: int, time_info: Any, status: int) -> tuple[None, int]:
+        # PortAudio's thread: hand over a copy and return. Nothing else here (style.md item 6).
+        self.bridge.post(self.on_audio, bytes(in_data), bool(status & 0x2))  # paInputOverflow
+        return None, 0  # paContinue
+
+    @property
+    def active(self) -> bool:
+        return bool(self._stream and self._stream.is_active())
+
+    def close(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.stop_stream()
+                self._stream.close()
+            except OSError:
+                pass
+            self._stream = None
+        if self._pa is not None:
+            self._pa.terminate()
+            self._pa = None
+
+
+class Speaker:
+    """PyAudio playback from a reader function, on a writer thread of ours.
+
+    ``read(nbytes)`` returns mono PCM16 at ``self.rate`` (b"" for silence). The writer keeps at
+    most ``ahead_ms`` of audio ahead of real time, so a flush silences the device within that,
+    even on outputs that do not pace writes (ALSA's file plugin)."""
+
+    def __init__(self, device: str, read: Callable[[int], bytes], *, period_ms: int = 20, ahead_ms: int = 60,
+                 preferred_rate: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.device_name = device
+        self.read = read
+        self.period_ms = period_ms
+        self.ahead_ms = ahead_ms
+        self.preferred_rate = preferred_rate
+        self.clock = clock
+        self.rate = self.channels = 0
+        self.first_write_after: Callable[[], None] | None = None
+        self.errors = 0
+        self._pa: Any = None
+        self._stream: Any = None
+        self._thread: threading.Thread | None = None
+        self._running = threading.Event()
+        self.last_write = 0.0
+
+    def open(self) -> None:
+        pyaudio = _pyaudio()
+        self._pa = pyaudio.PyAudio()
+        try:
+            device = find_device(self._pa, self.device_name, output=True)
+            self.rate, self.channels = negotiate(self._pa, device, output=True, preferred_rate=self.preferred_rate)
+            self._stream = self._pa.open(format=pyaudio.paInt16, channels=self.channels, rate=self.rate, output=True,
+                                         output_device_index=device.index,
+                                         frames_per_buffer=self.rate * self.period_ms // 1000)
+        except AudioDeviceError:
+            self.close()
+            raise
+        except OSError as exc:
+            self.close()
+            raise AudioDeviceError(f"cannot open output device {self.device_name!r}: {exc}") from None
+        logger.info("speaker %r open at %d Hz, %d channel(s)", device.name, self.rate, self.channels)
+        self._running.set()
+        self._thread = threading.Thread(target=self._write_loop, name="speaker", daemon=True)
+        self._thread.start()
+
+    def _write_loop(self) -> None:
+        import numpy as np
+
+        period = self.rate * self.period_ms // 1000 * 2
+        silence = bytes(period * self.channels)
+        start, written_s = self.clock(), 0.0
+        while self._running.is_set():
+            ahead = written_s - (self.clock() - start)
+            if ahead > self.ahead_ms / 1000:
+                time.sleep(ahead - self.ahead_ms / 1000)
+            pcm = self.read(period)
+            if pcm and len(pcm) < period:
+                pcm += bytes(period - len(pcm))
+            if pcm and self.channels == 2:
+                pcm = np.repeat(np.frombuffer(pcm, "<i2"), 2).tobytes()
+            try:
+                self._stream.write(pcm or silence, exception_on_underflow=False)
+            except OSError as exc:  # unplugged mid-run
+                self.errors += 1
+                logger.error("speaker write failed: %s", exc)
+                self._running.clear()
+                return
+            self.last_write = self.clock()
+            written_s += self.period_ms / 1000
+            if pcm and self.first_write_after is not None:
+                callback, self.first_write_after = self.first_write_after, None
+                callback()
+
+    @property
+    def alive(self) -> bool:
+        return bool(self._thread and self._thread.is_alive())
+
+    def close(self) -> None:
+        self._running.clear()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+        if self._stream is not None:
+            try:
+                self._stream.stop_stream()
+                self._stream.close()
+            except OSError:
+                pass
+            self._stream = None
+        if self._pa is not None:
+            self._pa.terminate()
+            self._pa = None

@@ -1,0 +1,127 @@
+"""The voice gate and the turn modes on real speech; time is the frame count, so no clocks."""
+
+import numpy as np
+import pytest
+
+from device.audio.turns import EchoGuard, TurnMode, TurnTaker
+from device.audio.vad import SpeechSegmenter, VadSettings, level_db
+
+from .helpers import clip16k, frames, silence16k, speech_onset_ms
+
+CLIP = clip16k()
+ROOM = silence16k(1000) + CLIP + silence16k(2000)
+
+
+def run(taker, pcm16k=ROOM, playing=False, reference_db=-90.0):
+    acts = [taker.frame(a, s, playing=playing, reference_db=reference_db) for a, _, s in frames(pcm16k)]
+    return acts
+
+
+def test_silence_sends_nothing_in_any_mode():
+    for mode in TurnMode:
+        taker = TurnTaker(mode)
+        acts = run(taker, silence16k(5000))
+        assert not any(acts) and taker.bytes_sent == 0
+
+
+def test_preroll_holds_the_onset_and_speech_is_sent_once():
+    taker = TurnTaker(TurnMode.LOCAL_VAD, VadSettings(preroll_ms=300, hangover_ms=600))
+    acts = run(taker)
+    starts = [i for i, a in enumerate(acts) if a.speech_started]
+    ends = [i for i, a in enumerate(acts) if a.speech_ended]
+    assert len(starts) == 1 and len(ends) == 1
+    first_sent_ms = (starts[0] + 1 - len(acts[starts[0]].send)) * 20
+    onset = 1000 + speech_onset_ms(CLIP)
+    assert first_sent_ms <= onset - 150  # audio from before the first syllable went up
+    sent = b"".join(f for a in acts for f in a.send)
+    assert taker.bytes_sent == len(sent)
+    # all of the clip's speech, at 24 kHz, plus pre-roll and hangover: the right duration
+    clip_ms = len(CLIP) // 32
+    assert clip_ms - 600 <= len(sent) // 48 <= clip_ms + 300 + 600
+    assert acts[ends[0]].commit and acts[ends[0]].respond
+
+
+def test_server_vad_mode_keeps_the_silence_the_server_needs_and_no_more():
+    taker = TurnTaker(TurnMode.SERVER_VAD, server_silence_ms=500)
+    fr = frames(ROOM)
+    acts = [taker.frame(a, s) for a, _, s in fr]
+    assert not any(a.commit for a in acts)  # the server commits
+    end = next(i for i, a in enumerate(acts) if a.speech_ended)
+    last_speech = max(i for i, (_, _, s) in enumerate(fr[:end]) if s)
+    trailing_ms = 20 * sum(len(a.send) for a in acts[last_speech + 1:end + 1])
+    assert trailing_ms == 800  # the server's 500 ms of silence plus a 300 ms margin
+    assert not any(a.send for a in acts[end + 1:])  # the rest of the silence is held back
+
+
+def test_push_to_talk_sends_from_the_press_and_commits_on_release():
+    taker = TurnTaker(TurnMode.PUSH_TO_TALK, hold_s=0.5)
+    fr = frames(ROOM)
+    onset_frame = (1000 + speech_onset_ms(CLIP)) // 20
+    press_frame = onset_frame - 5        # pressed 100 ms before speaking
+    hold_frame = press_frame + 25        # HOLD_START fires 500 ms after the press
+    sent = []
+    for i, (a, _, s) in enumerate(fr):
+        if i == hold_frame:
+            acts = taker.press(held_for_ms=500)
+            assert acts.clear and acts.speech_started
+            sent += acts.send
+        sent += taker.frame(a, s).send
+    done = taker.release()
+    assert done.commit and done.respond
+    first = fr.index(next(f for f in fr if f[0] == sent[0]))
+    assert first <= press_frame  # nothing between the press and the hold was lost
+
+
+def test_push_to_talk_too_short_is_cleared_not_committed():
+    taker = TurnTaker(TurnMode.PUSH_TO_TALK)
+    for a, _, s in frames(silence16k(200)):
+        taker.frame(a, s)
+    taker.press(held_for_ms=0)
+    taker.frame(bytes(960), False)
+    assert taker.release().clear and not taker.release().commit
+
+
+def test_muted_sends_nothing_even_when_spoken_to():
+    taker = TurnTaker(TurnMode.LOCAL_VAD)
+    taker.muted = True
+    assert not any(run(taker)) and taker.bytes_sent == 0
+
+
+def _echo_and_voice(echo_gain_db, voice_gain_db):
+    """What the mic hears while the device says the clip: its own echo, then a person over it."""
+    clip = np.frombuffer(CLIP, "<i2").astype(np.float32)
+    echo = np.concatenate([clip, clip]) * 10 ** (echo_gain_db / 20)
+    voice = np.zeros_like(echo)
+    voice[len(clip):] = clip * 10 ** (voice_gain_db / 20)
+    return (np.clip(echo + voice, -32768, 32767).astype("<i2").tobytes(),
+            np.concatenate([clip, clip]).astype("<i2").tobytes())
+
+
+@pytest.mark.parametrize("guard, expect_barge_in_during_echo", [
+    (EchoGuard.OFF, True), (EchoGuard.GUARDED, False), (EchoGuard.HALF_DUPLEX, False)])
+def test_echo_guard_keeps_the_device_from_interrupting_itself(guard, expect_barge_in_during_echo):
+    mic, played = _echo_and_voice(-6, -60)  # only the echo: nobody talks
+    taker = TurnTaker(TurnMode.SERVER_VAD, echo_guard=guard)
+    fr = frames(mic)
+    ref = frames(played)
+    barge = [taker.frame(a, s, playing=True, reference_db=level_db(r[0])).barge_in for (a, _, s), r in zip(fr, ref)]
+    assert any(barge) == expect_barge_in_during_echo
+    if guard is not EchoGuard.OFF:
+        assert taker.bytes_sent == 0  # the server never hears our own voice
+
+
+def test_guarded_barge_in_hears_a_person_over_the_echo():
+    mic, played = _echo_and_voice(-12, +2)
+    taker = TurnTaker(TurnMode.SERVER_VAD, echo_guard=EchoGuard.GUARDED)
+    fr, ref = frames(mic), frames(played)
+    barge = [i for i, ((a, _, s), r) in enumerate(zip(fr, ref))
+             if taker.frame(a, s, playing=True, reference_db=max(level_db(x[0]) for x in ref[max(0, i - 9):i + 1])).barge_in]
+    assert len(barge) == 1
+    assert barge[0] * 20 >= len(CLIP) // 32  # not during the echo-only first half
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError):
+        VadSettings(frame_ms=10)
+    with pytest.raises(ValueError):
+        VadSettings(aggressiveness=4)
