@@ -1,0 +1,238 @@
+"""The audio pipeline through PyAudio, PortAudio and ALSA (file-plugin devices), against the
+simulator over a real loopback WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import wave
+
+import numpy as np
+import pytest
+import soxr
+
+from device.audio.pipeline import AudioPipeline
+from device.audio.playback import PlaybackBuffer
+from device.audio.turns import TurnMode, TurnTaker
+from device.realtime import events as ev
+from device.realtime.connection import Endpoint, RealtimeConnection
+from device.realtime.dialect import render_session
+from device.realtime.models import Item
+from device.realtime.session import SessionSettings, TurnDetection
+from device.errors import AudioDeviceError
+from hardware.audio import Microphone, Speaker
+from hardware.bridge import LoopBridge
+
+from .helpers import clip16k, silence16k
+
+
+class Device:
+    """Mic + pipeline + speaker + connection, wired as the daemon wires them."""
+
+    def __init__(self, sim, tmp_path, *, mode=TurnMode.SERVER_VAD, mic="fakemic", channels=None):
+        self.sim, self.tmp, self.mode, self.mic_name, self.channels = sim, tmp_path, mode, mic, channels
+        self.captured = 0
+        self.events: list[ev.ServerEvent] = []
+        self.tasks: list[asyncio.Task] = []
+
+    async def start(self, *, speaker=True, mic_limit_bytes=None):
+        bridge = LoopBridge()
+        self.conn = await RealtimeConnection.open(Endpoint(url=self.sim.url, model="gpt-realtime", api_key="k"),
+                                                  ping_interval_s=None)
+        turn = None if self.mode is not TurnMode.SERVER_VAD else TurnDetection(silence_duration_ms=500)
+        await self.conn.send(ev.SessionUpdate(session=render_session(
+            SessionSettings(turn_detection=turn, noise_reduction=None), self.conn.endpoint.dialect)))
+        self.speaker = None
+        rate = 16000
+        self.playback = PlaybackBuffer(rate, prebuffer_ms=80)
+        if speaker:
+            self.speaker = Speaker("fakespk", self.playback.read)
+            self.speaker.open()
+            self.playback = PlaybackBuffer(self.speaker.rate, prebuffer_ms=80)
+            self.speaker.read = self.playback.read
+        self.mic_limit = mic_limit_bytes
+        self.mic = Microphone(self.mic_name, self._on_mic, bridge=bridge, channels=self.channels)
+        self.mic_rate_channels = None
+        self.pipeline = None
+        self.tasks.append(asyncio.create_task(self._recv()))
+        return self
+
+    def open_mic(self):
+        self.mic.open()
+        # The file plugin delivers the whole recording at once: let the uplink queue hold it.
+        self.pipeline = self.pipeline or AudioPipeline(TurnTaker(self.mode), self.playback, max_queue_ms=60000,
+                                                       device_rate=self.mic.rate, channels=self.mic.channels)
+        self.tasks.append(asyncio.create_task(self.pipeline.run_sender(self.conn.send)))
+
+    def make_pipeline(self, rate=16000, channels=1):
+        self.pipeline = AudioPipeline(TurnTaker(self.mode), self.playback, device_rate=rate, channels=channels,
+                                      max_queue_ms=60000)
+        self.tasks.append(asyncio.create_task(self.pipeline.run_sender(self.conn.send)))
+
+    def _on_mic(self, pcm, overflowed):
+        if self.mic_limit is not None and self.captured >= self.mic_limit:
+            return  # the file plugin is not paced: stop at the end of the recording
+        self.captured += len(pcm)
+        self.pipeline.on_mic(pcm, overflowed)
+
+    async def _recv(self):
+        async for event in self.conn:
+            self.events.append(event)
+            if self.pipeline:
+                self.pipeline.on_server_event(event)
+
+    async def wait_for(self, predicate, timeout=60):
+        for _ in range(int(timeout / 0.02)):
+            if predicate():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("timed out waiting")
+
+    async def close(self):
+        self.mic.close()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.speaker:
+            self.speaker.close()
+        await self.conn.close()
+
+
+def write_raw(tmp_path, name, pcm):
+    path = tmp_path / name
+    path.write_bytes(pcm)
+    return str(path)
+
+
+def wav_samples(path):
+    with wave.open(str(path)) as w:
+        return w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), "<i2")
+
+
+def longest_silence_ms(samples, rate, threshold=64):
+    """The longest run of near-silence between the first and last loud sample."""
+    loud = np.flatnonzero(np.abs(samples) > threshold)
+    if len(loud) < 2:
+        return 0
+    gaps = np.diff(loud)
+    return int(gaps.max() * 1000 / rate)
+
+
+SPEECH = silence16k(1000) + clip16k() + silence16k(3000)
+
+
+@pytest.mark.parametrize("mic, channels, make", [
+    ("fakemic", None, lambda pcm: ("FAKEMIC_RAW", pcm)),
+    # a 48 kHz stereo device, like the ReSpeaker 2-mic HAT: resampled and downmixed
+    ("fakemic48s", 2, lambda pcm: ("FAKEMIC48_RAW", np.repeat(np.clip(soxr.resample(
+        np.frombuffer(pcm, "<i2").astype(np.float32), 16000, 48000), -32768, 32767).astype("<i2"), 2).tobytes())),
+])
+async def test_what_reaches_the_server_is_24khz_speech_of_the_right_length(simulator, tmp_path, mic, channels, make):
+    env, raw = make(SPEECH)
+    os.environ[env] = write_raw(tmp_path, "mic.raw", raw + bytes(len(raw)))  # padded: past the end is stale
+    dev = await Device(simulator, tmp_path, mic=mic, channels=channels).start(speaker=False, mic_limit_bytes=len(raw))
+    try:
+        dev.open_mic()
+        assert (dev.mic.rate, dev.mic.channels) == ((16000, 1) if mic == "fakemic" else (48000, 2))
+        await dev.wait_for(lambda: any(isinstance(e, ev.InputAudioCommitted) for e in dev.events))
+        sim = simulator.stats.sessions[-1]
+        item = next(e for e in dev.events if isinstance(e, ev.InputAudioCommitted)).item_id
+        await dev.wait_for(lambda: sim.items and sim.items[0]["content"][0].get("transcript") is not None)
+        # the server heard the words at the right speed: 24 kHz audio, not chipmunks
+        heard = [i["content"][0]["transcript"] for i in sim.items if i.get("role") == "user"]
+        assert heard == ["go forward ten meters"], (sim.heard_ms, dev.pipeline.counters)
+        clip_ms = len(clip16k()) // 32
+        assert clip_ms - 700 <= sim.heard_ms[item] <= clip_ms + 300
+        # silence was held back: 1 s before and 3 s after the speech cost nothing beyond
+        # the pre-roll (300 ms) and the trailing silence the server needs (800 ms)
+        sent_ms = dev.pipeline.counters.bytes_up // 48
+        assert sent_ms <= clip_ms + 300 + 800 + 40
+        assert dev.pipeline.counters.bytes_up == dev.pipeline.turns.bytes_sent
+    finally:
+        await dev.close()
+
+
+async def test_local_vad_commits_and_asks_for_the_reply_itself(simulator, tmp_path):
+    os.environ["FAKEMIC_RAW"] = write_raw(tmp_path, "mic.raw", SPEECH * 2)
+    dev = await Device(simulator, tmp_path, mode=TurnMode.LOCAL_VAD).start(speaker=False, mic_limit_bytes=len(SPEECH))
+    try:
+        dev.open_mic()
+        await dev.wait_for(lambda: any(isinstance(e, ev.ResponseDone) for e in dev.events))
+        assert dev.pipeline.counters.commits == 1
+        sim = simulator.stats.sessions[-1]
+        assert sim.session["audio"]["input"]["turn_detection"] is None
+        said = "".join(e.delta for e in dev.events if isinstance(e, ev.AudioTranscriptDelta))
+        assert said == "You said: go forward ten meters."
+    finally:
+        await dev.close()
+
+
+async def test_speaker_plays_the_reply_in_order_without_gaps(simulator, tmp_path):
+    wav = tmp_path / "spk.wav"
+    os.environ["FAKESPK_WAV"] = str(wav)
+    dev = await Device(simulator, tmp_path).start()
+    dev.make_pipeline()
+    try:
+        await dev.conn.send(ev.ItemCreate(item=Item.user_text("the quick brown fox jumps over the lazy dog")))
+        await dev.conn.send(ev.ResponseCreate())
+        await dev.wait_for(lambda: any(isinstance(e, ev.ResponseDone) for e in dev.events))
+        await dev.wait_for(lambda: not dev.playback.active)
+        reply = b"".join(e.pcm for e in dev.events if isinstance(e, ev.AudioDelta))
+    finally:
+        await dev.close()
+    rate, played = wav_samples(wav)
+    assert rate == 16000
+    ref = np.clip(soxr.resample(np.frombuffer(reply, "<i2").astype(np.float32), 24000, 16000), -32768, 32767)
+    # all of it, and no gap longer than the reply's own pauses (plus one period)
+    loud, ref_loud = np.flatnonzero(np.abs(played) > 64), np.flatnonzero(np.abs(ref) > 64)
+    assert abs((loud[-1] - loud[0]) - (ref_loud[-1] - ref_loud[0])) < rate * 0.02
+    assert longest_silence_ms(played, rate) <= longest_silence_ms(ref, rate) + 20
+    assert dev.playback.stats.underruns == 0
+    from tests.test_cli import transcribe_wav
+    heard = transcribe_wav(wav).split()
+    assert {"said", "quick", "brown", "fox"} <= set(heard), heard
+
+
+async def test_barge_in_stops_playback_and_truncates_at_the_audio_played(simulator_factory, tmp_path):
+    sim = await simulator_factory(speedup=1.5)
+    wav = tmp_path / "spk.wav"
+    os.environ["FAKESPK_WAV"] = str(wav)
+    person = silence16k(600) + clip16k() + silence16k(1500)
+    os.environ["FAKEMIC_RAW"] = write_raw(tmp_path, "mic.raw", person * 2)
+    dev = await Device(sim, tmp_path).start(mic_limit_bytes=len(person))
+    dev.make_pipeline()
+    try:
+        await dev.conn.send(ev.ItemCreate(item=Item.user_text(
+            "please tell me everything about the history of the lighthouse by the sea")))
+        await dev.conn.send(ev.ResponseCreate())
+        await dev.wait_for(lambda: dev.playback.stats.played_bytes > 16000 * 2 * 0.5)  # half a second out
+        dev.mic.open()   # the person starts talking over the reply
+        await dev.wait_for(lambda: dev.pipeline.last_barge_in is not None)
+        barge = dev.pipeline.last_barge_in
+        assert not dev.playback.active
+        played_at_flush = dev.playback.played_ms(barge["item_id"])
+        await dev.wait_for(lambda: any(isinstance(e, ev.ConversationItemTruncated) for e in dev.events))
+        truncated = next(e for e in dev.events if isinstance(e, ev.ConversationItemTruncated))
+        assert truncated.audio_end_ms == barge["audio_end_ms"] == played_at_flush
+        assert 500 <= truncated.audio_end_ms < dev.pipeline.received_ms[barge["item_id"]]
+        await dev.wait_for(lambda: any(isinstance(e, ev.ResponseDone) for e in dev.events))
+        done = next(e for e in dev.events if isinstance(e, ev.ResponseDone))
+        assert done.response.status == "cancelled" and done.response.reason == "turn_detected"
+        await asyncio.sleep(0.3)
+        assert dev.playback.played_ms(barge["item_id"]) == played_at_flush  # nothing more of that reply plays
+    finally:
+        await dev.close()
+    rate, played = wav_samples(wav)
+    loud = np.flatnonzero(np.abs(played) > 64)
+    first_reply_end = loud[np.flatnonzero(np.diff(loud) > rate * 0.5)[0]] if (np.diff(loud) > rate * 0.5).any() else loud[-1]
+    # what reached the speaker of the cut reply is no more than what was counted as played
+    # (its start is blurred by the voice's leading silence, hence the loose lower bound)
+    span_ms = (first_reply_end - loud[0]) * 1000 / rate
+    assert truncated.audio_end_ms - 300 <= span_ms <= truncated.audio_end_ms + 40
+
+
+def test_missing_device_is_a_clear_error():
+    with pytest.raises(AudioDeviceError) as err:
+        Microphone("usb-mic-that-is-not-there", lambda *a: None, bridge=LoopBridge(asyncio.new_event_loop())).open()
+    assert "no input device named 'usb-mic-that-is-not-there'" in str(err.value)
+    assert "fakemic" in str(err.value) and "pivoice devices" in str(err.value)
