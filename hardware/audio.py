@@ -171,6 +171,7 @@ class Speaker:
         self._thread: threading.Thread | None = None
         self._running = threading.Event()
         self.last_write = 0.0
+        self.ahead_s = 0.0  # audio handed to ALSA but not yet due to play, as of the last write
 
     def open(self) -> None:
         pyaudio = _pyaudio()
@@ -216,6 +217,7 @@ class Speaker:
                 return
             self.last_write = self.clock()
             written_s += self.period_ms / 1000
+            self.ahead_s = max(0.0, written_s - (self.last_write - start))
             if pcm and self.first_write_after is not None:
                 callback, self.first_write_after = self.first_write_after, None
                 callback()
