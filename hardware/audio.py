@@ -155,7 +155,7 @@ class Speaker:
     most ``ahead_ms`` of audio ahead of real time, so a flush silences the device within that,
     even on outputs that do not pace writes (ALSA's file plugin)."""
 
-    def __init__(self, device: str, read: Callable[[int], bytes], *, period_ms: int = 20, ahead_ms: int = 60,
+    def __init__(self, device: str, read: Callable[[int], bytes], *, period_ms: int = 20, ahead_ms: int = 40,
                  preferred_rate: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.device_name = device
         self.read = read
