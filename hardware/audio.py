@@ -241,3 +241,31 @@ class Speaker:
         if self._pa is not None:
             self._pa.terminate()
             self._pa = None
+
+
+async def keep_open(device: Microphone | Speaker, *, delays: Callable[[], Any], check_s: float = 0.5,
+                    on_problem: Callable[[AudioDeviceError | None], None] = lambda problem: None) -> None:
+    """Keep an audio device open: retry a missing or busy device with backoff, reopen one that
+    stops (unplugged), report each problem and its clearing through ``on_problem``. Runs until
+    cancelled; never raises AudioDeviceError, so the rest of the device keeps running."""
+    import asyncio
+
+    waits = delays()
+    while True:
+        try:
+            device.open()
+        except AudioDeviceError as problem:
+            logger.error("%s", problem)
+            on_problem(problem)
+            await asyncio.sleep(next(waits))
+            continue
+        on_problem(None)
+        waits = delays()
+        try:
+            while device.active if isinstance(device, Microphone) else device.alive:
+                await asyncio.sleep(check_s)
+        finally:
+            device.close()
+        problem = AudioDeviceError(f"audio device {device.device_name!r} stopped (unplugged?); reopening")
+        logger.error("%s", problem)
+        on_problem(problem)

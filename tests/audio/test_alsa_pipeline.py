@@ -236,3 +236,31 @@ def test_missing_device_is_a_clear_error():
         Microphone("usb-mic-that-is-not-there", lambda *a: None, bridge=LoopBridge(asyncio.new_event_loop())).open()
     assert "no input device named 'usb-mic-that-is-not-there'" in str(err.value)
     assert "fakemic" in str(err.value) and "pivoice devices" in str(err.value)
+
+
+async def test_a_missing_microphone_is_retried_until_it_appears(tmp_path):
+    from functools import partial
+
+    from device.realtime.backoff import backoff
+    from hardware.audio import keep_open
+
+    os.environ["FAKEMIC_RAW"] = write_raw(tmp_path, "mic.raw", silence16k(100) * 50)
+    problems, frames = [], []
+    mic = Microphone("usb-mic", lambda pcm, over: frames.append(len(pcm)), bridge=LoopBridge())
+    task = asyncio.create_task(keep_open(mic, delays=partial(backoff, base_s=0.01, cap_s=0.05),
+                                         on_problem=problems.append))
+    for _ in range(500):
+        await asyncio.sleep(0.01)
+        if len(problems) >= 3:
+            break
+    assert len(problems) >= 3 and all("no input device named 'usb-mic'" in str(p) for p in problems)
+    assert not task.done()  # still trying, nothing crashed
+    mic.device_name = "fakemic"  # the admin plugs it in (or fixes the name)
+    for _ in range(500):
+        await asyncio.sleep(0.01)
+        if frames:
+            break
+    assert frames and problems[-1] is None  # open, and the problem was cleared
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert not mic.active
