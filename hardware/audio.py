@@ -91,51 +91,42 @@ def negotiate(pa: Any, device: DeviceInfo, *, output: bool, preferred_rate: int 
     raise AudioDeviceError(f"{device.name!r} accepts none of the rates {sorted(set(rates))} as 16-bit mono or stereo")
 
 
-class Microphone:
-    """PyAudio capture. ``on_audio(pcm, overflowed)`` is called on the event loop."""
+class _PortAudioDevice:
+    """What the microphone and the speaker share: find, negotiate, open, close."""
 
-    def __init__(self, device: str, on_audio: Callable[[bytes, bool], None], *, bridge: LoopBridge,
-                 period_ms: int = 50, preferred_rate: int | None = None, channels: int | None = None) -> None:
-        self.device_name = device
-        self.want_channels = channels
-        self.on_audio = on_audio
-        self.bridge = bridge
-        self.period_ms = period_ms
-        self.preferred_rate = preferred_rate
+    output = False
+    device_name: str
+    period_ms: int
+    preferred_rate: int | None
+    want_channels: int | None = None
+
+    def _init_stream_state(self) -> None:
         self.rate = self.channels = 0
-        self.overflows = 0
         self._pa: Any = None
         self._stream: Any = None
 
-    def open(self) -> None:
+    def _open_stream(self, **stream_kwargs: Any) -> DeviceInfo:
         pyaudio = _pyaudio()
+        kind = "output" if self.output else "input"
         self._pa = pyaudio.PyAudio()
         try:
-            device = find_device(self._pa, self.device_name, output=False)
-            self.rate, self.channels = negotiate(self._pa, device, output=False, preferred_rate=self.preferred_rate,
-                                                 channels=self.want_channels)
-            self._stream = self._pa.open(format=pyaudio.paInt16, channels=self.channels, rate=self.rate, input=True,
-                                         input_device_index=device.index,
+            device = find_device(self._pa, self.device_name, output=self.output)
+            self.rate, self.channels = negotiate(self._pa, device, output=self.output,
+                                                 preferred_rate=self.preferred_rate, channels=self.want_channels)
+            index = {"output_device_index" if self.output else "input_device_index": device.index}
+            self._stream = self._pa.open(format=pyaudio.paInt16, channels=self.channels, rate=self.rate,
                                          frames_per_buffer=self.rate * self.period_ms // 1000,
-                                         stream_callback=self._callback)
+                                         **{kind: True}, **index, **stream_kwargs)
         except AudioDeviceError:
-            self.close()
+            self._close_stream()
             raise
         except OSError as exc:
-            self.close()
-            raise AudioDeviceError(f"cannot open input device {self.device_name!r}: {exc}") from None
-        logger.info("microphone %r open at %d Hz, %d channel(s)", device.name, self.rate, self.channels)
+            self._close_stream()
+            raise AudioDeviceError(f"cannot open {kind} device {self.device_name!r}: {exc}") from None
+        logger.info("%s %r open at %d Hz, %d channel(s)", kind, device.name, self.rate, self.channels)
+        return device
 
-    def _callback(self, in_data: bytes, frame_count: int, time_info: Any, status: int) -> tuple[None, int]:
-        # PortAudio's thread: hand over a copy and return. Nothing else here (style.md item 6).
-        self.bridge.post(self.on_audio, bytes(in_data), bool(status & 0x2))  # paInputOverflow
-        return None, 0  # paContinue
-
-    @property
-    def active(self) -> bool:
-        return bool(self._stream and self._stream.is_active())
-
-    def close(self) -> None:
+    def _close_stream(self) -> None:
         if self._stream is not None:
             try:
                 self._stream.stop_stream()
@@ -148,12 +139,43 @@ class Microphone:
             self._pa = None
 
 
-class Speaker:
+class Microphone(_PortAudioDevice):
+    """PyAudio capture. ``on_audio(pcm, overflowed)`` is called on the event loop."""
+
+    def __init__(self, device: str, on_audio: Callable[[bytes, bool], None], *, bridge: LoopBridge,
+                 period_ms: int = 50, preferred_rate: int | None = None, channels: int | None = None) -> None:
+        self.device_name = device
+        self.want_channels = channels
+        self.on_audio = on_audio
+        self.bridge = bridge
+        self.period_ms = period_ms
+        self.preferred_rate = preferred_rate
+        self._init_stream_state()
+
+    def open(self) -> None:
+        self._open_stream(stream_callback=self._callback)
+
+    def _callback(self, in_data: bytes, frame_count: int, time_info: Any, status: int) -> tuple[None, int]:
+        # PortAudio's thread: hand over a copy and return. Nothing else here (style.md item 6).
+        self.bridge.post(self.on_audio, bytes(in_data), bool(status & 0x2))  # paInputOverflow
+        return None, 0  # paContinue
+
+    @property
+    def active(self) -> bool:
+        return bool(self._stream and self._stream.is_active())
+
+    def close(self) -> None:
+        self._close_stream()
+
+
+class Speaker(_PortAudioDevice):
     """PyAudio playback from a reader function, on a writer thread of ours.
 
     ``read(nbytes)`` returns mono PCM16 at ``self.rate`` (b"" for silence). The writer keeps at
     most ``ahead_ms`` of audio ahead of real time, so a flush silences the device within that,
     even on outputs that do not pace writes (ALSA's file plugin)."""
+
+    output = True
 
     def __init__(self, device: str, read: Callable[[int], bytes], *, period_ms: int = 20, ahead_ms: int = 40,
                  preferred_rate: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
@@ -163,32 +185,16 @@ class Speaker:
         self.ahead_ms = ahead_ms
         self.preferred_rate = preferred_rate
         self.clock = clock
-        self.rate = self.channels = 0
+        self._init_stream_state()
         self.first_write_after: Callable[[], None] | None = None
         self.errors = 0
-        self._pa: Any = None
-        self._stream: Any = None
         self._thread: threading.Thread | None = None
         self._running = threading.Event()
         self.last_write = 0.0
         self.ahead_s = 0.0  # audio handed to ALSA but not yet due to play, as of the last write
 
     def open(self) -> None:
-        pyaudio = _pyaudio()
-        self._pa = pyaudio.PyAudio()
-        try:
-            device = find_device(self._pa, self.device_name, output=True)
-            self.rate, self.channels = negotiate(self._pa, device, output=True, preferred_rate=self.preferred_rate)
-            self._stream = self._pa.open(format=pyaudio.paInt16, channels=self.channels, rate=self.rate, output=True,
-                                         output_device_index=device.index,
-                                         frames_per_buffer=self.rate * self.period_ms // 1000)
-        except AudioDeviceError:
-            self.close()
-            raise
-        except OSError as exc:
-            self.close()
-            raise AudioDeviceError(f"cannot open output device {self.device_name!r}: {exc}") from None
-        logger.info("speaker %r open at %d Hz, %d channel(s)", device.name, self.rate, self.channels)
+        self._open_stream()
         self._running.set()
         self._thread = threading.Thread(target=self._write_loop, name="speaker", daemon=True)
         self._thread.start()
@@ -231,16 +237,7 @@ class Speaker:
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None
-        if self._stream is not None:
-            try:
-                self._stream.stop_stream()
-                self._stream.close()
-            except OSError:
-                pass
-            self._stream = None
-        if self._pa is not None:
-            self._pa.terminate()
-            self._pa = None
+        self._close_stream()
 
 
 async def keep_open(device: Microphone | Speaker, *, delays: Callable[[], Any], check_s: float = 0.5,
