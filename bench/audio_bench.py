@@ -80,8 +80,7 @@ def ours_full_duplex(mic: np.ndarray, deltas: list[str]) -> tuple[float, int]:
     start = time.process_time()
     for i in range(0, len(mic), period):
         pipe.on_mic(mic[i:i + period].tobytes())
-        while pipe._out:
-            out_bytes += len(client.send(pipe._out.popleft()))
+        out_bytes += sum(len(client.send(event)) for event in pipe.drain())
     for frame in deltas:
         pipe.on_server_event(client.receive_text(frame))
         while playback.read(DEVICE_RATE // 50 * 2):
@@ -201,10 +200,7 @@ def upstream_per_minute() -> tuple[int, int]:
     sent = 0
     for i in range(0, len(mic), DEVICE_RATE // 20):
         pipe.on_mic(mic[i:i + DEVICE_RATE // 20].tobytes())
-        while pipe._out:
-            event = pipe._out.popleft()
-            if isinstance(event, ev.InputAudioAppend):
-                sent += len(client.send(event))
+        sent += sum(len(client.send(e)) for e in pipe.drain() if isinstance(e, ev.InputAudioAppend))
     _, naive = naive_full_duplex(mic, [])
     return sent, naive
 

@@ -65,6 +65,7 @@ class AudioPipeline:
         self.counters = AudioCounters()
         self._down = StreamResampler(API_RATE, playback.rate)
         self._out: deque[ev.ClientEvent] = deque()
+        self._out_appends = 0  # how many of self._out are audio appends
         self._out_ready = asyncio.Event()
         self._max_frames = max_queue_ms // turns.frame_ms
         self.active_response: str | None = None
@@ -105,16 +106,25 @@ class AudioPipeline:
             self.on_event("speech_ended", {"committed": actions.commit})
 
     def _queue(self, event: ev.ClientEvent) -> None:
-        appends = sum(isinstance(e, ev.InputAudioAppend) for e in self._out)
-        if isinstance(event, ev.InputAudioAppend) and appends >= self._max_frames:
-            # The link is down or slow: keep the newest audio, never grow without bound.
-            for i, old in enumerate(self._out):
-                if isinstance(old, ev.InputAudioAppend):
-                    del self._out[i]
-                    self.counters.dropped_up += 1
-                    break
+        if isinstance(event, ev.InputAudioAppend):
+            if self._out_appends >= self._max_frames:
+                # The link is down or slow: keep the newest audio, never grow without bound.
+                for i, old in enumerate(self._out):
+                    if isinstance(old, ev.InputAudioAppend):
+                        del self._out[i]
+                        self._out_appends -= 1
+                        self.counters.dropped_up += 1
+                        break
+            self._out_appends += 1
         self._out.append(event)
         self._out_ready.set()
+
+    def drain(self) -> list[ev.ClientEvent]:
+        """Take everything queued, in order (for callers that send it themselves)."""
+        out = list(self._out)
+        self._out.clear()
+        self._out_appends = 0
+        return out
 
     async def run_sender(self, send: Callable[[ev.ClientEvent], Awaitable[None]]) -> None:
         """Write queued events to the connection in order, until cancelled or the link fails."""
@@ -123,10 +133,8 @@ class AudioPipeline:
                 self._out_ready.clear()
                 await self._out_ready.wait()
             await send(self._out[0])
-            self._out.popleft()
-
-    def send_now(self, event: ev.ClientEvent) -> None:
-        self._queue(event)
+            if isinstance(self._out.popleft(), ev.InputAudioAppend):
+                self._out_appends -= 1
 
     # ----------------------------------------------------------------------- downlink
     def on_server_event(self, event: ev.ServerEvent) -> None:

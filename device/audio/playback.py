@@ -128,7 +128,3 @@ class PlaybackBuffer:
             self._finished = False
             self.stats.flushes += 1
             return {k: int(v / BYTES_PER_SAMPLE * 1000 // self.rate) for k, v in self._played.items()}
-
-    def forget(self, item_id: str) -> None:
-        with self._lock:
-            self._played.pop(item_id, None)

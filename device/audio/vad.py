@@ -67,7 +67,6 @@ class SpeechSegmenter:
         self._run_ms = 0
         self._quiet_ms = 0
         self.position_ms = 0
-        self.speech_started_ms: int | None = None
         self.coupling_db: float | None = None
         self._strict_ms = 0
 
@@ -102,7 +101,6 @@ class SpeechSegmenter:
                 return GateResult()
             self.in_speech = True
             self._quiet_ms = 0
-            self.speech_started_ms = self.position_ms - self._run_ms
             held = tuple(self._ring)
             self._ring.clear()
             return GateResult(send=held, started=True)
