@@ -123,7 +123,8 @@ class GestureRecognizer:
 
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has something to do (for the driver's sleep)."""
-        times = [x for x in (self._pending and self._pending[1] + self.timing.debounce_s, self._deadline()) if x]
+        settle = self._pending[1] + self.timing.debounce_s if self._pending else None
+        times = [x for x in (settle, self._deadline()) if x is not None]
         return min(times) if times else None
 
     # --------------------------------------------------------------------- the machine
