@@ -30,7 +30,7 @@ class Device:
     """Mic + pipeline + speaker + connection, wired as the daemon wires them."""
 
     def __init__(self, sim, tmp_path, *, mode=TurnMode.SERVER_VAD, mic="fakemic", channels=None):
-        self.sim, self.tmp, self.mode, self.mic_name, self.channels = sim, tmp_path, mode, mic, channels
+        self.sim, self.mode, self.mic_name, self.channels = sim, mode, mic, channels
         self.captured = 0
         self.events: list[ev.ServerEvent] = []
         self.tasks: list[asyncio.Task] = []
@@ -43,28 +43,24 @@ class Device:
         await self.conn.send(ev.SessionUpdate(session=render_session(
             SessionSettings(turn_detection=turn, noise_reduction=None), self.conn.endpoint.dialect)))
         self.speaker = None
-        rate = 16000
-        self.playback = PlaybackBuffer(rate, prebuffer_ms=80)
-        if speaker:
-            self.speaker = Speaker("fakespk", self.playback.read)
+        if speaker:  # its rate is known once open; it plays silence until given the buffer
+            self.speaker = Speaker("fakespk", lambda n: b"")
             self.speaker.open()
-            self.playback = PlaybackBuffer(self.speaker.rate, prebuffer_ms=80)
+        self.playback = PlaybackBuffer(self.speaker.rate if speaker else 16000, prebuffer_ms=80)
+        if speaker:
             self.speaker.read = self.playback.read
         self.mic_limit = mic_limit_bytes
         self.mic = Microphone(self.mic_name, self._on_mic, bridge=bridge, channels=self.channels)
-        self.mic_rate_channels = None
         self.pipeline = None
         self.tasks.append(asyncio.create_task(self._recv()))
         return self
 
     def open_mic(self):
         self.mic.open()
-        # The file plugin delivers the whole recording at once: let the uplink queue hold it.
-        self.pipeline = self.pipeline or AudioPipeline(TurnTaker(self.mode), self.playback, max_queue_ms=60000,
-                                                       device_rate=self.mic.rate, channels=self.mic.channels)
-        self.tasks.append(asyncio.create_task(self.pipeline.run_sender(self.conn.send)))
+        self.make_pipeline(self.mic.rate, self.mic.channels)
 
     def make_pipeline(self, rate=16000, channels=1):
+        # The file plugin delivers the whole recording at once: let the uplink queue hold it.
         self.pipeline = AudioPipeline(TurnTaker(self.mode), self.playback, device_rate=rate, channels=channels,
                                       max_queue_ms=60000)
         self.tasks.append(asyncio.create_task(self.pipeline.run_sender(self.conn.send)))
