@@ -32,10 +32,20 @@ def _demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(out_wav=args.out, speedup=args.speedup))
 
 
+def _run(args: argparse.Namespace) -> int:
+    from .daemon import run
+
+    return run(args.config, verbose=args.verbose)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pivoice", description="Raspberry Pi voice device for the OpenAI Realtime API")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the device (what the systemd service runs)")
+    run.add_argument("--config", metavar="PATH", help="config file (default $PIVOICE_CONFIG or /etc/pivoice/config.toml)")
+    run.set_defaults(func=_run)
 
     sim = sub.add_parser("simulator", help="run the built-in Realtime server on this machine")
     sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

@@ -178,9 +178,12 @@ class Speaker(_PortAudioDevice):
     output = True
 
     def __init__(self, device: str, read: Callable[[int], bytes], *, period_ms: int = 20, ahead_ms: int = 40,
-                 preferred_rate: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 preferred_rate: int | None = None, source_rate: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.device_name = device
         self.read = read
+        #: The rate ``read`` delivers; None: the device's own. Otherwise resampled here.
+        self.source_rate = source_rate
         self.period_ms = period_ms
         self.ahead_ms = ahead_ms
         self.preferred_rate = preferred_rate
@@ -202,8 +205,12 @@ class Speaker(_PortAudioDevice):
     def _write_loop(self) -> None:
         import numpy as np
 
-        period = self.rate * self.period_ms // 1000 * 2
-        silence = bytes(period * self.channels)
+        from device.audio.resample import StreamResampler
+
+        source_rate = self.source_rate or self.rate
+        resampler = StreamResampler(source_rate, self.rate) if source_rate != self.rate else None
+        period = source_rate * self.period_ms // 1000 * 2
+        silence = bytes(self.rate * self.period_ms // 1000 * 2 * self.channels)
         start, written_s = self.clock(), 0.0
         while self._running.is_set():
             ahead = written_s - (self.clock() - start)
@@ -212,6 +219,8 @@ class Speaker(_PortAudioDevice):
             pcm = self.read(period)
             if pcm and len(pcm) < period:
                 pcm += bytes(period - len(pcm))
+            if pcm and resampler is not None:
+                pcm = resampler.process(np.frombuffer(pcm, "<i2")).tobytes()
             if pcm and self.channels == 2:
                 pcm = np.repeat(np.frombuffer(pcm, "<i2"), 2).tobytes()
             try:
@@ -240,7 +249,7 @@ class Speaker(_PortAudioDevice):
         self._close_stream()
 
 
-async def keep_open(device: Microphone | Speaker, *, delays: Callable[[], Any], check_s: float = 0.5,
+async def keep_open(device: Any, *, delays: Callable[[], Any], check_s: float = 0.5,
                     on_problem: Callable[[AudioDeviceError | None], None] = lambda problem: None) -> None:
     """Keep an audio device open: retry a missing or busy device with backoff, reopen one that
     stops (unplugged), report each problem and its clearing through ``on_problem``. Runs until
@@ -259,7 +268,7 @@ async def keep_open(device: Microphone | Speaker, *, delays: Callable[[], Any], 
         on_problem(None)
         waits = delays()
         try:
-            while device.active if isinstance(device, Microphone) else device.alive:
+            while device.alive if hasattr(device, "alive") else device.active:
                 await asyncio.sleep(check_s)
         finally:
             device.close()

@@ -72,6 +72,11 @@ class AudioPipeline:
         self._ignored_responses: set[str] = set()
         self.received_ms: dict[str, int] = {}
         self.last_barge_in: dict | None = None
+        self.gain = 1.0  # output volume as a linear factor (set_volume)
+
+    def set_volume(self, percent: int) -> None:
+        """0..100; squared, so equal steps sound roughly equal."""
+        self.gain = (max(0, min(100, percent)) / 100) ** 2
 
     # ------------------------------------------------------------------------- uplink
     def on_mic(self, pcm: bytes, overflowed: bool = False) -> None:
@@ -119,6 +124,16 @@ class AudioPipeline:
         self._out.append(event)
         self._out_ready.set()
 
+    def send_later(self, event: ev.ClientEvent) -> None:
+        """Queue a client event behind the audio already queued (tool outputs, text turns)."""
+        self._queue(event)
+
+    def reset_session(self) -> None:
+        """A new Realtime session: forget the old one's responses and items."""
+        self.active_response = None
+        self._ignored_responses.clear()
+        self.received_ms.clear()
+
     def drain(self) -> list[ev.ClientEvent]:
         """Take everything queued, in order (for callers that send it themselves)."""
         out = list(self._out)
@@ -144,6 +159,8 @@ class AudioPipeline:
             pcm = event.pcm
             self.received_ms[event.item_id] = self.received_ms.get(event.item_id, 0) + len(pcm) // 48
             out = self._down.process(np.frombuffer(pcm, "<i2"))
+            if self.gain != 1.0:
+                out = (out.astype(np.float32) * self.gain).astype("<i2")
             self.counters.bytes_down += len(pcm)
             self.playback.push(event.item_id, out.tobytes())
         elif isinstance(event, ev.ResponseCreated):
@@ -167,7 +184,8 @@ class AudioPipeline:
         played = self.playback.flush()
         self.counters.barge_ins += 1
         response = self.active_response
-        if response and not self.server_interrupts:
+        # The server cancels on its own only when its VAD hears the person (a voice barge-in).
+        if response and (cause not in ("voice", "server_vad") or not self.server_interrupts):
             self._queue(ev.ResponseCancel())
             self.counters.cancels += 1
         if response:

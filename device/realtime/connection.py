@@ -126,6 +126,8 @@ class RealtimeConnection:
         self.session: SessionInfo | None = None
         self.last_error: ErrorEvent | None = None
         self.protocol_errors = 0
+        #: Monotonic time the session ends (set by whoever knows the clock: the session manager).
+        self.deadline: float | None = None
 
     @classmethod
     async def open(cls, endpoint: Endpoint, *, open_timeout_s: float = 10.0,

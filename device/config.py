@@ -1,0 +1,306 @@
+"""The configuration: one TOML file, loaded and validated here, into frozen dataclasses.
+
+``pivoice run --config PATH``, else ``$PIVOICE_CONFIG``, else ``/etc/pivoice/config.toml``;
+a missing default file means the embedded defaults. Every mistake is a
+:class:`~device.errors.ConfigError` naming the key and the file. The API key is never read
+from here: it comes from ``OPENAI_API_KEY`` or the systemd credential ``openai_api_key``
+(:func:`api_key`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from hardware.gestures import GestureTiming
+from hardware.gpio import FACTORIES, GpioSettings
+from hardware.presets import LedSpec, preset
+
+from .audio.turns import EchoGuard, TurnMode
+from .audio.vad import VadSettings
+from .errors import ConfigError
+from .realtime.dialect import Dialect
+from .realtime.session import DEFAULT_VOICE
+
+DEFAULT_PATH = Path("/etc/pivoice/config.toml")
+CREDENTIAL = "openai_api_key"
+DEFAULT_INSTRUCTIONS = ("You are the voice of a small speaker device. Answer briefly and warmly, "
+                        "in the language the person speaks.")
+
+
+@dataclass(frozen=True)
+class RealtimeConfig:
+    url: str = "wss://api.openai.com/v1/realtime"
+    model: str = "gpt-realtime"
+    dialect: Dialect = Dialect.GA
+    #: Seconds; used only when the server's session.created carries no expires_at.
+    session_limit: float = 1800.0
+    #: Seconds before the limit at which the next session is opened (clamped to a quarter of it).
+    rotate_margin: float = 60.0
+    voice: str = DEFAULT_VOICE
+    instructions: str = DEFAULT_INSTRUCTIONS
+    transcription_model: str | None = "gpt-4o-mini-transcribe"
+    #: How many recent turns a new session is given as conversation items.
+    carry_turns: int = 6
+    #: Seconds before a bad key / rejected setup is tried again without a SIGHUP.
+    fatal_retry: float = 600.0
+    #: Run the built-in simulator in-process and talk to it (no key, no network).
+    simulator: bool = False
+    simulator_speedup: float = 4.0
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    #: "pyaudio" (PortAudio/ALSA) or "simulated" (no sound card: silence in, nothing out).
+    backend: str = "pyaudio"
+    input_device: str = "default"
+    output_device: str = "default"
+    echo_guard: EchoGuard = EchoGuard.GUARDED
+    #: Output volume, 0..100 (the set_volume tool changes it at run time).
+    volume: int = 80
+    mic_period_ms: int = 50
+    prebuffer_ms: int = 80
+
+
+@dataclass(frozen=True)
+class TurnsConfig:
+    mode: TurnMode = TurnMode.SERVER_VAD
+    #: Server VAD: silence that ends a turn, in milliseconds.
+    silence_ms: int = 500
+    vad: VadSettings = field(default_factory=VadSettings)
+
+
+@dataclass(frozen=True)
+class HttpToolConfig:
+    """A tool the model may call, forwarded as a JSON POST to ``url``."""
+
+    name: str
+    description: str
+    url: str
+    timeout: float = 5.0
+    parameters: dict = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    socket: str = "/run/pivoice/control.sock"
+
+
+@dataclass(frozen=True)
+class Config:
+    realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    turns: TurnsConfig = field(default_factory=TurnsConfig)
+    gpio: GpioSettings = field(default_factory=GpioSettings)
+    preset: str = "generic"
+    control: ControlConfig = field(default_factory=ControlConfig)
+    tools: tuple[HttpToolConfig, ...] = ()
+    source: str = "(embedded defaults)"
+
+
+# --------------------------------------------------------------------------- loading
+def config_path(explicit: str | None = None) -> Path:
+    return Path(explicit or os.environ.get("PIVOICE_CONFIG") or DEFAULT_PATH)
+
+
+def load(path: str | Path | None = None, *, required: bool | None = None) -> Config:
+    """Read and validate the config. A missing file is an error when it was named explicitly
+    (argument or $PIVOICE_CONFIG); the default path may be absent (embedded defaults)."""
+    named = path is not None or "PIVOICE_CONFIG" in os.environ
+    file = config_path(str(path) if path is not None else None)
+    if required is None:
+        required = named
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"config file {file} does not exist",
+                              fix="create it (install.sh writes the default) or point --config / PIVOICE_CONFIG at one") from None
+        return Config()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror}",
+                          fix="check its permissions (the service user must be able to read it)") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file} is not valid TOML: {exc}", fix="fix the syntax and send SIGHUP or restart") from None
+    return parse(data, source=str(file))
+
+
+def parse(data: dict[str, Any], *, source: str = "(config)") -> Config:
+    reader = _Reader(data, source)
+    try:
+        return reader.config()
+    except (ValueError, TypeError) as exc:  # a settings dataclass refused a value
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+class _Reader:
+    SECTIONS = ("realtime", "audio", "turns", "gpio", "hardware", "control", "tools")
+
+    def __init__(self, data: dict[str, Any], source: str) -> None:
+        self.data = data
+        self.source = source
+        for key in data:
+            if key not in self.SECTIONS:
+                self.fail(f"[{key}]", f"unknown section; known: {', '.join(self.SECTIONS)}")
+
+    def fail(self, key: str, why: str) -> None:
+        raise ConfigError(f"{self.source}: {key}: {why}")
+
+    def section(self, name: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        table = self.data.get(name, {})
+        if not isinstance(table, dict):
+            self.fail(f"[{name}]", "must be a table")
+        for key in table:
+            if key in ("api_key", "key", "openai_api_key"):
+                self.fail(f"[{name}] {key}", "the API key does not belong in the config file; set OPENAI_API_KEY "
+                          "or the systemd credential 'openai_api_key' (install.sh --key-file)")
+            if key not in allowed:
+                self.fail(f"[{name}] {key}", f"unknown key; known: {', '.join(allowed)}")
+        return table
+
+    def typed(self, section: str, table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        if key not in table:
+            return default
+        value = table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            self.fail(f"[{section}] {key}", f"must be a {names}, not {value!r}")
+        return value
+
+    def fill(self, section: str, cls: type, table: dict[str, Any], defaults: Any, skip: tuple[str, ...] = ()) -> Any:
+        """Read the plain fields of a settings dataclass from one table."""
+        values = {}
+        for f in fields(cls):
+            if f.name in skip or f.name not in table:
+                continue
+            default = getattr(defaults, f.name)
+            kind: Any = type(default) if default is not None else str
+            if isinstance(default, (Dialect, EchoGuard, TurnMode)):
+                kind = str
+            values[f.name] = self.typed(section, table, f.name, kind, default)
+        return replace(defaults, **values)
+
+    def choice(self, section: str, key: str, value: str, enum: Any) -> Any:
+        try:
+            return enum(value)
+        except ValueError:
+            self.fail(f"[{section}] {key}", f"{value!r} is not one of {', '.join(e.value for e in enum)}")
+
+    # ------------------------------------------------------------------- sections
+    def config(self) -> Config:
+        hw = self.section("hardware", ("preset",))
+        board = preset(self.typed("hardware", hw, "preset", str, "generic"), key=f"{self.source}: [hardware] preset")
+        return Config(realtime=self.realtime(), audio=self.audio(board), turns=self.turns(), gpio=self.gpio(board),
+                      preset=board.name, control=self.control(), tools=self.tools(), source=self.source)
+
+    def realtime(self) -> RealtimeConfig:
+        table = self.section("realtime", tuple(f.name for f in fields(RealtimeConfig)))
+        rt = self.fill("realtime", RealtimeConfig, table, RealtimeConfig())
+        rt = replace(rt, dialect=self.choice("realtime", "dialect", str(rt.dialect), Dialect))
+        if not rt.simulator and not rt.url.startswith(("ws://", "wss://")):
+            self.fail("[realtime] url", f"{rt.url!r} is not a ws:// or wss:// URL")
+        if rt.session_limit < 10:
+            self.fail("[realtime] session_limit", "must be at least 10 seconds")
+        if rt.rotate_margin < 0 or rt.carry_turns < 0 or rt.fatal_retry <= 0:
+            self.fail("[realtime]", "rotate_margin and carry_turns must be >= 0, fatal_retry > 0")
+        return rt
+
+    def audio(self, board: Any) -> AudioConfig:
+        table = self.section("audio", tuple(f.name for f in fields(AudioConfig)))
+        base = AudioConfig(input_device=board.input_device, output_device=board.output_device)
+        audio = self.fill("audio", AudioConfig, table, base)
+        audio = replace(audio, echo_guard=self.choice("audio", "echo_guard", str(audio.echo_guard), EchoGuard))
+        if audio.backend not in ("pyaudio", "simulated"):
+            self.fail("[audio] backend", f"{audio.backend!r}: use \"pyaudio\" or \"simulated\"")
+        if not 0 <= audio.volume <= 100:
+            self.fail("[audio] volume", "must be from 0 to 100")
+        return audio
+
+    def turns(self) -> TurnsConfig:
+        vad_keys = tuple(f"vad_{f.name}" for f in fields(VadSettings))
+        table = self.section("turns", ("mode", "silence_ms") + vad_keys)
+        turns = self.fill("turns", TurnsConfig, table, TurnsConfig(), skip=("vad",))
+        turns = replace(turns, mode=self.choice("turns", "mode", str(turns.mode), TurnMode))
+        vad_table = {k[4:]: v for k, v in table.items() if k.startswith("vad_")}
+        return replace(turns, vad=self.fill("turns", VadSettings, vad_table, VadSettings()))
+
+    def gpio(self, board: Any) -> GpioSettings:
+        keys = ("pin_factory", "button_pin", "button_active_low", "leds", "led_pins", "led_active_high",
+                "led_count", "brightness", "hold_s", "double_tap_s", "long_hold_s", "debounce_s")
+        table = self.section("gpio", keys)
+        factory = self.typed("gpio", table, "pin_factory", str, "auto")
+        if factory not in FACTORIES:
+            self.fail("[gpio] pin_factory", f"{factory!r} is not one of {', '.join(FACTORIES)}")
+        button = table.get("button_pin", board.button_pin)
+        if button is not None and (not isinstance(button, int) or isinstance(button, bool) or not 0 <= button <= 27):
+            self.fail("[gpio] button_pin", f"{button!r} is not a BCM pin number (0-27)")
+        if table.get("button_pin") == -1:
+            button = None
+        leds = board.leds
+        if any(k in table for k in ("leds", "led_pins", "led_active_high", "led_count")):
+            pins = self.typed("gpio", table, "led_pins", list, list(leds.pins))
+            if not all(isinstance(p, int) and 0 <= p <= 27 for p in pins):
+                self.fail("[gpio] led_pins", f"{pins!r}: BCM pin numbers 0-27")
+            leds = LedSpec(kind=self.typed("gpio", table, "leds", str, leds.kind if leds.kind != "none" else "gpio"),
+                           pins=tuple(pins), active_high=self.typed("gpio", table, "led_active_high", bool, leds.active_high),
+                           count=self.typed("gpio", table, "led_count", int, leds.count),
+                           power_pin=leds.power_pin, power_active_high=leds.power_active_high)
+        timing = GestureTiming(**{k: self.typed("gpio", table, k, float, getattr(GestureTiming(), k))
+                                  for k in ("hold_s", "double_tap_s", "long_hold_s", "debounce_s")})
+        return GpioSettings(pin_factory=factory, button_pin=button,
+                            button_active_low=self.typed("gpio", table, "button_active_low", bool, board.button_active_low),
+                            leds=leds, brightness=self.typed("gpio", table, "brightness", float, 0.5), timing=timing)
+
+    def control(self) -> ControlConfig:
+        table = self.section("control", ("socket",))
+        return ControlConfig(socket=self.typed("control", table, "socket", str, ControlConfig.socket))
+
+    def tools(self) -> tuple[HttpToolConfig, ...]:
+        entries = self.data.get("tools", [])
+        if not isinstance(entries, list):
+            self.fail("[[tools]]", "declare each tool as a [[tools]] table")
+        out = []
+        for i, entry in enumerate(entries):
+            where = f"[[tools]] #{i + 1}"
+            for key in entry:
+                if key not in ("name", "description", "url", "timeout", "parameters"):
+                    self.fail(f"{where} {key}", "unknown key; known: name, description, url, timeout, parameters")
+            for key in ("name", "url"):
+                if not isinstance(entry.get(key), str) or not entry[key]:
+                    self.fail(f"{where} {key}", "is required (a string)")
+            if not entry["url"].startswith(("http://", "https://")):
+                self.fail(f"{where} url", f"{entry['url']!r} is not an http:// or https:// URL")
+            timeout = entry.get("timeout", 5.0)
+            if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 60:
+                self.fail(f"{where} timeout", "seconds, more than 0 and at most 60")
+            params = entry.get("parameters", {"type": "object", "properties": {}})
+            if not isinstance(params, dict):
+                self.fail(f"{where} parameters", "a JSON Schema object (a TOML table)")
+            out.append(HttpToolConfig(name=entry["name"], description=str(entry.get("description", "")),
+                                      url=entry["url"], timeout=float(timeout), parameters=params))
+        names = [t.name for t in out]
+        if len(set(names)) != len(names):
+            self.fail("[[tools]] name", "tool names must be unique")
+        return tuple(out)
+
+
+# --------------------------------------------------------------------------- the key
+def api_key(environ: dict[str, str] | None = None) -> str:
+    """The API key from ``OPENAI_API_KEY`` or the systemd credential; "" when there is none."""
+    env = os.environ if environ is None else environ
+    if env.get("OPENAI_API_KEY"):
+        return env["OPENAI_API_KEY"].strip()
+    creds = env.get("CREDENTIALS_DIRECTORY")
+    if creds:
+        try:
+            return (Path(creds) / CREDENTIAL).read_text(encoding="utf-8").strip()
+        except OSError:
+            return ""
+    return ""

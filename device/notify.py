@@ -1,0 +1,112 @@
+"""systemd integration: sd_notify (READY, STATUS, WATCHDOG, STOPPING) and journald logging.
+
+``Type=notify`` services tell systemd how they are through a datagram socket named in
+``$NOTIFY_SOCKET``; the protocol is one ``FIELD=value`` line per field, written here directly
+so it also works where systemd-python is not installed (journald logging uses systemd-python).
+Outside systemd there is no socket and every call is a no-op.
+
+The watchdog is only fed while the device is really alive (:func:`health_problems` is empty):
+microphone frames arriving, the Realtime link up or correctly backing off, playback moving.
+A process that hangs, or a device whose audio stopped, is then restarted by systemd.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+from collections.abc import Mapping
+
+logger = logging.getLogger(__name__)
+
+
+class Notifier:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        self.address = env.get("NOTIFY_SOCKET") or None
+        usec = env.get("WATCHDOG_USEC")
+        pid = env.get("WATCHDOG_PID")
+        watched = usec and usec.isdigit() and (not pid or pid == str(os.getpid()))
+        #: Seconds between watchdog pings (half the unit's WatchdogSec), or None.
+        self.watchdog_interval_s = int(usec) / 2e6 if watched else None
+        self.sent: list[str] = []
+        self._sock: socket.socket | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.address is not None
+
+    def notify(self, message: str) -> bool:
+        if not self.address:
+            return False
+        self.sent.append(message.split("=", 1)[0])
+        del self.sent[:-20]
+        try:
+            if self._sock is None:
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            address = "\0" + self.address[1:] if self.address.startswith("@") else self.address
+            self._sock.sendto(message.encode(), address)
+            return True
+        except OSError as exc:
+            logger.warning("sd_notify to %s failed: %s", self.address, exc)
+            return False
+
+    def ready(self, status: str) -> bool:
+        return self.notify(f"READY=1\nSTATUS={status}\nMAINPID={os.getpid()}")
+
+    def status(self, status: str) -> bool:
+        return self.notify(f"STATUS={status}")
+
+    def watchdog(self) -> bool:
+        return self.notify("WATCHDOG=1")
+
+    def stopping(self, status: str = "stopping") -> bool:
+        return self.notify(f"STOPPING=1\nSTATUS={status}")
+
+    def reloading(self) -> bool:
+        return self.notify("RELOADING=1")
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def health_problems(*, now: float, last_mic_frame: float, started: float, link: str, link_open: bool,
+                    playback_active: bool, last_speaker_write: float, audio_problem: str | None,
+                    stall_s: float = 3.0) -> list[str]:
+    """Why the device is not alive, or [] when it is. Pure: every time is an argument.
+
+    An audio device that is missing and being retried is not a hang (the supervisor reports it
+    and retries); a microphone that is open but delivers nothing is.
+    """
+    problems = []
+    if audio_problem is None and now - max(last_mic_frame, started) > stall_s:
+        problems.append(f"no microphone frames for {now - max(last_mic_frame, started):.1f} s")
+    if link == "up" and not link_open:
+        problems.append("the Realtime connection is closed but not being replaced")
+    if playback_active and now - max(last_speaker_write, started) > stall_s:
+        problems.append(f"playback stalled for {now - max(last_speaker_write, started):.1f} s")
+    return problems
+
+
+def journal_logging(level: int) -> bool:
+    """Log to journald with structured fields when running under systemd; True if it did."""
+    if not os.environ.get("JOURNAL_STREAM") and not os.environ.get("INVOCATION_ID"):
+        return False
+    try:
+        from systemd.journal import JournalHandler
+    except ImportError:
+        return False
+    handler = JournalHandler(SYSLOG_IDENTIFIER="pivoice")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    return True
+
+
+def console_logging(level: int) -> None:
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        force=True)
