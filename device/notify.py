@@ -31,6 +31,7 @@ class Notifier:
         #: Seconds between watchdog pings (half the unit's WatchdogSec), or None.
         self.watchdog_interval_s = int(usec) / 2e6 if watched else None
         self.sent: list[str] = []
+        self.dropped = 0
         self._sock: socket.socket | None = None
 
     @property
@@ -45,9 +46,13 @@ class Notifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                self._sock.setblocking(False)  # the event loop must never wait for systemd
             address = "\0" + self.address[1:] if self.address.startswith("@") else self.address
             self._sock.sendto(message.encode(), address)
             return True
+        except BlockingIOError:
+            self.dropped += 1  # systemd is not reading (or a test is not): drop, do not stall
+            return False
         except OSError as exc:
             logger.warning("sd_notify to %s failed: %s", self.address, exc)
             return False

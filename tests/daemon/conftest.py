@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,32 @@ CLIPS = Path("/usr/share/pocketsphinx/test/data")
 
 def clip16k(name: str = "goforward.raw", *, pad_ms: int = 1200) -> bytes:
     return (CLIPS / name).read_bytes() + bytes(32 * pad_ms)
+
+
+def to_toml(data: dict) -> str:
+    """Enough TOML for test configs: tables of scalars and lists, and [[tools]]."""
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
+        raise TypeError(v)
+    out = []
+    for section, table in data.items():
+        if isinstance(table, list):
+            for entry in table:
+                out.append(f"[[{section}]]")
+                out.extend(f"{k} = {value(v)}" for k, v in entry.items())
+        else:
+            out.append(f"[{section}]")
+            out.extend(f"{k} = {value(v)}" for k, v in table.items())
+    return "\n".join(out) + "\n"
 
 
 class Device:
@@ -106,7 +132,10 @@ async def device_factory(simulator_factory, tmp_path):
         data = {"realtime": {"model": "gpt-realtime", **(realtime or {})}, "turns": turns or {},
                 "audio": {"backend": "simulated"}, "gpio": {"pin_factory": "mock", "button_pin": 17, "led_pins": [18]},
                 "control": {"socket": str(tmp_path / f"control{len(running)}.sock")}, "tools": tools or []}
-        config = cfg.parse(data, source="test.toml")
+        data["realtime"].setdefault("url", sim.url)
+        path = tmp_path / f"config{len(running)}.toml"
+        path.write_text(to_toml(data))
+        config = cfg.load(path)
         leds = SimLeds()
         pins = MockFactory(pin_class=MockPWMPin)
         hardware = Hardware(
@@ -116,8 +145,8 @@ async def device_factory(simulator_factory, tmp_path):
         api_key = key if callable(key) else (lambda: key)
         options = manager or Options(session_limit_s=config.realtime.session_limit, rotate_margin_s=60.0,
                                      carry_turns=6, fatal_retry_s=600.0, ping_interval_s=None)
-        app = App(config, hardware=hardware, api_key=api_key, manager_options=options, notifier=notifier)
-        app.config = replace(config, realtime=replace(config.realtime, url=sim.url))
+        app = App(config, hardware=hardware, api_key=api_key, manager_options=options, notifier=notifier,
+                  config_path=str(path))
         device = Device(app, sim, leds, pins)
         recorder = asyncio.create_task(device._record())
         device.task = asyncio.create_task(app.run())
