@@ -118,6 +118,7 @@ class App:
         self._ready = asyncio.Event()
         self._pipeline_ready = asyncio.Event()
         self._volume = config.audio.volume
+        self._speech_frames_at_hold = 0
         self.ready_at: float | None = None
         self.exit_code = 0
 
@@ -208,6 +209,7 @@ class App:
     def on_gesture(self, event: GestureEvent) -> None:
         self.publish("button", {"gesture": str(event.gesture)})
         if event.gesture is Gesture.HOLD_START:
+            self._speech_frames_at_hold = self.pipeline.counters.speech_frames if self.pipeline else 0
             self.talk(True, int((event.at - event.pressed_at) * 1000))
         elif event.gesture is Gesture.HOLD_END:
             self.talk(False)
@@ -218,7 +220,11 @@ class App:
         elif event.gesture is Gesture.DOUBLE_TAP:
             self.set_muted(not self.turns.muted)
         elif event.gesture is Gesture.LONG_HOLD:
-            self.new_conversation()
+            heard = self.pipeline.counters.speech_frames - self._speech_frames_at_hold if self.pipeline else 0
+            if self.turns.talking and heard * self.turns.frame_ms >= 300:
+                logger.info("long hold while talking: the push-to-talk turn goes on")
+            else:
+                self.new_conversation()
 
     # ------------------------------------------------------------- status
     def status(self) -> dict:

@@ -126,7 +126,7 @@ async def _write(writer: asyncio.StreamWriter, obj: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------------ the client side
-class DaemonNotRunning(Exception):
+class DaemonUnreachable(Exception):
     """No daemon answers on the control socket."""
 
 
@@ -143,7 +143,7 @@ def request(path: str, obj: dict[str, Any], *, timeout_s: float = 5.0) -> dict[s
                 break
             data += chunk
     if not data:
-        raise DaemonNotRunning(f"the daemon closed {path} without answering")
+        raise DaemonUnreachable(f"the daemon closed {path} without answering")
     return json.loads(data)
 
 
@@ -170,14 +170,14 @@ def _connect(path: str, timeout_s: float | None):  # noqa: ANN202
         sock.connect(path)
     except FileNotFoundError:
         sock.close()
-        raise DaemonNotRunning(f"the pivoice daemon is not running (no socket at {path}); "
+        raise DaemonUnreachable(f"the pivoice daemon is not running (no socket at {path}); "
                                "start it with `systemctl start pivoice`") from None
     except ConnectionRefusedError:
         sock.close()
-        raise DaemonNotRunning(f"the pivoice daemon is not running (stale socket {path}); "
+        raise DaemonUnreachable(f"the pivoice daemon is not running (stale socket {path}); "
                                "start it with `systemctl start pivoice`") from None
     except PermissionError:
         sock.close()
-        raise DaemonNotRunning(f"no permission to use {path}: run as root or add yourself to the "
+        raise DaemonUnreachable(f"no permission to use {path}: run as root or add yourself to the "
                                "pivoice group (`sudo usermod -aG pivoice $USER`, then log in again)") from None
     return sock

@@ -14,14 +14,15 @@ Theory of operation. Two layers:
    IDLE                    -> PRESSED             (ignored)           -
    PRESSED                 (ignored)              -> RELEASED         -> HOLDING: HOLD_START
    HOLDING                 (ignored)              -> IDLE: HOLD_END   -> LONG: LONG_HOLD
-   LONG                    (ignored)              -> IDLE             -
+   LONG                    (ignored)              -> IDLE: HOLD_END   -
    RELEASED                -> SECOND_PRESS        (ignored)           -> IDLE: TAP
    SECOND_PRESS            (ignored)              -> IDLE: DOUBLE_TAP -> HOLDING: TAP, HOLD_START
    ======================  =====================  ==================  ====================
 
    hold = push-to-talk (HOLD_START ... HOLD_END; HOLD_START carries the press time so audio
    from the press on can be kept); tap = talk, or interrupt while speaking; double tap = mute;
-   long hold = new conversation (it ends the push-to-talk: no HOLD_END follows).
+   long hold = new conversation, unless the person is talking through it (the app decides:
+   a long push-to-talk question must not wipe the conversation); HOLD_END follows on release.
    The double-tap window is inclusive: a second press exactly ``double_tap_s`` after the first
    release still makes a double tap.
 """
@@ -167,6 +168,7 @@ class GestureRecognizer:
             return [GestureEvent(Gesture.DOUBLE_TAP, at, pressed_at)]
         if state is _S.LONG:
             self._set(_S.IDLE)
+            return [GestureEvent(Gesture.HOLD_END, at, pressed_at)]
         return []
 
     def _on_deadline(self, at: float) -> list[GestureEvent]:

@@ -49,7 +49,8 @@ async def test_gestures_from_a_bouncing_real_pin(factory):
     button.poll(11.0)
     # a bounced press dates from when the contact settled (0.08 s)
     assert seen == [(Gesture.TAP, 0.08), (Gesture.DOUBLE_TAP, 2.3), (Gesture.HOLD_START, 4.0),
-                    (Gesture.HOLD_END, 4.0), (Gesture.HOLD_START, 6.0), (Gesture.LONG_HOLD, 6.0)]
+                    (Gesture.HOLD_END, 4.0), (Gesture.HOLD_START, 6.0), (Gesture.LONG_HOLD, 6.0),
+                    (Gesture.HOLD_END, 6.0)]
     button.close()
 
 

@@ -36,9 +36,9 @@ def test_hold_is_push_to_talk_from_the_press():
     assert got == [(Gesture.HOLD_START, 1.5, 1.0), (Gesture.HOLD_END, 2.6, 1.0)]
 
 
-def test_long_hold_starts_a_new_conversation_and_ends_push_to_talk():
+def test_long_hold_is_reported_and_its_release_too():
     got, rec = run([(0.0, True), (4.0, False)], until=5.0)
-    assert got == [(Gesture.HOLD_START, 0.5, 0.0), (Gesture.LONG_HOLD, 3.0, 0.0)]
+    assert got == [(Gesture.HOLD_START, 0.5, 0.0), (Gesture.LONG_HOLD, 3.0, 0.0), (Gesture.HOLD_END, 4.0, 0.0)]
     assert rec.state == "idle"
 
 
