@@ -1,133 +1,202 @@
-"""``pivoice demo``: a scripted conversation with the built-in simulator over a real socket.
+"""``pivoice demo``: the whole device, with no Pi, no key and no network.
 
-No Pi, no key, no network: the simulator listens on loopback, the protocol client talks to it,
-and the timeline is printed as it happens. The person's voice is a real recording when
-Debian's ``pocketsphinx-testdata`` is installed, or flite speech otherwise. Everything the
-device was told to say goes into a WAV file.
+The real application (:class:`device.app.App`: state machine, session manager, audio pipeline,
+tools, control socket) runs on simulated hardware: a microphone that speaks real recordings
+(Debian's ``pocketsphinx-testdata``; flite speech when they are missing), a speaker that writes
+what the device said to a WAV file, LEDs drawn in the terminal, and a button pressed by a
+script. The Realtime API is the built-in simulator on loopback with a session limit of a few
+seconds, so a session rotation happens during the demo. A timeline is printed as it happens.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import sys
+import tempfile
 import time
-import wave
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import soxr
+from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from .realtime import events as ev
-from .realtime.connection import Endpoint, RealtimeConnection
-from .realtime.models import Item
-from .realtime.session import SessionSettings, Tool, TurnDetection
-from .realtime.dialect import render_session
+from hardware.leds import PATTERNS, SimLeds
+from hardware.sim import SimMicrophone, SimSpeaker
+
+from . import config as cfg
+from .app import App, Hardware
+from .bus import BusEvent
+from .realtime.manager import Options
 from .simulator.server import RealtimeSimulator, SimulatorOptions
 from .simulator.voice import synthesize
+from .state import DeviceState
 
-SPEECH_CLIP = Path("/usr/share/pocketsphinx/test/data/goforward.raw")  # 16 kHz, "go forward ten meters"
-TIME_TOOL = Tool(name="get_time", description="The current local time on the device.")
+CLIPS = Path("/usr/share/pocketsphinx/test/data")
+SESSION_LIMIT_S = 24
+BUTTON = 17
 
 
-def user_speech() -> tuple[bytes, str]:
-    """24 kHz PCM16 of a person speaking, and where it came from."""
-    if SPEECH_CLIP.exists():
-        samples = np.frombuffer(SPEECH_CLIP.read_bytes(), dtype="<i2").astype(np.float32)
-        pcm = np.clip(soxr.resample(samples, 16000, 24000), -32768, 32767).astype("<i2").tobytes()
-        return pcm, f"recorded speech ({SPEECH_CLIP.name})"
-    return synthesize("go forward ten meters", voice="awb"), "flite speech"
+def person_says(name: str, text: str) -> tuple[bytes, str]:
+    """16 kHz PCM of a person saying ``text``: the recording if installed, else flite."""
+    clip = CLIPS / name
+    if clip.exists():
+        return clip.read_bytes() + bytes(32 * 1200), f"recording {name}"
+    pcm24 = np.frombuffer(synthesize(text, voice="awb"), "<i2").astype(np.float32)
+    pcm16 = np.clip(soxr.resample(pcm24, 24000, 16000), -32768, 32767).astype("<i2").tobytes()
+    return pcm16 + bytes(32 * 1200), "flite speech"
 
 
 class Timeline:
-    def __init__(self) -> None:
+    """Prints what the device does; LEDs as a coloured block when the terminal can show it."""
+
+    def __init__(self, colour: bool) -> None:
         self.start = time.monotonic()
+        self.colour = colour
 
     def __call__(self, who: str, text: str) -> None:
-        print(f"{time.monotonic() - self.start:6.2f}s  {who:<9} {text}", flush=True)
+        print(f"{time.monotonic() - self.start:6.2f}s  {who:<8} {text}", flush=True)
+
+    def led(self, state: str) -> str:
+        r, g, b = (int(255 * c) for c in PATTERNS[DeviceState(state)].color)
+        pattern = PATTERNS[DeviceState(state)].kind
+        block = f"\x1b[48;2;{r};{g};{b}m    \x1b[0m " if self.colour else ""
+        return f"{block}{state} ({pattern})"
+
+    def event(self, event: BusEvent) -> None:
+        d = event.data
+        if event.kind == "state":
+            self("leds", self.led(d["state"]))
+        elif event.kind == "session":
+            self("realtime", f"session {d['session_id']} live, {d['expires_in_s']:.0f} s to its limit, "
+                 f"{d['carried_items']} item(s) carried over" + (" (fresh conversation)" if d["fresh"] else ""))
+        elif event.kind == "heard":
+            self("server", f"heard “{d['text']}”")
+        elif event.kind == "reply" and d["text"]:
+            self("device", ("says" if d["audio"] else "wrote (no audio!)") + f" “{d['text']}”")
+        elif event.kind == "tool":
+            self("tool", f"{d['name']}({d['arguments']})")
+        elif event.kind == "tool_result":
+            self("tool", f"-> {d['output']}")
+        elif event.kind == "carry_over_fallback":
+            self("realtime", f"the first reply after the carry-over was text only: removed {d['deleted']} "
+                 "replayed reply item(s), asking again")
+        elif event.kind == "barge_in":
+            self("audio", f"barge-in ({d['cause']}): playback stopped, reply truncated at {d['audio_end_ms']} ms")
+        elif event.kind == "narrate":
+            self(d["who"], d["text"])
+        elif event.kind in ("button", "mute", "new_conversation", "error"):
+            self(event.kind, ", ".join(f"{k}={v}" for k, v in d.items() if k != "wall") or "")
 
 
-async def _until_done(conn: RealtimeConnection, say: Timeline, spoken: bytearray, *,
-                      stop_after_ms: int | None = None) -> ev.ResponseDone:
-    """Print one response as it arrives; optionally barge in after ``stop_after_ms`` of audio."""
-    transcript: list[str] = []
-    received_ms, stopped = 0, False
-    async for event in conn:
-        if isinstance(event, ev.SpeechStarted):
-            say("mic", "speech started")
-        elif isinstance(event, ev.SpeechStopped):
-            say("mic", f"speech stopped at {event.audio_end_ms} ms")
-        elif isinstance(event, ev.InputTranscriptionCompleted):
-            say("you", f"“{event.transcript}” (as the server heard it)")
-        elif isinstance(event, ev.AudioTranscriptDelta) and not stopped:
-            transcript.append(event.delta)
-        elif isinstance(event, ev.AudioDelta) and not stopped:
-            chunk = event.pcm
-            spoken += chunk
-            received_ms += len(chunk) // 48
-            if stop_after_ms is not None and received_ms >= stop_after_ms:
-                stopped = True
-                say("button", f"tap while speaking: stop, truncate at {received_ms} ms")
-                await conn.send(ev.ResponseCancel())
-                await conn.send(ev.ItemTruncate(item_id=event.item_id, content_index=0, audio_end_ms=received_ms))
-        elif isinstance(event, ev.FunctionCallArgumentsDone):
-            say("model", f"calls {event.name}({event.arguments})")
-        elif isinstance(event, ev.ResponseDone):
-            text = "".join(transcript).strip()
-            if text:
-                say("device", f"says “{text}”")
-            say("server", f"response {event.response.status}"
-                + (f" ({event.response.reason})" if event.response.reason else ""))
-            return event
-    raise RuntimeError("connection ended")
+class Demo:
+    def __init__(self, out_wav: str, speedup: float, colour: bool) -> None:
+        self.out_wav = out_wav
+        self.speedup = speedup
+        self.say = Timeline(colour)
+        self.pins = MockFactory(pin_class=MockPWMPin)
+
+    async def run(self) -> int:
+        sim = await RealtimeSimulator(SimulatorOptions(session_limit_s=SESSION_LIMIT_S, speedup=self.speedup,
+                                                       ping_interval_s=None)).start()
+        with tempfile.TemporaryDirectory(prefix="pivoice-demo-") as tmp:
+            config = cfg.parse({"realtime": {"url": sim.url, "rotate_margin": 6}, "audio": {"backend": "simulated"},
+                                "gpio": {"pin_factory": "mock", "button_pin": BUTTON, "led_pins": [18]},
+                                "control": {"socket": f"{tmp}/control.sock"}}, source="(demo)")
+            hardware = Hardware(
+                microphone=lambda on_audio, bridge: SimMicrophone(on_audio, rate=16000),
+                speaker=lambda read: SimSpeaker(read, wav_path=self.out_wav),
+                gpio=lambda: (SimLeds(), self.pins, None), mic_rate=16000)
+            self.app = App(config, hardware=hardware, api_key=lambda: "demo-key",
+                           manager_options=Options(session_limit_s=SESSION_LIMIT_S, rotate_margin_s=6,
+                                                   ping_interval_s=None))
+            self.say("demo", f"Realtime simulator on {sim.url}; session limit {SESSION_LIMIT_S} s")
+            follower = asyncio.create_task(self._follow())
+            device = asyncio.create_task(self.app.run())
+            try:
+                await asyncio.wait_for(self._script(), 240)
+            finally:
+                self.app.stop()
+                await device
+                follower.cancel()
+                await sim.stop()
+        m = self.app.manager.stats
+        self.say("demo", f"done: {m.turns} spoken turn(s), {m.replies} replies, {m.rotations} rotation(s), "
+                 f"{m.text_only_fallbacks} carry-over fallback(s); what the device said is in {self.out_wav}")
+        return 0
+
+    def tell(self, who: str, text: str) -> None:
+        """Narration goes through the bus, so it prints in order with what the device does."""
+        self.app.publish("narrate", {"who": who, "text": text})
+
+    async def _follow(self) -> None:
+        async for event in self.app.bus.subscribe(maxsize=10000):
+            self.say.event(event)
+
+    async def _idle(self) -> None:
+        while not (self.app.machine.state is DeviceState.IDLE and self.app.manager.conversation_idle()):
+            await asyncio.sleep(0.05)
+
+    async def _reply(self) -> None:
+        """Until a spoken reply has finished playing."""
+        app = self.app
+        seen = app.manager.stats.replies
+        while not (app.manager.stats.replies > seen and app.manager.conversation_idle()
+                   and app.machine.state is DeviceState.IDLE):
+            await asyncio.sleep(0.05)
+
+    async def _press(self, seconds: float) -> None:
+        pin = self.pins.pin(BUTTON)
+        pin.drive_low()
+        await asyncio.sleep(seconds)
+        pin.drive_high()
+
+    async def _script(self) -> None:
+        app = self.app
+        await self._idle()
+        pcm, source = person_says("goforward.raw", "go forward ten meters")
+        self.tell("person", f"speaks ({source}): “go forward ten meters”")
+        app.mic.say(pcm)
+        await self._reply()
+
+        self.tell("admin", "pivoice say “What time is it?”")
+        app.manager.say("What time is it?")
+        await self._reply()
+
+        self.tell("person", "double-taps the button (mute), then again (unmute)")
+        for _ in range(2):
+            await self._press(0.15)
+            await asyncio.sleep(0.12)
+            await self._press(0.15)
+            await asyncio.sleep(0.8)
+
+        self.tell("demo", f"waiting for the session rotation (in {app.manager.status()['rotation_in_s']:.0f} s)")
+        rotations = app.manager.stats.rotations
+        while app.manager.stats.rotations == rotations:
+            await asyncio.sleep(0.1)
+        await self._idle()
+
+        self.tell("admin", "pivoice say “What did I say before?”")
+        app.manager.say("What did I say before?")
+        await self._reply()
+
+        self.tell("admin", "pivoice say “Tell me a long story about a robot and a cat.”")
+        app.manager.say("Tell me a long story about a robot and a cat, please, with many details.")
+        while app.machine.state is not DeviceState.SPEAKING:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.8)
+        self.tell("person", "taps the button while the device speaks")
+        await self._press(0.15)
+        await asyncio.sleep(0.6)
+        await self._idle()
+
+        self.tell("person", "holds the button for 3 s: new conversation")
+        sessions = len(app.manager.stats.history)
+        await self._press(3.3)
+        while len(app.manager.stats.history) == sessions:
+            await asyncio.sleep(0.05)
+        await self._idle()
+        await asyncio.sleep(0.2)  # let the timeline catch up
 
 
 async def run_demo(*, out_wav: str = "pivoice-demo.wav", speedup: float = 4.0) -> int:
-    say = Timeline()
-    spoken = bytearray()
-    sim = await RealtimeSimulator(SimulatorOptions(speedup=speedup, ping_interval_s=None)).start()
-    try:
-        say("demo", f"Realtime simulator on {sim.url}")
-        conn = await RealtimeConnection.open(Endpoint(url=sim.url, model="gpt-realtime", api_key="demo-key"))
-        say("server", f"session {conn.session.id}, expires in {conn.session.expires_at - time.time():.0f} s")
-        settings = SessionSettings(instructions="You are a friendly voice assistant on a Raspberry Pi.",
-                                   tools=(TIME_TOOL,), transcription_model="gpt-4o-mini-transcribe",
-                                   turn_detection=TurnDetection(silence_duration_ms=500))
-        await conn.send(ev.SessionUpdate(session=render_session(settings, conn.endpoint.dialect)))
-
-        pcm, source = user_speech()
-        say("you", f"speak into the mic: {source}, {len(pcm) // 48} ms")
-        silence = bytes(48 * 700)
-        for i in range(0, len(pcm + silence), 960):  # 20 ms appends, as the mic delivers them
-            await conn.send(ev.InputAudioAppend.from_pcm((pcm + silence)[i:i + 960]))
-        await _until_done(conn, say, spoken)
-
-        say("you", "type: “What time is it?”")
-        await conn.send(ev.ItemCreate(item=Item.user_text("What time is it?")))
-        await conn.send(ev.ResponseCreate())
-        done = await _until_done(conn, say, spoken)
-        call = next(i for i in done.response.output if i.type == "function_call")
-        now = datetime.now().strftime("%H:%M")
-        say("device", f"runs {call.name} -> {now}")
-        await conn.send(ev.ItemCreate(item=Item.function_output(call.call_id or "", json.dumps({"time": now}))))
-        await conn.send(ev.ResponseCreate())
-        await _until_done(conn, say, spoken)
-
-        say("you", "type: “Tell me something long” and interrupt the answer")
-        await conn.send(ev.ItemCreate(item=Item.user_text("Tell me a long story about a robot and a cat.")))
-        await conn.send(ev.ResponseCreate())
-        await _until_done(conn, say, spoken, stop_after_ms=800)
-        async for event in conn:
-            if isinstance(event, (ev.ConversationItemTruncated, ev.ErrorEvent)):
-                say("server", f"truncated at {event.audio_end_ms} ms" if isinstance(event, ev.ConversationItemTruncated)
-                    else f"error {event.code}")
-                break
-        await conn.close()
-    finally:
-        await sim.stop()
-    with wave.open(out_wav, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(24000)
-        wav.writeframes(bytes(spoken))
-    say("demo", f"the device said {len(spoken) / 48000:.1f} s of speech -> {out_wav}")
-    return 0
+    return await Demo(out_wav, speedup, colour=sys.stdout.isatty()).run()

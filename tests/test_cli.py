@@ -32,16 +32,23 @@ def transcribe_wav(path: Path) -> str:
     return decoder.hyp().hypstr if decoder.hyp() else ""
 
 
-def test_demo_runs_a_conversation_and_the_device_is_heard_saying_it(tmp_path):
+def test_demo_runs_the_whole_device_through_a_rotation(tmp_path):
     out = tmp_path / "said.wav"
     result = subprocess.run([*PIVOICE, "demo", "--out", str(out), "--speedup", "8"], capture_output=True,
-                            text=True, timeout=120, cwd=tmp_path)
+                            text=True, timeout=200, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout
-    assert "“go forward ten meters” (as the server heard it)" in lines
+    assert "heard “go forward ten meters”" in lines
     assert "says “You said: go forward ten meters.”" in lines
-    assert "calls get_time({})" in lines and "response cancelled (client_cancelled)" in lines
-    assert re.search(r"truncated at \d+ ms", lines)
+    for state in ("idle", "listening", "thinking", "speaking", "muted"):
+        assert f"leds     {state} (" in lines
+    assert "tool     get_time({})" in lines
+    # the rotation carried the conversation over, and the person heard the answer
+    assert re.search(r"session sess_\w+ live, \d+ s to its limit, [1-9]\d* item\(s\) carried over", lines)
+    assert "says “Earlier you said: go forward ten meters.”" in lines
+    assert re.search(r"barge-in \(button\): playback stopped, reply truncated at \d+ ms", lines)
+    assert "(fresh conversation)" in lines
+    assert re.search(r"done: 1 spoken turn\(s\), \d+ replies, [1-9] rotation\(s\)", lines)
     heard = transcribe_wav(out)
     # an offline recogniser hears the device's own words in what it played
     assert {"you", "said", "forward", "ten"} <= set(heard.split()), heard
