@@ -108,6 +108,7 @@ class SessionManager:
         self._verify_audio = False
         self._end_after_reply = False
         self._hard_deadline = 0.0
+        self.last_delay_s = 0.0
 
     # ------------------------------------------------------------------ commands
     def wake(self) -> None:
@@ -171,7 +172,7 @@ class SessionManager:
             await self._sleep(self.options.fatal_retry_s)
             self.machine.feed(Input.LINK_DOWN)
             return
-        delay = next(delays)
+        delay = self.last_delay_s = next(delays)
         self.stats.link, self.stats.next_retry_at = "backoff", self.clock() + delay
         self.stats.reconnects += 1
         logger.warning("%s; retrying in %.1f s", message, delay)
@@ -278,7 +279,9 @@ class SessionManager:
     async def _rotation(self, conn: RealtimeConnection) -> RealtimeConnection:
         deadline, hard, rotate_at = self.stats.deadline or 0.0, self._hard_deadline, self.stats.rotate_at or 0.0
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._rotate_now.wait(), max(0.0, rotate_at - self.clock()))
+            # rotate_margin 0: no proactive rotation (the naive way: reconnect when it expires).
+            wait = max(0.0, rotate_at - self.clock()) if self.options.rotate_margin_s > 0 else None
+            await asyncio.wait_for(self._rotate_now.wait(), wait)
         urgent = self._rotate_now.is_set()
         logger.info("%s: opening the next session", "new conversation" if urgent and self._fresh else "rotation")
         nxt = await self._open_before(hard)
