@@ -243,7 +243,8 @@ class App:
             "dropped_uplink_frames": counters.dropped_up if counters else 0,
             "mic_frames": counters.mic_frames if counters else 0,
             "audio_problem": self.audio_problem, "gpio_problem": self.gpio_problem,
-            "config": self.config.source, "api_key": "set" if self.api_key() else "missing",
+            "config": self.config.source,
+            "api_key": "set" if self.api_key() else "not needed" if self.config.realtime.simulator else "missing",
             "tools": [t.name for t in self.tools.tools()],
         }
 

@@ -1,4 +1,8 @@
-"""The ``pivoice`` command. Each subcommand lives in its own module; this only dispatches."""
+"""The ``pivoice`` command. Each subcommand lives in its own module; this only dispatches.
+
+Exit codes: 0 success; 1 a check failed (doctor FAIL, no microphone signal, no reply);
+2 a usage or configuration error; 3 the daemon is not running or not reachable.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +42,134 @@ def _run(args: argparse.Namespace) -> int:
     return run(args.config, verbose=args.verbose)
 
 
+def _load(args: argparse.Namespace):  # noqa: ANN202 - the config for diagnostics
+    from . import config as cfg
+
+    return cfg.load(args.config)
+
+
+def _socket(args: argparse.Namespace) -> str:
+    if args.socket:
+        return args.socket
+    from . import config as cfg
+
+    try:
+        return cfg.load(args.config).control.socket
+    except PivoiceError:
+        return cfg.ControlConfig.socket
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .diag import daemon
+
+    return daemon.status(_socket(args), as_json=args.json)
+
+
+def _events(args: argparse.Namespace) -> int:
+    from .diag import daemon
+
+    kinds = set(args.kinds.split(",")) if args.kinds else None
+    return daemon.events(_socket(args), as_json=args.json, kinds=kinds, count=args.count)
+
+
+def _say(args: argparse.Namespace) -> int:
+    from .diag import daemon
+
+    return daemon.say(_socket(args), " ".join(args.text), wait=not args.no_wait, timeout_s=args.timeout)
+
+
+def _devices(args: argparse.Namespace) -> int:
+    from .diag import audio
+
+    return audio.devices(_load(args), as_json=args.json)
+
+
+def _mic_test(args: argparse.Namespace) -> int:
+    from .diag import audio
+
+    return audio.mic_test(_load(args), seconds=args.seconds, device=args.device, save=args.save, as_json=args.json)
+
+
+def _speaker_test(args: argparse.Namespace) -> int:
+    from .diag import audio
+
+    return audio.speaker_test(_load(args), device=args.device, tone_hz=args.tone, phrase=args.phrase,
+                              volume=args.volume, seconds=args.seconds)
+
+
+def _leds(args: argparse.Namespace) -> int:
+    from .diag import gpio
+
+    return gpio.leds(_load(args), seconds=args.seconds)
+
+
+def _button_test(args: argparse.Namespace) -> int:
+    from .diag import gpio
+
+    return gpio.button_test(_load(args), seconds=args.seconds)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from .diag import doctor
+
+    return doctor.doctor(args.config, args.socket, as_json=args.json)
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from .diag import logs
+
+    return logs.logs(follow=args.follow, lines=args.lines, since=args.since, priority=args.priority, as_json=args.json)
+
+
+def _diagnostics(sub: argparse._SubParsersAction) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", help="config file (default $PIVOICE_CONFIG or /etc/pivoice/config.toml)")
+    common.add_argument("--socket", metavar="PATH", help="the daemon's control socket (default from the config)")
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("status", parents=[common, as_json], help="the running daemon: state, session, counters, last error")
+    p.set_defaults(func=_status)
+    p = sub.add_parser("events", parents=[common, as_json], help="the daemon's live event stream")
+    p.add_argument("--kinds", metavar="K1,K2", help="only these kinds (state, reply, heard, error, tool, session, ...)")
+    p.add_argument("--count", type=int, metavar="N", help="stop after N events")
+    p.set_defaults(func=_events)
+    p = sub.add_parser("say", parents=[common], help="the device answers this text prompt out loud")
+    p.add_argument("text", nargs="+", help="what to say to the model")
+    p.add_argument("--no-wait", action="store_true", help="return once queued, do not wait for the reply")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the reply (default 60)")
+    p.set_defaults(func=_say)
+    p = sub.add_parser("devices", parents=[common, as_json], help="audio devices, their rates, and which are selected")
+    p.set_defaults(func=_devices)
+    p = sub.add_parser("mic-test", parents=[common, as_json], help="a live level meter and the VAD's speech share")
+    p.add_argument("seconds", nargs="?", type=float, default=5.0, help="seconds of audio (default 5)")
+    p.add_argument("--device", help="input device (default [audio] input_device)")
+    p.add_argument("--save", metavar="FILE.wav", help="save what was heard (16 kHz mono WAV)")
+    p.set_defaults(func=_mic_test)
+    p = sub.add_parser("speaker-test", parents=[common], help="play a tone or a spoken phrase")
+    p.add_argument("--device", help="output device (default [audio] output_device)")
+    p.add_argument("--tone", type=float, default=440.0, metavar="HZ", help="tone frequency (default 440)")
+    p.add_argument("--phrase", metavar="TEXT", help="speak this instead of a tone (needs flite)")
+    p.add_argument("--volume", type=int, default=70, choices=range(0, 101), metavar="0-100", help="default 70")
+    p.add_argument("--seconds", type=float, default=1.5, help="tone length (default 1.5)")
+    p.set_defaults(func=_speaker_test)
+    p = sub.add_parser("leds", parents=[common], help="show every state's LED pattern in turn")
+    p.add_argument("--seconds", type=float, default=2.0, help="seconds per state (default 2)")
+    p.set_defaults(func=_leds)
+    p = sub.add_parser("button-test", parents=[common], help="print button gestures as they are recognised")
+    p.add_argument("seconds", nargs="?", type=float, default=20.0, help="how long to watch (default 20)")
+    p.set_defaults(func=_button_test)
+    p = sub.add_parser("doctor", parents=[common, as_json], help="check everything; PASS / WARN / FAIL with the fix")
+    p.set_defaults(func=_doctor)
+    p = sub.add_parser("logs", help="the service's journal (journalctl -u pivoice)")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("-n", "--lines", type=int, metavar="N", help="the last N lines")
+    p.add_argument("--since", metavar="WHEN", help='e.g. "1 hour ago", "today", "2026-11-21 10:00"')
+    p.add_argument("-p", "--priority", metavar="LEVEL", help="err, warning, info, debug")
+    p.add_argument("--json", action="store_true", help="journal entries as JSON (all fields)")
+    p.set_defaults(func=_logs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pivoice", description="Raspberry Pi voice device for the OpenAI Realtime API")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
@@ -63,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="pivoice-demo.wav", help="WAV file for what the device said")
     demo.add_argument("--speedup", type=float, default=4.0, help="simulator reply speed (real time = 1)")
     demo.set_defaults(func=_demo)
+    _diagnostics(sub)
     return parser
 
 
@@ -70,11 +203,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from .control import DaemonUnreachable
+
     try:
         return args.func(args)
+    except DaemonUnreachable as exc:
+        print(f"pivoice: {exc}", file=sys.stderr)
+        return 3
     except PivoiceError as exc:
         print(f"pivoice: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

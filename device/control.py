@@ -147,8 +147,9 @@ def request(path: str, obj: dict[str, Any], *, timeout_s: float = 5.0) -> dict[s
     return json.loads(data)
 
 
-def stream(path: str, obj: dict[str, Any]):  # noqa: ANN201 - a generator of dicts
-    with _connect(path, None) as sock:
+def stream(path: str, obj: dict[str, Any], *, timeout_s: float | None = None):  # noqa: ANN201 - dicts
+    """Events as they come; ``timeout_s`` of silence raises TimeoutError."""
+    with _connect(path, timeout_s) as sock:
         sock.sendall(json.dumps(obj).encode() + b"\n")
         buf = b""
         while True:

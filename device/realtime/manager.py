@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
-from ..errors import ConnectionLost, PivoiceError, RejectedSetupError, SessionExpired, should_retry
+from ..errors import AuthenticationError, ConnectionLost, PivoiceError, RejectedSetupError, SessionExpired, should_retry
 from ..statemachine import Input, StateMachine
 from ..state import DeviceState
 from . import events as ev
@@ -196,6 +196,9 @@ class SessionManager:
     # ------------------------------------------------------------ one session
     async def _open(self) -> RealtimeConnection:
         endpoint = self.endpoint()
+        if not endpoint.api_key:
+            raise AuthenticationError("no API key is set", fix="put it in /etc/pivoice/openai_api_key (root only, "
+                                      "install.sh --key-file does it) or OPENAI_API_KEY, then systemctl reload pivoice")
         conn = await RealtimeConnection.open(endpoint, open_timeout_s=self.options.open_timeout_s,
                                              ping_interval_s=self.options.ping_interval_s,
                                              ping_timeout_s=self.options.ping_timeout_s)

@@ -1,0 +1,215 @@
+"""``pivoice devices | mic-test | speaker-test``: the audio chain, with or without the daemon.
+
+They open the devices themselves (PortAudio/ALSA, as the daemon does), so they work when the
+daemon is stopped; while it runs it may hold the devices, which is said plainly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import wave
+from typing import Any
+
+import numpy as np
+
+from hardware import audio as hw
+from hardware.bridge import LoopBridge
+
+from ..audio.frontend import FrontEnd
+from ..audio.vad import WebRtcVad
+from ..config import Config
+from ..errors import AudioDeviceError
+
+CLIP_LEVEL = 32000
+
+
+def _pa() -> Any:
+    return hw._pyaudio().PyAudio()
+
+
+def devices(config: Config, *, as_json: bool) -> int:
+    pa = _pa()
+    try:
+        found = hw.list_devices(pa)
+        rows = []
+        for d in found:
+            rates_in = _rates(pa, d, output=False) if d.max_input_channels else []
+            rates_out = _rates(pa, d, output=True) if d.max_output_channels else []
+            rows.append({"index": d.index, "name": d.name, "inputs": d.max_input_channels, "outputs": d.max_output_channels,
+                         "default_rate": d.default_rate, "input_rates": rates_in, "output_rates": rates_out})
+        selected = {}
+        for kind, name, output in (("input", config.audio.input_device, False), ("output", config.audio.output_device, True)):
+            try:
+                d = hw.find_device(pa, name, output=output)
+                rate, channels = hw.negotiate(pa, d, output=output)
+                how = "the host's default device" if name == "default" else \
+                    ("exact name" if d.name == name else f"the only name containing {name!r}")
+                selected[kind] = {"name": d.name, "rate": rate, "channels": channels,
+                                  "why": f"[audio] {kind}_device = {name!r} ({config.source}): {how}"}
+            except AudioDeviceError as exc:
+                selected[kind] = {"error": str(exc)}
+    finally:
+        pa.terminate()
+    if as_json:
+        print(json.dumps({"devices": rows, "selected": selected}, indent=2))
+    else:
+        if not rows:
+            print("no audio devices at all: is the sound card (HAT driver, USB device) there? `aplay -l`, `arecord -l`")
+        for r in rows:
+            kinds = ", ".join(k for k, n in (("in", r["inputs"]), ("out", r["outputs"])) if n)
+            rates = sorted(set(r["input_rates"]) | set(r["output_rates"]))
+            print(f"{r['index']:>3}  {r['name']:<40} {kinds:<8} rates {', '.join(str(x) for x in rates) or 'none'}")
+        for kind, sel in selected.items():
+            if "error" in sel:
+                print(f"{kind}: NOT FOUND: {sel['error']}")
+            else:
+                print(f"{kind}: {sel['name']} at {sel['rate']} Hz, {sel['channels']} ch; chosen by {sel['why']}")
+    return 0 if all("error" not in s for s in selected.values()) else 1
+
+
+def _rates(pa: Any, device: hw.DeviceInfo, *, output: bool) -> list[int]:
+    pyaudio = hw._pyaudio()
+    ok = []
+    for rate in sorted(set(hw.RATES) | {device.default_rate}):
+        kwargs = dict(rate=rate, output_device=device.index, output_channels=1, output_format=pyaudio.paInt16) \
+            if output else dict(rate=rate, input_device=device.index, input_channels=1, input_format=pyaudio.paInt16)
+        try:
+            if pa.is_format_supported(**kwargs):
+                ok.append(rate)
+        except ValueError:
+            pass
+    return ok
+
+
+def _db(x: float) -> float:
+    return 20 * math.log10(max(x, 1e-9))
+
+
+async def _capture(device: str, seconds: float, on_period) -> tuple[int, int]:  # noqa: ANN001
+    done = asyncio.Event()
+    state = {"bytes": 0}
+    mic: hw.Microphone
+
+    def on_audio(pcm: bytes, overflowed: bool) -> None:
+        if done.is_set():
+            return
+        on_period(pcm, mic.rate, mic.channels)
+        state["bytes"] += len(pcm)
+        if state["bytes"] >= seconds * mic.rate * mic.channels * 2:
+            done.set()
+
+    mic = hw.Microphone(device, on_audio, bridge=LoopBridge())
+    mic.open()
+    try:
+        await asyncio.wait_for(done.wait(), seconds + 5)
+    except asyncio.TimeoutError:
+        raise AudioDeviceError(f"the microphone {device!r} delivered no audio for {seconds + 5:.0f} s") from None
+    finally:
+        mic.close()
+    return mic.rate, mic.channels
+
+
+def mic_test(config: Config, *, seconds: float, device: str | None, save: str | None, as_json: bool) -> int:
+    name = device or config.audio.input_device
+    vad = WebRtcVad(config.turns.vad.aggressiveness)
+    front: FrontEnd | None = None
+    stats = {"frames": 0, "speech": 0, "clipped": 0, "peak": 0, "sumsq": 0.0, "samples": 0}
+    meter = {"sumsq": 0.0, "n": 0, "peak": 0, "speech": 0, "frames": 0}
+    recorded = bytearray()
+
+    def on_period(pcm: bytes, rate: int, channels: int) -> None:
+        nonlocal front
+        if front is None:
+            front = FrontEnd(rate, channels)
+        samples = np.frombuffer(pcm, "<i2").astype(np.int32)
+        peak = int(np.abs(samples).max(initial=0))
+        sumsq = float((samples.astype(np.float64) ** 2).sum())
+        stats["clipped"] += int((np.abs(samples) >= CLIP_LEVEL).sum())
+        for key, value in (("sumsq", sumsq), ("samples", len(samples))):
+            stats[key] += value
+        stats["peak"] = max(stats["peak"], peak)
+        meter["sumsq"] += sumsq
+        meter["n"] += len(samples)
+        meter["peak"] = max(meter["peak"], peak)
+        for _, pcm16 in front.feed(pcm):
+            speech = vad.is_speech(pcm16)
+            stats["frames"] += 1
+            stats["speech"] += speech
+            meter["frames"] += 1
+            meter["speech"] += speech
+            if save:
+                recorded.extend(pcm16)
+        if meter["n"] >= rate * channels // 4 and not as_json:  # a meter line every 250 ms of audio
+            rms = _db(math.sqrt(meter["sumsq"] / meter["n"]) / 32768)
+            bar = "#" * max(0, int((rms + 60) / 2))
+            print(f"rms {rms:6.1f} dBFS  peak {_db(meter['peak'] / 32768):6.1f} dBFS  "
+                  f"speech {'yes' if meter['speech'] * 2 > meter['frames'] else ' no'}  |{bar:<30}|", flush=True)
+            meter.update(sumsq=0.0, n=0, peak=0, speech=0, frames=0)
+
+    rate, channels = asyncio.run(_capture(name, seconds, on_period))
+    rms = _db(math.sqrt(stats["sumsq"] / max(1, stats["samples"])) / 32768)
+    result = {"device": name, "rate": rate, "channels": channels, "seconds": seconds, "rms_dbfs": round(rms, 1),
+              "peak_dbfs": round(_db(stats["peak"] / 32768), 1), "clipped_samples": stats["clipped"],
+              "speech_share": round(stats["speech"] / max(1, stats["frames"]), 3)}
+    if save:
+        with wave.open(save, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(16000)
+            wav.writeframes(bytes(recorded))
+        result["saved"] = save
+    silent = stats["peak"] < 4  # below -78 dBFS: nothing reaches the device
+    verdict = "no signal: check the microphone, its cable and the capture volume (alsamixer)" if silent else \
+        "clipping: lower the capture gain (alsamixer)" if stats["clipped"] > stats["samples"] * 0.001 else "ok"
+    result["verdict"] = verdict
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{name}: {rate} Hz, {channels} ch; rms {result['rms_dbfs']} dBFS, peak {result['peak_dbfs']} dBFS, "
+              f"{stats['clipped']} clipped samples, speech in {result['speech_share']:.0%} of frames: {verdict}"
+              + (f"; saved {save}" if save else ""))
+    return 1 if silent else 0
+
+
+def speaker_test(config: Config, *, device: str | None, tone_hz: float, phrase: str | None, volume: int,
+                 seconds: float) -> int:
+    name = device or config.audio.output_device
+    rate = 24000
+    if phrase:
+        from ..simulator.voice import synthesize
+
+        pcm = np.frombuffer(synthesize(phrase), "<i2").astype(np.float32)
+        what = f"the phrase {phrase!r}"
+    else:
+        t = np.arange(int(seconds * rate)) / rate
+        pcm = 0.5 * 32767 * np.sin(2 * np.pi * tone_hz * t)
+        fade = min(len(t), rate // 50)
+        pcm[:fade] *= np.linspace(0, 1, fade)
+        pcm[-fade:] *= np.linspace(1, 0, fade)
+        what = f"a {tone_hz:g} Hz tone for {seconds:g} s"
+    data = (pcm * (volume / 100) ** 2).astype("<i2").tobytes()
+    position = {"at": 0}
+
+    def read(nbytes: int) -> bytes:
+        chunk = data[position["at"]:position["at"] + nbytes]
+        position["at"] += len(chunk)
+        return chunk
+
+    speaker = hw.Speaker(name, read, source_rate=rate)
+    speaker.open()
+    print(f"playing {what} at volume {volume} on {name!r} ({speaker.rate} Hz)", flush=True)
+    import time
+
+    try:
+        while position["at"] < len(data) and speaker.alive:
+            time.sleep(0.05)
+        time.sleep(0.2)
+    finally:
+        speaker.close()
+    if position["at"] < len(data):
+        print("the speaker stopped before the end (unplugged?)")
+        return 1
+    print("done: did you hear it? If not: `pivoice devices`, alsamixer, the cable, the amplifier's power")
+    return 0

@@ -1,0 +1,118 @@
+"""``pivoice status | events | say``: talking to the running daemon over its control socket."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from .. import control
+
+EXIT_NOT_RUNNING = 3
+
+
+def _fmt_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def render_status(s: dict[str, Any]) -> str:
+    error = s.get("last_error")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s["last_error_at"])) if s.get("last_error_at") else ""
+    rows = [
+        ("state", f"{s['state']} (for {_fmt_age(s.get('state_for_s'))})" + (", microphone muted" if s.get("muted") else "")),
+        ("connection", {"up": "connected", "backoff": f"reconnecting in {s.get('next_retry_in_s')} s",
+                        "error": "stopped: needs a fix (see last error)", "connecting": "connecting"}.get(s["link"], s["link"])),
+        ("session", f"{s.get('session_id') or '-'}, age {_fmt_age(s.get('session_age_s'))}"),
+        ("rotation", f"in {_fmt_age(s.get('rotation_in_s'))} (limit in {_fmt_age(s.get('deadline_in_s'))})"
+         if s.get("rotation_in_s") is not None else "-"),
+        ("endpoint", f"{s.get('endpoint')} model {s.get('model')} ({s.get('dialect')})"),
+        ("turn mode", s.get("turn_mode")),
+        ("counters", f"turns {s.get('turns')}, replies {s.get('replies')}, reconnects {s.get('reconnects')}, "
+                     f"rotations {s.get('rotations')}, underruns {s.get('underruns')}, overflows {s.get('overflows')}, "
+                     f"barge-ins {s.get('barge_ins')}"),
+        ("api key", s.get("api_key")),
+        ("uptime", _fmt_age(s.get("uptime_s"))),
+        ("last error", f"{error} ({when})" if error else "none"),
+    ]
+    if s.get("audio_problem"):
+        rows.append(("audio", s["audio_problem"]))
+    if s.get("gpio_problem"):
+        rows.append(("gpio", s["gpio_problem"]))
+    return "\n".join(f"{k:<11} {v}" for k, v in rows)
+
+
+def status(socket_path: str, *, as_json: bool) -> int:
+    reply = control.request(socket_path, {"cmd": "status"})
+    if as_json:
+        print(json.dumps(reply, indent=2, sort_keys=True))
+    else:
+        print(render_status(reply))
+    return 0
+
+
+def render_event(event: dict[str, Any]) -> str:
+    at = time.strftime("%H:%M:%S", time.localtime(event.get("wall") or time.time()))
+    kind = event.pop("kind")
+    event.pop("at", None)
+    event.pop("wall", None)
+    if kind == "state":
+        detail = f"{event.get('previous')} -> {event.get('state')} ({event.get('cause')})"
+        extra = {k: v for k, v in event.items() if k not in ("previous", "state", "cause")}
+        if extra:
+            detail += " " + " ".join(f"{k}={v}" for k, v in extra.items())
+    else:
+        detail = " ".join(f"{k}={json.dumps(v) if isinstance(v, str) and ' ' in v else v}" for k, v in event.items())
+    return f"{at}  {kind:<12} {detail}"
+
+
+def events(socket_path: str, *, as_json: bool, kinds: set[str] | None, count: int | None) -> int:
+    seen = 0
+    try:
+        for event in control.stream(socket_path, {"cmd": "events"}):
+            if kinds and event["kind"] not in kinds:
+                continue
+            print(json.dumps(event) if as_json else render_event(event), flush=True)
+            seen += 1
+            if count is not None and seen >= count:
+                return 0
+    except KeyboardInterrupt:
+        return 0
+    print("pivoice: the daemon closed the event stream (stopped?)", flush=True)
+    return EXIT_NOT_RUNNING
+
+
+def say(socket_path: str, text: str, *, wait: bool, timeout_s: float) -> int:
+    stream = control.stream(socket_path, {"cmd": "events"}, timeout_s=timeout_s) if wait else None
+    reply = control.request(socket_path, {"cmd": "say", "text": text})
+    if not reply.get("ok"):
+        print(f"pivoice: {reply.get('error')}")
+        return 1
+    if stream is None:
+        print("queued")
+        return 0
+    deadline = time.monotonic() + timeout_s
+    try:
+        return _follow_reply(stream, deadline)
+    except TimeoutError:
+        print("pivoice: no reply in time")
+        return 1
+
+
+def _follow_reply(stream, deadline: float) -> int:  # noqa: ANN001
+    for event in stream:
+        if event["kind"] == "reply" and event.get("text"):
+            print(f"device: {event['text']}" + ("" if event.get("audio") else " (text only)"), flush=True)
+        if event["kind"] == "state" and event.get("state") in ("idle", "muted") and event.get("cause") == "reply_finished":
+            return 0
+        if event["kind"] == "error" and event.get("fatal"):
+            print(f"pivoice: {event.get('error')}")
+            return 1
+        if time.monotonic() > deadline:
+            print("pivoice: no reply in time")
+            return 1
+    return EXIT_NOT_RUNNING

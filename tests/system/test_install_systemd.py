@@ -1,0 +1,147 @@
+"""install.sh and pivoice.service in a real systemd (Debian bookworm booted with nspawn).
+
+One container for the module, the steps in order, as an admin would live them: install
+(configured for simulated hardware and the built-in simulator), the service reaches
+active/running through READY=1, the journal has its lines and fields, `pivoice status` works
+for an admin in the pivoice group, a hung daemon is restarted by the watchdog, a second
+install changes nothing, and --uninstall / --purge remove it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from .container import Container, fresh_root
+
+ROOT = Path(__file__).parents[2]
+SECRET = "sk-test-THIS-MUST-NOT-LEAK-123456"
+
+pytestmark = pytest.mark.timeout(1500)
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory):
+    for tool in ("systemd-nspawn", "debootstrap", "nsenter"):
+        assert shutil.which(tool), f"{tool} is missing: run ./install.sh --dev (it installs systemd-container, debootstrap)"
+    workdir = tmp_path_factory.mktemp("nspawn")
+    container = Container(fresh_root(workdir, ROOT))
+    container.boot()
+    yield container
+    container.shutdown()
+    subprocess.run(["rm", "-rf", str(workdir / "root")], check=False)
+
+
+def show(box: Container, *props: str) -> dict[str, str]:
+    out = box.sh(f"systemctl show pivoice -p {','.join(props)}").stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def wait_until(check, what: str, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.5)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def test_1_install_starts_the_service_through_ready(box):
+    box.sh("useradd --create-home admin")
+    result = box.sh(f"cd /root/pivoice && echo {SECRET} > /root/key && SUDO_USER=admin ./install.sh --simulated "
+                    "--key-file /root/key")
+    assert "started pivoice.service" in result.stdout, result.stdout
+    state = show(box, "ActiveState", "SubState", "Type", "StatusText", "WatchdogUSec", "User")
+    assert (state["ActiveState"], state["SubState"], state["Type"]) == ("active", "running", "notify")
+    assert state["WatchdogUSec"] == "30s" and state["User"] == "pivoice"
+    # Type=notify reaches "running" only after READY=1; STATUS= follows the device.
+    wait_until(lambda: "session sess_" in show(box, "StatusText")["StatusText"], "the STATUS= line")
+    # Files: the key is root-only, the config is readable, the socket is not world-accessible.
+    assert box.sh("stat -c '%a %U' /etc/pivoice/openai_api_key").stdout.split() == ["600", "root"]
+    assert box.sh("stat -c '%a' /etc/pivoice/config.toml").stdout.strip() == "644"
+    assert box.sh("stat -c '%a %U %G' /run/pivoice/control.sock").stdout.split() == ["660", "pivoice", "pivoice"]
+    assert set(box.sh("id -nG pivoice").stdout.split()) >= {"pivoice", "audio", "gpio", "spi"}
+
+
+def test_2_the_journal_has_its_lines_and_fields_and_no_key(box):
+    lines = wait_until(lambda: [json.loads(l) for l in box.sh("journalctl -u pivoice -o json --no-pager").stdout.splitlines()
+                                if "state offline -> idle" in l], "the state line in the journal")
+    assert lines[0]["PIVOICE_STATE"] == "idle" and lines[0]["PIVOICE_SESSION_ID"].startswith("sess_")
+    assert lines[0]["SYSLOG_IDENTIFIER"] == "pivoice"
+    journal = box.sh("journalctl -u pivoice --no-pager").stdout
+    assert "pivoice is up" in journal
+    assert SECRET not in journal and SECRET not in box.sh("systemctl status pivoice --no-pager", check=False).stdout
+
+
+def test_3_pivoice_status_works_for_the_admin(box):
+    result = box.sh("runuser -u admin -- pivoice status")
+    assert "state" in result.stdout and "idle" in result.stdout and "sess_" in result.stdout
+    data = json.loads(box.sh("runuser -u admin -- pivoice status --json").stdout)
+    assert data["state"] == "idle" and data["api_key"] == "set" and SECRET not in json.dumps(data)
+    box.sh("useradd stranger")
+    denied = box.sh("runuser -u stranger -- pivoice status", check=False)
+    assert denied.returncode != 0 and "pivoice group" in denied.stderr
+
+
+def test_4_a_hung_daemon_is_restarted_by_the_watchdog(box):
+    before = show(box, "MainPID", "NRestarts")
+    box.sh(f"kill -STOP {before['MainPID']}")
+    after = wait_until(lambda: (s := show(box, "MainPID", "NRestarts", "ActiveState", "SubState"))
+                       and s["MainPID"] not in ("0", before["MainPID"]) and s["SubState"] == "running" and s,
+                       "the watchdog restart", timeout=150)
+    assert int(after["NRestarts"]) == int(before["NRestarts"]) + 1
+    journal = box.sh("journalctl -u pivoice --no-pager").stdout
+    assert "Watchdog timeout" in journal
+
+
+def test_5_a_second_install_changes_nothing(box):
+    before = show(box, "MainPID")
+    stamps = box.sh("stat -c '%Y %n' /etc/systemd/system/pivoice.service /etc/pivoice/config.toml "
+                    "/etc/pivoice/openai_api_key /opt/pivoice/.installed").stdout
+    result = box.sh(f"cd /root/pivoice && SUDO_USER=admin ./install.sh --simulated --key-file /root/key")
+    assert "nothing to change" in result.stdout, result.stdout
+    assert show(box, "MainPID") == before
+    assert box.sh("stat -c '%Y %n' /etc/systemd/system/pivoice.service /etc/pivoice/config.toml "
+                  "/etc/pivoice/openai_api_key /opt/pivoice/.installed").stdout == stamps
+
+
+def test_6_an_edited_config_is_never_overwritten(box):
+    box.sh("sed -i 's/^volume = 80/volume = 55/' /etc/pivoice/config.toml")
+    result = box.sh("cd /root/pivoice && ./install.sh --simulated")
+    assert "kept your /etc/pivoice/config.toml" in result.stdout
+    assert "volume = 55" in box.sh("cat /etc/pivoice/config.toml").stdout
+
+
+def test_7_uninstall_then_purge(box):
+    result = box.sh("cd /root/pivoice && ./install.sh --uninstall")
+    assert "kept /etc/pivoice" in result.stdout
+    assert box.sh("systemctl cat pivoice", check=False).returncode != 0
+    assert box.sh("test -e /opt/pivoice", check=False).returncode != 0
+    assert box.sh("test -e /etc/pivoice/config.toml", check=False).returncode == 0
+    box.sh("cd /root/pivoice && ./install.sh --uninstall --purge")
+    assert box.sh("test -e /etc/pivoice", check=False).returncode != 0
+    assert box.sh("getent passwd pivoice", check=False).returncode != 0
+
+
+def test_refuses_without_root_and_on_another_os(box):
+    result = box.sh("runuser -u admin -- /root/pivoice/install.sh 2>&1 || true; "
+                    "cp -r /root/pivoice /tmp/p && chmod -R a+rX /tmp/p && runuser -u admin -- /tmp/p/install.sh", check=False)
+    assert result.returncode != 0 and "run as root" in result.stdout + result.stderr
+    other = box.sh("cp /etc/os-release /tmp/os && sed -i 's/^VERSION_CODENAME=.*/VERSION_CODENAME=buster/' /etc/os-release && "
+                   "/root/pivoice/install.sh --dry-run; rc=$?; cp /tmp/os /etc/os-release; exit $rc", check=False)
+    assert other.returncode != 0 and "unsupported OS" in other.stderr
+
+
+def test_unit_exposure_is_low():
+    unit = ROOT / "services" / "pivoice.service"
+    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--threshold=30", str(unit)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:]
+    exposure = float(result.stdout.split("Overall exposure level for pivoice.service:")[1].split()[0])
+    assert exposure <= 3.0
