@@ -220,18 +220,23 @@ class Speaker(_PortAudioDevice):
             if pcm and len(pcm) < period:
                 pcm += bytes(period - len(pcm))
             if pcm and resampler is not None:
+                # soxr hands out its output in blocks: some periods give nothing, the next twice
+                # as much. Write what there is; never fill the gap with silence (a click).
                 pcm = resampler.process(np.frombuffer(pcm, "<i2")).tobytes()
+                if not pcm:
+                    continue
             if pcm and self.channels == 2:
                 pcm = np.repeat(np.frombuffer(pcm, "<i2"), 2).tobytes()
+            out = pcm or silence
             try:
-                self._stream.write(pcm or silence, exception_on_underflow=False)
+                self._stream.write(out, exception_on_underflow=False)
             except OSError as exc:  # unplugged mid-run
                 self.errors += 1
                 logger.error("speaker write failed: %s", exc)
                 self._running.clear()
                 return
             self.last_write = self.clock()
-            written_s += self.period_ms / 1000
+            written_s += len(out) / (2 * self.channels * self.rate)
             self.ahead_s = max(0.0, written_s - (self.last_write - start))
             if pcm and self.first_write_after is not None:
                 callback, self.first_write_after = self.first_write_after, None
