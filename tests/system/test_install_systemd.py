@@ -84,6 +84,13 @@ def test_3_pivoice_status_works_for_the_admin(box):
     assert "state" in result.stdout and "idle" in result.stdout and "sess_" in result.stdout
     data = json.loads(box.sh("runuser -u admin -- pivoice status --json").stdout)
     assert data["state"] == "idle" and data["api_key"] == "set" and SECRET not in json.dumps(data)
+    denied_logs = box.sh("runuser -u admin -- pivoice logs -n 50", check=False)
+    assert denied_logs.returncode == 2 and "sudo pivoice logs" in denied_logs.stdout
+    assert "pivoice is up" in box.sh("pivoice logs -n 50").stdout
+    doctor = box.sh("runuser -u admin -- pivoice doctor", check=False)
+    assert doctor.returncode == 0, doctor.stdout
+    assert "PASS  service          pivoice.service is active, enabled" in doctor.stdout
+    assert "PASS  daemon" in doctor.stdout and "PASS  service user" in doctor.stdout
     box.sh("useradd stranger")
     denied = box.sh("runuser -u stranger -- pivoice status", check=False)
     assert denied.returncode != 0 and "pivoice group" in denied.stderr
