@@ -20,7 +20,38 @@ from collections.abc import Callable
 import numpy as np
 
 
-class SimMicrophone:
+class _Paced:
+    """A task that ticks once per period of real (or sped-up) time, like a sound card's clock."""
+
+    _task: asyncio.Task | None = None
+    period_ms: int
+    speed: float
+
+    async def _ticks(self):  # noqa: ANN202 - an async generator of tick numbers
+        period_s = self.period_ms / 1000 / self.speed
+        start, n = time.monotonic(), 0
+        while True:
+            n += 1
+            await asyncio.sleep(max(0.0, start + n * period_s - time.monotonic()))
+            yield n
+
+    def _start(self, name: str) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=name)
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def _running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def _stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+
+class SimMicrophone(_Paced):
     device_name = "simulated microphone"
 
     def __init__(self, on_audio: Callable[[bytes, bool], None], *, rate: int = 16000, period_ms: int = 50,
@@ -31,7 +62,6 @@ class SimMicrophone:
         self.period_ms = period_ms
         self.speed = speed
         self._queue: deque[bytes] = deque()
-        self._task: asyncio.Task | None = None
         self._stalled = False
         self._drained = asyncio.Event()
         self._drained.set()
@@ -58,15 +88,11 @@ class SimMicrophone:
 
     # ------------------------------------------------------- the device surface
     def open(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="sim-mic")
+        self._start("sim-mic")
 
     async def _run(self) -> None:
-        period_s = self.period_ms / 1000 / self.speed
         samples = self.rate * self.period_ms // 1000
-        start, n = time.monotonic(), 0
-        while True:
-            n += 1
-            await asyncio.sleep(max(0.0, start + n * period_s - time.monotonic()))
+        async for _ in self._ticks():
             if self._stalled:
                 continue
             if self._queue:
@@ -83,15 +109,13 @@ class SimMicrophone:
 
     @property
     def active(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._running
 
     def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        self._stop()
 
 
-class SimSpeaker:
+class SimSpeaker(_Paced):
     device_name = "simulated speaker"
 
     def __init__(self, read: Callable[[int], bytes], *, rate: int = 24000, period_ms: int = 20, speed: float = 1.0,
@@ -104,7 +128,6 @@ class SimSpeaker:
         self.played: deque[bytes] = deque(maxlen=max(1, int(keep_s * 1000 / period_ms)))
         self.wav_path = wav_path
         self._wav: wave.Wave_write | None = None
-        self._task: asyncio.Task | None = None
         self.first_write_after: Callable[[], None] | None = None
         self.last_write = 0.0
         self.ahead_s = 0.0
@@ -117,15 +140,11 @@ class SimSpeaker:
             self._wav.setnchannels(1)
             self._wav.setsampwidth(2)
             self._wav.setframerate(self.rate)
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="sim-speaker")
+        self._start("sim-speaker")
 
     async def _run(self) -> None:
-        period_s = self.period_ms / 1000 / self.speed
         nbytes = self.rate * self.period_ms // 1000 * 2
-        start, n = time.monotonic(), 0
-        while True:
-            n += 1
-            await asyncio.sleep(max(0.0, start + n * period_s - time.monotonic()))
+        async for _ in self._ticks():
             if self.stalled:
                 continue
             pcm = self.read(nbytes)
@@ -144,12 +163,10 @@ class SimSpeaker:
 
     @property
     def alive(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._running
 
     def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        self._stop()
         if self._wav is not None:
             self._wav.close()
             self._wav = None
