@@ -33,7 +33,7 @@ def _simulator(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return asyncio.run(run_demo(out_wav=args.out, speedup=args.speedup))
+    return asyncio.run(run_demo(out_wav=args.out, speedup=args.speedup, speaker=args.speaker))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -194,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="a whole conversation on this machine: no Pi, no key, no network")
     demo.add_argument("--out", default="pivoice-demo.wav", help="WAV file for what the device said")
     demo.add_argument("--speedup", type=float, default=4.0, help="simulator reply speed (real time = 1)")
+    demo.add_argument("--speaker", metavar="DEVICE", help="play on this sound card (e.g. default) instead of the WAV")
     demo.set_defaults(func=_demo)
     _diagnostics(sub)
     return parser

@@ -89,8 +89,9 @@ class Timeline:
 
 
 class Demo:
-    def __init__(self, out_wav: str, speedup: float, colour: bool) -> None:
+    def __init__(self, out_wav: str, speedup: float, colour: bool, speaker: str | None = None) -> None:
         self.out_wav = out_wav
+        self.speaker = speaker
         self.speedup = speedup
         self.say = Timeline(colour)
         self.pins = MockFactory(pin_class=MockPWMPin)
@@ -104,7 +105,7 @@ class Demo:
                                 "control": {"socket": f"{tmp}/control.sock"}}, source="(demo)")
             hardware = Hardware(
                 microphone=lambda on_audio, bridge: SimMicrophone(on_audio, rate=16000),
-                speaker=lambda read: SimSpeaker(read, wav_path=self.out_wav),
+                speaker=self._speaker,
                 gpio=lambda: (SimLeds(), self.pins, None), mic_rate=16000)
             self.app = App(config, hardware=hardware, api_key=lambda: "demo-key",
                            manager_options=Options(session_limit_s=SESSION_LIMIT_S, rotate_margin_s=6,
@@ -121,8 +122,17 @@ class Demo:
                 await sim.stop()
         m = self.app.manager.stats
         self.say("demo", f"done: {m.turns} spoken turn(s), {m.replies} replies, {m.rotations} rotation(s), "
-                 f"{m.text_only_fallbacks} carry-over fallback(s); what the device said is in {self.out_wav}")
+                 f"{m.text_only_fallbacks} carry-over fallback(s); "
+                 + (f"played on {self.speaker!r}" if self.speaker else f"what the device said is in {self.out_wav}"))
         return 0
+
+    def _speaker(self, read):  # noqa: ANN001, ANN202
+        """The WAV file, or a real sound card when one was named (``--speaker default``)."""
+        if self.speaker:
+            from hardware.audio import Speaker
+
+            return Speaker(self.speaker, read, source_rate=24000)
+        return SimSpeaker(read, wav_path=self.out_wav)
 
     def tell(self, who: str, text: str) -> None:
         """Narration goes through the bus, so it prints in order with what the device does."""
@@ -198,5 +208,5 @@ class Demo:
         await asyncio.sleep(0.2)  # let the timeline catch up
 
 
-async def run_demo(*, out_wav: str = "pivoice-demo.wav", speedup: float = 4.0) -> int:
-    return await Demo(out_wav, speedup, colour=sys.stdout.isatty()).run()
+async def run_demo(*, out_wav: str = "pivoice-demo.wav", speedup: float = 4.0, speaker: str | None = None) -> int:
+    return await Demo(out_wav, speedup, colour=sys.stdout.isatty(), speaker=speaker).run()
