@@ -23,18 +23,20 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from hardware.bridge import LoopBridge
 from hardware.gestures import Gesture, GestureEvent
-from hardware.leds import LedAnimator, Leds
+from hardware.leds import LedAnimator
 
 from . import config as cfg
 from .audio.pipeline import API_RATE, AudioPipeline
+from .hwfactory import Hardware, real_hardware
 from .audio.playback import PlaybackBuffer
 from .audio.turns import TurnMode, TurnTaker
 from .bus import BusEvent, EventBus
+from .commands import control_commands
 from .control import ControlServer
 from .errors import AudioDeviceError
 from .ledview import follow_state
@@ -52,38 +54,6 @@ from .tools.http import http_tool
 
 logger = logging.getLogger(__name__)
 STATUS_EVERY_S = 5.0
-
-
-@dataclass
-class Hardware:
-    """How the app gets its devices; tests and the demo pass simulated ones."""
-
-    #: (on_audio, bridge) -> a microphone (open/close/active)
-    microphone: Callable[[Callable[[bytes, bool], None], LoopBridge], Any]
-    #: (read) -> a speaker reading 24 kHz mono PCM16 (open/close/alive/last_write)
-    speaker: Callable[[Callable[[int], bytes]], Any]
-    #: -> (leds, pin_factory or None, problem text or None)
-    gpio: Callable[[], tuple[Leds, object | None, str | None]]
-    mic_rate: int | None = None  # None: ask the microphone after it opened
-
-
-def real_hardware(config: cfg.Config) -> Hardware:
-    from hardware import audio
-    from hardware.gpio import open_gpio
-    from hardware.sim import SimMicrophone, SimSpeaker
-
-    def gpio() -> tuple[Leds, object | None, str | None]:
-        opened = open_gpio(config.gpio)
-        return opened.leds, opened.pin_factory, str(opened.problem) if opened.problem else None
-
-    if config.audio.backend == "simulated":
-        return Hardware(lambda on_audio, bridge: SimMicrophone(on_audio, period_ms=config.audio.mic_period_ms),
-                        lambda read: SimSpeaker(read, keep_s=10.0), gpio)
-    return Hardware(
-        lambda on_audio, bridge: audio.Microphone(config.audio.input_device, on_audio, bridge=bridge,
-                                                  period_ms=config.audio.mic_period_ms),
-        lambda read: audio.Speaker(config.audio.output_device, read, source_rate=API_RATE),
-        gpio)
 
 
 class App:
@@ -298,7 +268,7 @@ class App:
         loop = asyncio.get_running_loop()
         bridge = LoopBridge(loop)
         self._install_signals(loop)
-        control = ControlServer(self.config.control.socket, self.bus, self._commands())
+        control = ControlServer(self.config.control.socket, self.bus, control_commands(self))
         await control.start()
         try:
             if self.config.realtime.simulator and self.simulator is None:
@@ -415,36 +385,3 @@ class App:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
-
-    # ------------------------------------------------------------- control commands
-    def _commands(self) -> dict[str, Callable[[dict], Any]]:
-        def mute(req: dict) -> dict:
-            muted = req.get("muted")
-            self.set_muted(not self.turns.muted if muted is None else bool(muted))
-            return {"muted": self.turns.muted}
-
-        def talk(req: dict) -> dict:
-            if self.pipeline is None:
-                return {"ok": False, "error": "the microphone is not open yet"}
-            if self.turns.mode is not TurnMode.PUSH_TO_TALK:
-                return {"ok": False, "error": f"talk is for [turns] mode = \"push_to_talk\"; in {self.turns.mode} "
-                        "mode just speak"}
-            self.talk(bool(req.get("on", True)))
-            return {"talking": self.turns.talking}
-
-        def say(req: dict) -> dict:
-            text = req.get("text")
-            if not isinstance(text, str) or not text.strip():
-                return {"ok": False, "error": "say needs {\"text\": \"...\"}"}
-            if self.manager.conn is None:
-                return {"ok": False, "error": f"not connected ({self.machine.state}); try again when the device is idle"}
-            self.manager.say(text.strip())
-            self.publish("say", {"text": text.strip()})
-            return {"queued": True}
-
-        def new_conversation(req: dict) -> dict:
-            self.new_conversation()
-            return {}
-
-        return {"status": lambda req: self.status(), "mute": mute, "talk": talk, "say": say,
-                "new_conversation": new_conversation}

@@ -132,8 +132,6 @@ class DaemonUnreachable(Exception):
 
 def request(path: str, obj: dict[str, Any], *, timeout_s: float = 5.0) -> dict[str, Any]:
     """One request, one reply (blocking; for the CLI)."""
-    import socket
-
     with _connect(path, timeout_s) as sock:
         sock.sendall(json.dumps(obj).encode() + b"\n")
         data = b""

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from device.audio.turns import EchoGuard, TurnMode, TurnTaker
-from device.audio.vad import SpeechSegmenter, VadSettings, level_db
+from device.audio.vad import VadSettings, level_db
 
 from .helpers import clip16k, frames, silence16k, speech_onset_ms
 

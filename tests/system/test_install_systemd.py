@@ -111,7 +111,7 @@ def test_5_a_second_install_changes_nothing(box):
     before = show(box, "MainPID")
     stamps = box.sh("stat -c '%Y %n' /etc/systemd/system/pivoice.service /etc/pivoice/config.toml "
                     "/etc/pivoice/openai_api_key /opt/pivoice/.installed").stdout
-    result = box.sh(f"cd /root/pivoice && SUDO_USER=admin ./install.sh --simulated --key-file /root/key")
+    result = box.sh("cd /root/pivoice && SUDO_USER=admin ./install.sh --simulated --key-file /root/key")
     assert "nothing to change" in result.stdout, result.stdout
     assert show(box, "MainPID") == before
     assert box.sh("stat -c '%Y %n' /etc/systemd/system/pivoice.service /etc/pivoice/config.toml "
