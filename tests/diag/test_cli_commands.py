@@ -237,3 +237,17 @@ def test_button_test_prints_gestures(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "tap" in out and "1 gesture(s) recognised" in out
     assert gpio_diag.button_test(config, seconds=0.3, pin_factory=MockFactory()) == 1
+
+
+def test_human_event_and_status_lines():
+    from device.diag.daemon import render_event, render_status
+
+    line = render_event({"kind": "state", "at": 1.0, "wall": 0, "state": "speaking", "previous": "thinking",
+                         "cause": "audio_started"})
+    assert line.endswith("state        thinking -> speaking (audio_started)")
+    assert 'text="hello there"' in render_event({"kind": "say", "wall": 0, "text": "hello there"})
+    text = render_status({"state": "offline", "state_for_s": 75, "link": "backoff", "next_retry_in_s": 3.2,
+                          "session_id": None, "rotation_in_s": None, "last_error": "cannot reach api.openai.com",
+                          "last_error_at": 86400, "api_key": "set", "endpoint": "wss://x", "model": "m", "dialect": "ga"})
+    assert "offline (for 1m15s)" in text and "reconnecting in 3.2 s" in text
+    assert "last error  cannot reach api.openai.com (1970-01-02" in text
