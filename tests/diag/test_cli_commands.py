@@ -250,4 +250,5 @@ def test_human_event_and_status_lines():
                           "session_id": None, "rotation_in_s": None, "last_error": "cannot reach api.openai.com",
                           "last_error_at": 86400, "api_key": "set", "endpoint": "wss://x", "model": "m", "dialect": "ga"})
     assert "offline (for 1m15s)" in text and "reconnecting in 3.2 s" in text
-    assert "last error  cannot reach api.openai.com (1970-01-02" in text
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(86400))
+    assert f"last error  cannot reach api.openai.com ({when})" in text
