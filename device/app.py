@@ -59,7 +59,7 @@ STATUS_EVERY_S = 5.0
 class App:
     def __init__(self, config: cfg.Config, *, hardware: Hardware | None = None, config_path: str | None = None,
                  api_key: Callable[[], str] = cfg.api_key, notifier: Notifier | None = None,
-                 manager_options: Options | None = None, simulator: Any = None) -> None:
+                 manager_options: Options | None = None) -> None:
         self.config = config
         self.config_path = config_path
         self.hardware = hardware or real_hardware(config)
@@ -73,8 +73,7 @@ class App:
         self.turns = TurnTaker(config.turns.mode, config.turns.vad, server_silence_ms=config.turns.silence_ms,
                                echo_guard=config.audio.echo_guard, hold_s=config.gpio.timing.hold_s)
         self.pipeline: AudioPipeline | None = None   # needs the mic's rate: built when it opens
-        self.simulator = simulator
-        self._sim_url: str | None = None
+        self.simulator: Any = None   # the built-in simulator, when [realtime] simulator = true
         self.manager = SessionManager(endpoint=self.endpoint, settings=self.session_settings, pipeline=None,
                                       machine=self.machine, history=self.history, call_tool=self.tools.call,
                                       options=manager_options or self._options(), publish=self.publish)
@@ -85,12 +84,10 @@ class App:
         self.started = time.monotonic()
         self.last_mic_frame = 0.0
         self._stop = asyncio.Event()
-        self._ready = asyncio.Event()
         self._pipeline_ready = asyncio.Event()
         self._volume = config.audio.volume
         self._speech_frames_at_hold = 0
         self.ready_at: float | None = None
-        self.exit_code = 0
 
     # ------------------------------------------------------------- settings
     def _options(self) -> Options:
@@ -102,7 +99,8 @@ class App:
         rt = self.config.realtime
         key = self.api_key()
         if rt.simulator:
-            return Endpoint(url=self._sim_url or "ws://127.0.0.1:9/v1/realtime", model=rt.model, dialect=rt.dialect,
+            url = self.simulator.url if self.simulator else "ws://127.0.0.1:9/v1/realtime"  # not started yet
+            return Endpoint(url=url, model=rt.model, dialect=rt.dialect,
                             api_key=key or "simulator")
         return Endpoint(url=rt.url, model=rt.model, dialect=rt.dialect, api_key=key)
 
@@ -251,13 +249,12 @@ class App:
         except cfg.ConfigError as exc:
             logger.error("reload failed, keeping the running config: %s", exc)
             self.publish("error", {"error": str(exc), "fatal": False})
-            self.notifier.status(self.status_line())
             self.notifier.notify(f"READY=1\nSTATUS={self.status_line()}")
             return
         for section in ("audio", "gpio", "turns", "control"):
             if getattr(new, section) != getattr(self.config, section):
                 logger.warning("[%s] changed: restart pivoice to apply it (systemctl restart pivoice)", section)
-        self.config = replace(self.config, realtime=new.realtime, tools=self.config.tools, source=new.source)
+        self.config = replace(self.config, realtime=new.realtime, source=new.source)
         self.manager.options = self._options()
         logger.info("config reloaded from %s", new.source)
         self.publish("reload", {"config": new.source})
@@ -271,16 +268,15 @@ class App:
         control = ControlServer(self.config.control.socket, self.bus, control_commands(self))
         await control.start()
         try:
-            if self.config.realtime.simulator and self.simulator is None:
+            if self.config.realtime.simulator:
                 await self._start_simulator()
             self.mic = self.hardware.microphone(self._on_mic, bridge)
             self.speaker = self.hardware.speaker(self.playback.read)
             async with asyncio.TaskGroup() as tg:
-                tasks = self._start_tasks(tg)
+                tasks = self._start_tasks(tg, bridge)
                 await asyncio.sleep(0)  # let every task take its first step
                 self.ready_at = time.monotonic()
                 self.notifier.ready(self.status_line())
-                self._ready.set()
                 logger.info("pivoice is up (%s)", self.status_line())
                 await self._stop.wait()
                 logger.info("stopping")
@@ -289,13 +285,13 @@ class App:
                     task.cancel()
         finally:
             await control.close()
-            if self.simulator is not None and self._sim_url:
+            if self.simulator is not None:
                 await self.simulator.stop()
             self._remove_signals(loop)
         logger.info("stopped")
-        return self.exit_code
+        return 0
 
-    def _start_tasks(self, tg: asyncio.TaskGroup) -> list[asyncio.Task]:
+    def _start_tasks(self, tg: asyncio.TaskGroup, bridge: LoopBridge) -> list[asyncio.Task]:
         from hardware.audio import keep_open
 
         leds, pin_factory, problem = self.hardware.gpio()
@@ -314,7 +310,7 @@ class App:
 
             button = PushButton(self.config.gpio.button_pin, self.on_gesture, pin_factory=pin_factory,
                                 active_low=self.config.gpio.button_active_low, timing=self.config.gpio.timing,
-                                bridge=LoopBridge())
+                                bridge=bridge)
             self.button = button
             tasks.append(tg.create_task(button.run(), name="button"))
         return tasks
@@ -368,12 +364,7 @@ class App:
         rt = self.config.realtime
         self.simulator = await RealtimeSimulator(SimulatorOptions(
             session_limit_s=rt.session_limit, speedup=rt.simulator_speedup, dialect=rt.dialect)).start()
-        self._sim_url = self.simulator.url
-        logger.info("built-in Realtime simulator on %s", self._sim_url)
-
-    def use_simulator(self, simulator: Any) -> None:
-        self.simulator = simulator
-        self._sim_url = simulator.url
+        logger.info("built-in Realtime simulator on %s", self.simulator.url)
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):

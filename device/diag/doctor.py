@@ -12,6 +12,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -104,7 +105,7 @@ async def _handshake(config: cfg.Config) -> Check:
         return Check("realtime", "FAIL", str(exc).split(" (")[0], exc.fix)
     session = conn.session
     await conn.close()
-    limit = f", session limit {session.expires_at - __import__('time').time():.0f} s" if session and session.expires_at else ""
+    limit = f", session limit {session.expires_at - time.time():.0f} s" if session and session.expires_at else ""
     return Check("realtime", "PASS", f"WebSocket handshake ok: session {session.id if session else '?'}, "
                  f"model {session.model if session else rt.model}{limit}")
 

@@ -34,7 +34,7 @@ from ..statemachine import Input, StateMachine
 from ..state import DeviceState
 from . import events as ev
 from .backoff import backoff
-from .carryover import History, instructions_with
+from .carryover import History, digest, instructions_with
 from .connection import Endpoint, RealtimeConnection, scrub
 from .dialect import render_response_params, render_session
 from .models import Item
@@ -60,7 +60,6 @@ class SessionStats:
     next_retry_at: float | None = None
     last_error: str | None = None
     last_error_at: float | None = None      # wall clock
-    last_rx: float = 0.0
     rotate_at: float | None = None          # monotonic: when the next session is opened
     history: list[str] = field(default_factory=list)
 
@@ -187,11 +186,16 @@ class SessionManager:
         self.stats.next_retry_at = None
 
     def _reset_link_state(self) -> None:
+        """The link failed: stop the cut-off reply and the tools it asked for."""
         self.pipeline.playback.flush()
-        self.pipeline.reset_session()
-        self._audio_responses.clear()
+        self._forget_session()
         for task in self._tool_tasks:
             task.cancel()
+
+    def _forget_session(self) -> None:
+        """Per-session bookkeeping that means nothing to the next session."""
+        self.pipeline.reset_session()
+        self._audio_responses.clear()
 
     # ------------------------------------------------------------ one session
     async def _open(self) -> RealtimeConnection:
@@ -229,10 +233,10 @@ class SessionManager:
         """Make ``conn`` the current session: carry the conversation over, then go live."""
         fresh, self._fresh = self._fresh, False
         self._rotate_now.clear()
-        items, digest = ([], "") if fresh else self.history.carry(self.options.carry_turns)
-        if digest:
+        items, earlier = ([], "") if fresh else self.history.carry(self.options.carry_turns)
+        if earlier:
             settings = self.settings()
-            carried = replace(settings, instructions=instructions_with(settings.instructions or "", digest))
+            carried = replace(settings, instructions=instructions_with(settings.instructions or "", earlier))
             await conn.send(ev.SessionUpdate(session=render_session(carried, conn.endpoint.dialect)))
         for item in items:
             await conn.send(ev.ItemCreate(item=item))
@@ -246,10 +250,10 @@ class SessionManager:
         margin = min(self.options.rotate_margin_s, max(1.0, (deadline - self.clock()) / 4))
         self.stats.rotate_at = deadline - margin
         self._hard_deadline = deadline - min(margin / 3, 5.0)
-        self.stats.link, self.stats.last_rx = "up", self.clock()
+        self.stats.link = "up"
         self.stats.history = (self.stats.history + [session.id or "?"])[-20:]
         logger.info("session %s live: %d carried item(s), digest %d chars, %.0f s to its limit",
-                    session.id, len(items), len(digest), self.stats.deadline - self.clock(),
+                    session.id, len(items), len(earlier), self.stats.deadline - self.clock(),
                     extra={"PIVOICE_SESSION_ID": session.id or ""})
         self.machine.feed(Input.LINK_UP, session_id=session.id)
         self.publish("session", {"session_id": session.id, "carried_items": len(items), "fresh": fresh,
@@ -269,8 +273,7 @@ class SessionManager:
             results = await asyncio.gather(*tasks, return_exceptions=True)
         if rotator in done and not rotator.cancelled() and rotator.exception() is None:
             await conn.close()
-            self.pipeline.reset_session()
-            self._audio_responses.clear()
+            self._forget_session()
             self.stats.rotations += 1
             return rotator.result()
         await conn.close()
@@ -320,7 +323,6 @@ class SessionManager:
     # ------------------------------------------------------------- downlink
     async def _receive(self, conn: RealtimeConnection) -> None:
         async for event in conn:
-            self.stats.last_rx = self.clock()
             self.pipeline.on_server_event(event)
             await self._on_event(conn, event)
 
@@ -391,9 +393,8 @@ class SessionManager:
         self.history.assistant_items_failed()
         for item_id in carried + [m.id for m in messages if m.id]:
             self.pipeline.send_later(ev.ItemDelete(item_id=item_id))
-        digest = instructions_with(self.settings().instructions or "", "\n".join(
-            f"{'The person' if t.role == 'user' else 'You'}: {t.text}" for t in self.history.turns[-12:]))
-        params = render_response_params(conn.endpoint.dialect, instructions=digest)
+        instructions = instructions_with(self.settings().instructions or "", digest(self.history.turns[-12:]))
+        params = render_response_params(conn.endpoint.dialect, instructions=instructions)
         self.pipeline.send_later(ev.ResponseCreate(response=params))
         self.publish("carry_over_fallback", {"deleted": len(carried)})
 
