@@ -245,7 +245,7 @@ class App:
         path = self.config_path
         self.notifier.reloading()
         try:
-            new = cfg.load(path, required=bool(path))
+            new = cfg.load(path)
         except cfg.ConfigError as exc:
             logger.error("reload failed, keeping the running config: %s", exc)
             self.publish("error", {"error": str(exc), "fatal": False})
@@ -288,6 +288,7 @@ class App:
             if self.simulator is not None:
                 await self.simulator.stop()
             self._remove_signals(loop)
+            self.notifier.close()
         logger.info("stopped")
         return 0
 
@@ -311,7 +312,6 @@ class App:
             button = PushButton(self.config.gpio.button_pin, self.on_gesture, pin_factory=pin_factory,
                                 active_low=self.config.gpio.button_active_low, timing=self.config.gpio.timing,
                                 bridge=bridge)
-            self.button = button
             tasks.append(tg.create_task(button.run(), name="button"))
         return tasks
 

@@ -106,13 +106,11 @@ def config_path(explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get("PIVOICE_CONFIG") or DEFAULT_PATH)
 
 
-def load(path: str | Path | None = None, *, required: bool | None = None) -> Config:
+def load(path: str | Path | None = None) -> Config:
     """Read and validate the config. A missing file is an error when it was named explicitly
     (argument or $PIVOICE_CONFIG); the default path may be absent (embedded defaults)."""
-    named = path is not None or "PIVOICE_CONFIG" in os.environ
+    required = path is not None or "PIVOICE_CONFIG" in os.environ
     file = config_path(str(path) if path is not None else None)
-    if required is None:
-        required = named
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -241,8 +239,6 @@ class _Reader:
         button = table.get("button_pin", board.button_pin)
         if button is not None and (not isinstance(button, int) or isinstance(button, bool) or not 0 <= button <= 27):
             self.fail("[gpio] button_pin", f"{button!r} is not a BCM pin number (0-27)")
-        if table.get("button_pin") == -1:
-            button = None
         leds = board.leds
         if any(k in table for k in ("leds", "led_pins", "led_active_high", "led_count")):
             pins = self.typed("gpio", table, "led_pins", list, list(leds.pins))

@@ -30,7 +30,6 @@ class Notifier:
         watched = usec and usec.isdigit() and (not pid or pid == str(os.getpid()))
         #: Seconds between watchdog pings (half the unit's WatchdogSec), or None.
         self.watchdog_interval_s = int(usec) / 2e6 if watched else None
-        self.sent: list[str] = []
         self.dropped = 0
         self._sock: socket.socket | None = None
 
@@ -41,8 +40,6 @@ class Notifier:
     def notify(self, message: str) -> bool:
         if not self.address:
             return False
-        self.sent.append(message.split("=", 1)[0])
-        del self.sent[:-20]
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
