@@ -111,12 +111,39 @@ async def _capture(device: str, seconds: float, on_period) -> tuple[int, int]:  
     return mic.rate, mic.channels
 
 
+class _Levels:
+    """Level and VAD figures over a stretch of capture (the whole test, or one meter line)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.samples = self.frames = self.speech = self.clipped = self.peak = 0
+        self.sumsq = 0.0
+
+    def add(self, samples: np.ndarray, speech: list[bool]) -> None:
+        magnitude = np.abs(samples)
+        self.samples += len(samples)
+        self.sumsq += float((samples.astype(np.float64) ** 2).sum())
+        self.peak = max(self.peak, int(magnitude.max(initial=0)))
+        self.clipped += int((magnitude >= CLIP_LEVEL).sum())
+        self.frames += len(speech)
+        self.speech += sum(speech)
+
+    @property
+    def rms_db(self) -> float:
+        return _db(math.sqrt(self.sumsq / max(1, self.samples)) / 32768)
+
+    @property
+    def peak_db(self) -> float:
+        return _db(self.peak / 32768)
+
+
 def mic_test(config: Config, *, seconds: float, device: str | None, save: str | None, as_json: bool) -> int:
     name = device or config.audio.input_device
     vad = WebRtcVad(config.turns.vad.aggressiveness)
     front: FrontEnd | None = None
-    stats = {"frames": 0, "speech": 0, "clipped": 0, "peak": 0, "sumsq": 0.0, "samples": 0}
-    meter = {"sumsq": 0.0, "n": 0, "peak": 0, "speech": 0, "frames": 0}
+    total, window = _Levels(), _Levels()
     recorded = bytearray()
 
     def on_period(pcm: bytes, rate: int, channels: int) -> None:
@@ -124,35 +151,23 @@ def mic_test(config: Config, *, seconds: float, device: str | None, save: str | 
         if front is None:
             front = FrontEnd(rate, channels)
         samples = np.frombuffer(pcm, "<i2").astype(np.int32)
-        peak = int(np.abs(samples).max(initial=0))
-        sumsq = float((samples.astype(np.float64) ** 2).sum())
-        stats["clipped"] += int((np.abs(samples) >= CLIP_LEVEL).sum())
-        for key, value in (("sumsq", sumsq), ("samples", len(samples))):
-            stats[key] += value
-        stats["peak"] = max(stats["peak"], peak)
-        meter["sumsq"] += sumsq
-        meter["n"] += len(samples)
-        meter["peak"] = max(meter["peak"], peak)
+        speech = []
         for _, pcm16 in front.feed(pcm):
-            speech = vad.is_speech(pcm16)
-            stats["frames"] += 1
-            stats["speech"] += speech
-            meter["frames"] += 1
-            meter["speech"] += speech
+            speech.append(vad.is_speech(pcm16))
             if save:
                 recorded.extend(pcm16)
-        if meter["n"] >= rate * channels // 4 and not as_json:  # a meter line every 250 ms of audio
-            rms = _db(math.sqrt(meter["sumsq"] / meter["n"]) / 32768)
-            bar = "#" * max(0, int((rms + 60) / 2))
-            print(f"rms {rms:6.1f} dBFS  peak {_db(meter['peak'] / 32768):6.1f} dBFS  "
-                  f"speech {'yes' if meter['speech'] * 2 > meter['frames'] else ' no'}  |{bar:<30}|", flush=True)
-            meter.update(sumsq=0.0, n=0, peak=0, speech=0, frames=0)
+        for levels in (total, window):
+            levels.add(samples, speech)
+        if window.samples >= rate * channels // 4 and not as_json:  # a meter line every 250 ms of audio
+            bar = "#" * max(0, int((window.rms_db + 60) / 2))
+            print(f"rms {window.rms_db:6.1f} dBFS  peak {window.peak_db:6.1f} dBFS  "
+                  f"speech {'yes' if window.speech * 2 > window.frames else ' no'}  |{bar:<30}|", flush=True)
+            window.reset()
 
     rate, channels = asyncio.run(_capture(name, seconds, on_period))
-    rms = _db(math.sqrt(stats["sumsq"] / max(1, stats["samples"])) / 32768)
-    result = {"device": name, "rate": rate, "channels": channels, "seconds": seconds, "rms_dbfs": round(rms, 1),
-              "peak_dbfs": round(_db(stats["peak"] / 32768), 1), "clipped_samples": stats["clipped"],
-              "speech_share": round(stats["speech"] / max(1, stats["frames"]), 3)}
+    result = {"device": name, "rate": rate, "channels": channels, "seconds": seconds,
+              "rms_dbfs": round(total.rms_db, 1), "peak_dbfs": round(total.peak_db, 1),
+              "clipped_samples": total.clipped, "speech_share": round(total.speech / max(1, total.frames), 3)}
     if save:
         with wave.open(save, "wb") as wav:
             wav.setnchannels(1)
@@ -160,15 +175,15 @@ def mic_test(config: Config, *, seconds: float, device: str | None, save: str | 
             wav.setframerate(16000)
             wav.writeframes(bytes(recorded))
         result["saved"] = save
-    silent = stats["peak"] < 4  # below -78 dBFS: nothing reaches the device
+    silent = total.peak < 4  # below -78 dBFS: nothing reaches the device
     verdict = "no signal: check the microphone, its cable and the capture volume (alsamixer)" if silent else \
-        "clipping: lower the capture gain (alsamixer)" if stats["clipped"] > stats["samples"] * 0.001 else "ok"
+        "clipping: lower the capture gain (alsamixer)" if total.clipped > total.samples * 0.001 else "ok"
     result["verdict"] = verdict
     if as_json:
         print(json.dumps(result, indent=2))
     else:
         print(f"{name}: {rate} Hz, {channels} ch; rms {result['rms_dbfs']} dBFS, peak {result['peak_dbfs']} dBFS, "
-              f"{stats['clipped']} clipped samples, speech in {result['speech_share']:.0%} of frames: {verdict}"
+              f"{total.clipped} clipped samples, speech in {result['speech_share']:.0%} of frames: {verdict}"
               + (f"; saved {save}" if save else ""))
     return 1 if silent else 0
 
