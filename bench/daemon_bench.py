@@ -55,7 +55,7 @@ async def device(sim: RealtimeSimulator, tmp: str, options: Options) -> tuple[Ap
                         "gpio": {"pin_factory": "mock"}, "control": {"socket": f"{tmp}/c{time.monotonic_ns()}.sock"}})
     hardware = Hardware(microphone=lambda on_audio, bridge: SimMicrophone(on_audio, rate=16000),
                         speaker=lambda read: SimSpeaker(read),
-                        gpio=lambda: (SimLeds(), MockFactory(pin_class=MockPWMPin), None), mic_rate=16000)
+                        gpio=lambda: (SimLeds(), MockFactory(pin_class=MockPWMPin), None))
     app = App(config, hardware=hardware, api_key=lambda: "bench", manager_options=options)
     task = asyncio.create_task(app.run())
     await until(lambda: app.machine.state is DeviceState.IDLE)
@@ -87,9 +87,9 @@ async def rotation_loss(tmp: str, *, proactive: bool, limit_s: float = 8.0) -> d
         clip = CLIP.read_bytes()
         spoken_ms = len(clip) // 32
         app.mic.say(clip + bytes(32 * 1500))
-        await until(lambda: app.manager.stats.replies >= 1 and app.manager.conversation_idle(), 40)
+        await until(lambda: app.conversation.stats.replies >= 1 and app.manager.idle(), 40)
         committed_ms = sum(sum(s.heard_ms.values()) for s in sim.stats.sessions)
-        sent_ms = app.pipeline.counters.bytes_up // BYTES_PER_MS_24K
+        sent_ms = app.conversation.stats.bytes_up // BYTES_PER_MS_24K
         received_ms = sum(s.audio_ms for s in sim.stats.sessions)
         discarded_speech_ms = sum(speech_ms(bytes(s.input)) for s in sim.stats.sessions[:-1])
         transcripts = [c.get("transcript") for s in sim.stats.sessions for i in s.items if i.get("role") == "user"

@@ -1,18 +1,24 @@
-"""The device as a whole: one object owns every task (an ``asyncio.TaskGroup``).
+"""The device as a whole: it wires the parts and owns every task (an ``asyncio.TaskGroup``).
 
-Wiring (data flows one way; everything else is events on the bus)::
+Data passes through each part once::
 
-    Microphone --bridge--> AudioPipeline.on_mic --> uplink queue --> SessionManager --> WebSocket
-    WebSocket --> SessionManager --> AudioPipeline.on_server_event --> PlaybackBuffer --> Speaker
-    pipeline / manager / button --Input--> StateMachine --"state" event--> bus
-    bus --> LEDs, control socket (status, events), systemd STATUS line
+    Microphone --bridge--> AudioPipeline.on_mic --turn decisions--> SessionManager
+        --> RealtimeConversation (sans-I/O) --outbox--> sender --> WebSocket
+    WebSocket --> SessionManager --> RealtimeConversation --Play--> AudioPipeline.play
+        (resampled once, to the speaker's rate) --> PlaybackBuffer --> Speaker
+    Speaker thread --bridge--> playback_started / playback_drained --> the conversation
+    every part --facts--> EventBus --> StateMachine (listener), LEDs, control socket,
+        systemd STATUS/WATCHDOG, metrics
 
-Lifecycle: :meth:`run` starts the tasks, says ``READY=1`` once the control socket listens,
-the audio devices are being kept open and the first connection attempt has begun (not once it
-succeeded: with the network down at boot the device is up and shows "offline"), then waits
-for SIGTERM/SIGINT (``STOPPING=1``, LEDs off, socket removed, exit 0). SIGHUP reloads the
-config: the API key and ``[realtime]`` settings take effect with the next session, an error
-state is retried at once; audio and GPIO changes need a restart (logged).
+A missing part never stops the rest: each audio device is kept open by its own task, which
+retries it and reports ``device_problem`` / ``device_ok``; without a microphone the device
+still connects and answers ``say``, without a speaker replies are dropped and count as played.
+
+Lifecycle: :meth:`run` starts the tasks and says ``READY=1`` once the control socket
+listens, the audio devices are being kept open and the first connection attempt has begun
+(not once it succeeded: with the network down at boot the device is up and shows
+"offline"), then waits for SIGTERM/SIGINT (``STOPPING=1``, LEDs off, socket removed, exit 0).
+SIGHUP reloads the config: ``[realtime]`` and the key take effect with the next session.
 """
 
 from __future__ import annotations
@@ -27,33 +33,34 @@ from dataclasses import replace
 from typing import Any
 
 from hardware.bridge import LoopBridge
-from hardware.gestures import Gesture, GestureEvent
 from hardware.leds import LedAnimator
 
 from . import config as cfg
-from .audio.pipeline import API_RATE, AudioPipeline
-from .hwfactory import Hardware, real_hardware
-from .audio.playback import PlaybackBuffer
+from .audio.pipeline import AudioPipeline
 from .audio.turns import TurnMode, TurnTaker
 from .bus import BusEvent, EventBus
 from .commands import control_commands
 from .control import ControlServer
+from .controls import Controls
 from .errors import AudioDeviceError
+from .hwfactory import Hardware, real_hardware
 from .ledview import follow_state
-from .notify import Notifier, health_problems
+from .notify import Notifier, health_problems, report_to_systemd
 from .realtime.backoff import backoff
 from .realtime.carryover import History
 from .realtime.connection import Endpoint
+from .realtime.conversation import RealtimeConversation
 from .realtime.manager import Options, SessionManager
 from .realtime.session import SessionSettings, TurnDetection
 from .state import DeviceState
-from .statemachine import Input, StateMachine
+from .statemachine import StateMachine
 from .tools.box import ToolBox
 from .tools.builtin import builtin_tools
 from .tools.http import http_tool
 
 logger = logging.getLogger(__name__)
-STATUS_EVERY_S = 5.0
+
+__all__ = ["App", "Hardware"]
 
 
 class App:
@@ -67,27 +74,37 @@ class App:
         self.notifier = notifier or Notifier()
         self.bus = EventBus()
         self.machine = StateMachine(self.bus)
-        self.history = History()
-        self.tools = ToolBox(builtin_tools(self) + [http_tool(t) for t in config.tools])
-        self.playback = PlaybackBuffer(API_RATE, prebuffer_ms=config.audio.prebuffer_ms)
+        self.bus.listen(self.machine.follow)
         self.turns = TurnTaker(config.turns.mode, config.turns.vad, server_silence_ms=config.turns.silence_ms,
                                echo_guard=config.audio.echo_guard, hold_s=config.gpio.timing.hold_s)
-        self.pipeline: AudioPipeline | None = None   # needs the mic's rate: built when it opens
+        self.pipeline = AudioPipeline(self.turns, prebuffer_ms=config.audio.prebuffer_ms)
+        self.conversation = RealtimeConversation(server_interrupts=config.turns.mode is TurnMode.SERVER_VAD,
+                                                 history=History(), carry_turns=config.realtime.carry_turns)
+        self.tools = ToolBox()
+        self.manager = SessionManager(endpoint=self.endpoint, settings=self.session_settings,
+                                      conversation=self.conversation, pipeline=self.pipeline,
+                                      run_tool=self.tools.run, options=manager_options or self._options(),
+                                      publish=self.publish)
+        self.controls = Controls(turns=self.turns, pipeline=self.pipeline, session=self.manager,
+                                 publish=self.publish, volume=config.audio.volume)
+        for spec in builtin_tools(self.controls) + [http_tool(t) for t in config.tools]:
+            self.tools.add(spec)
         self.simulator: Any = None   # the built-in simulator, when [realtime] simulator = true
-        self.manager = SessionManager(endpoint=self.endpoint, settings=self.session_settings, pipeline=None,
-                                      machine=self.machine, history=self.history, call_tool=self.tools.call,
-                                      options=manager_options or self._options(), publish=self.publish)
         self.mic: Any = None
         self.speaker: Any = None
-        self.audio_problem: str | None = None
+        self.device_problems: dict[str, str] = {}
         self.gpio_problem: str | None = None
         self.started = time.monotonic()
-        self.last_mic_frame = 0.0
         self._stop = asyncio.Event()
-        self._pipeline_ready = asyncio.Event()
-        self._volume = config.audio.volume
-        self._speech_frames_at_hold = 0
         self.ready_at: float | None = None
+
+    @property
+    def history(self) -> History:
+        return self.conversation.history
+
+    @property
+    def audio_problem(self) -> str | None:
+        return "; ".join(f"{part}: {problem}" for part, problem in self.device_problems.items()) or None
 
     # ------------------------------------------------------------- settings
     def _options(self) -> Options:
@@ -100,8 +117,7 @@ class App:
         key = self.api_key()
         if rt.simulator:
             url = self.simulator.url if self.simulator else "ws://127.0.0.1:9/v1/realtime"  # not started yet
-            return Endpoint(url=url, model=rt.model, dialect=rt.dialect,
-                            api_key=key or "simulator")
+            return Endpoint(url=url, model=rt.model, dialect=rt.dialect, api_key=key or "simulator")
         return Endpoint(url=rt.url, model=rt.model, dialect=rt.dialect, api_key=key)
 
     def session_settings(self) -> SessionSettings:
@@ -112,109 +128,37 @@ class App:
                                transcription_model=rt.transcription_model, tools=self.tools.tools())
 
     # ------------------------------------------------------------- events
-    def publish(self, kind: str, data: dict) -> None:
+    def publish(self, kind: str, data: dict[str, Any]) -> None:
         self.bus.publish(BusEvent(kind, time.monotonic(), {"wall": time.time(), **data}))
 
-    def _on_pipeline_event(self, kind: str, data: dict) -> None:
-        if kind == "speech_started":
-            self.machine.feed(Input.SPEECH_STARTED)
-        elif kind == "speech_ended":
-            self.machine.feed(Input.SPEECH_ENDED)
-        self.publish(kind, data)
-
-    def _on_mic(self, pcm: bytes, overflowed: bool) -> None:
-        self.last_mic_frame = time.monotonic()
-        if self.pipeline is None:
-            rate = self.hardware.mic_rate or self.mic.rate
-            self._build_pipeline(rate, getattr(self.mic, "channels", 1))
-        assert self.pipeline is not None
-        self.pipeline.on_mic(pcm, overflowed)
-
-    def _build_pipeline(self, rate: int, channels: int) -> None:
-        self.pipeline = AudioPipeline(self.turns, self.playback, device_rate=rate, channels=channels,
-                                      server_interrupts=True, on_event=self._on_pipeline_event)
-        self.pipeline.set_volume(self._volume)
-        self.manager.pipeline = self.pipeline
-        self._pipeline_ready.set()
-
-    # --------------------------------------------------- device controls (tools, button, CLI)
-    def set_volume(self, level: int) -> None:
-        self._volume = level
-        if self.pipeline:
-            self.pipeline.set_volume(level)
-        self.publish("volume", {"level": level})
-
-    def set_muted(self, muted: bool) -> None:
-        self.turns.muted = muted
-        if muted and self.turns.talking and self.pipeline:
-            self.pipeline.apply(self.turns.cancel())
-        self.machine.feed(Input.MUTE if muted else Input.UNMUTE)
-        self.publish("mute", {"muted": muted})
-
-    def end_conversation(self) -> None:
-        self.manager.end_after_reply()
-
-    def new_conversation(self) -> None:
-        logger.info("new conversation: nothing is carried over")
-        if self.pipeline:
-            self.pipeline.apply(self.turns.cancel())
-            if self.playback.active:
-                self.pipeline.barge_in("new_conversation")
-        self.manager.new_conversation()
-        self.publish("new_conversation", {})
-
-    def talk(self, on: bool, held_for_ms: int = 0) -> None:
-        """Start or end a push-to-talk turn. In the VAD modes the VAD ends turns, so a hold
-        only interrupts the device if it is speaking."""
-        if self.pipeline is None:
-            return
-        if on and self.playback.active:
-            self.pipeline.barge_in("button")
-        if self.turns.mode is not TurnMode.PUSH_TO_TALK:
-            return
-        self.pipeline.apply(self.turns.press(held_for_ms) if on else self.turns.release())
-
-    def on_gesture(self, event: GestureEvent) -> None:
-        self.publish("button", {"gesture": str(event.gesture)})
-        if event.gesture is Gesture.HOLD_START:
-            self._speech_frames_at_hold = self.pipeline.counters.speech_frames if self.pipeline else 0
-            self.talk(True, int((event.at - event.pressed_at) * 1000))
-        elif event.gesture is Gesture.HOLD_END:
-            self.talk(False)
-        elif event.gesture is Gesture.TAP:
-            if self.playback.active and self.pipeline:
-                self.pipeline.barge_in("button")
-                self.machine.feed(Input.REPLY_FINISHED)
-        elif event.gesture is Gesture.DOUBLE_TAP:
-            self.set_muted(not self.turns.muted)
-        elif event.gesture is Gesture.LONG_HOLD:
-            heard = self.pipeline.counters.speech_frames - self._speech_frames_at_hold if self.pipeline else 0
-            if self.turns.talking and heard * self.turns.frame_ms >= 300:
-                logger.info("long hold while talking: the push-to-talk turn goes on")
-            else:
-                self.new_conversation()
-
     # ------------------------------------------------------------- status
-    def status(self) -> dict:
-        counters = self.pipeline.counters if self.pipeline else None
+    def status(self) -> dict[str, Any]:
         manager = self.manager.status()
         endpoint = self.endpoint()
+        counters = self.pipeline.counters
+        playback = self.pipeline.playback
         return {
             "state": str(self.machine.state), "state_for_s": round(time.monotonic() - self.machine.since, 1),
             "muted": self.turns.muted, **manager,
             "endpoint": endpoint.url if not self.config.realtime.simulator else f"{endpoint.url} (built-in simulator)",
             "model": endpoint.model, "dialect": str(endpoint.dialect), "turn_mode": str(self.turns.mode),
-            "uptime_s": round(time.monotonic() - self.started, 1), "volume": self._volume,
-            "underruns": self.playback.stats.underruns,
-            "overflows": counters.overflows if counters else 0,
-            "barge_ins": counters.barge_ins if counters else 0,
-            "dropped_uplink_frames": counters.dropped_up if counters else 0,
-            "mic_frames": counters.mic_frames if counters else 0,
+            "uptime_s": round(time.monotonic() - self.started, 1), "volume": self.controls.volume,
+            "underruns": playback.stats.underruns if playback else 0,
+            "playback_dropped_ms": playback.stats.dropped_ms if playback else 0,
+            "overflows": counters.overflows, "mic_frames": counters.mic_frames,
             "audio_problem": self.audio_problem, "gpio_problem": self.gpio_problem,
+            "microphone": self._device_line("microphone", self.mic), "speaker": self._device_line("speaker", self.speaker),
             "config": self.config.source,
             "api_key": "set" if self.api_key() else "not needed" if self.config.realtime.simulator else "missing",
             "tools": [t.name for t in self.tools.tools()],
         }
+
+    def _device_line(self, part: str, device: Any) -> str:
+        if part in self.device_problems:
+            return f"missing: {self.device_problems[part]}"
+        if device is None or not getattr(device, "rate", 0):
+            return "not open yet"
+        return f"{getattr(device, 'device_name', part)} at {device.rate} Hz"
 
     def status_line(self) -> str:
         s = self.manager.status()
@@ -231,11 +175,35 @@ class App:
 
     def health(self) -> list[str]:
         conn = self.manager.conn
-        return health_problems(now=time.monotonic(), last_mic_frame=self.last_mic_frame, started=self.started,
+        return health_problems(now=time.monotonic(), last_mic_frame=self.pipeline.last_frame_at, started=self.started,
                                link=self.manager.stats.link, link_open=bool(conn and conn.is_open),
-                               playback_active=self.playback.active,
+                               playback_active=self.pipeline.speaking,
                                last_speaker_write=getattr(self.speaker, "last_write", 0.0) or 0.0,
                                audio_problem=self.audio_problem)
+
+    # ------------------------------------------------------------- audio devices
+    def _audio_trouble(self, part: str) -> Callable[[AudioDeviceError | None], None]:
+        """How a kept-open device reports: a problem (missing, stopped) or None (open again)."""
+        def report(problem: AudioDeviceError | None) -> None:
+            device = self.mic if part == "microphone" else self.speaker
+            if problem is None:
+                if part == "microphone":
+                    self.pipeline.mic_opened(device.rate, device.channels)
+                else:
+                    self.pipeline.speaker_opened(device.rate)
+                if self.device_problems.pop(part, None) is not None:
+                    self.publish("device_recovered", {"part": part})
+                    if not self.device_problems:
+                        self.publish("device_ok", {})
+                return
+            if part == "speaker":
+                self.pipeline.speaker_closed()
+            text = str(problem)
+            if self.device_problems.get(part) != text:
+                self.device_problems[part] = text
+                self.publish("device_problem", {"part": part, "problem": f"{part}: {text}",
+                                                "error": f"{part}: {text}", "fatal": False})
+        return report
 
     # ------------------------------------------------------------- run
     def stop(self) -> None:
@@ -264,14 +232,15 @@ class App:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         bridge = LoopBridge(loop)
+        self.pipeline.post = bridge.post
         self._install_signals(loop)
-        control = ControlServer(self.config.control.socket, self.bus, control_commands(self))
+        control = ControlServer(self.config.control.socket, self.bus, control_commands(self.controls, self.status))
         await control.start()
         try:
             if self.config.realtime.simulator:
                 await self._start_simulator()
-            self.mic = self.hardware.microphone(self._on_mic, bridge)
-            self.speaker = self.hardware.speaker(self.playback.read)
+            self.mic = self.hardware.microphone(self.pipeline.on_mic, bridge)
+            self.speaker = self.hardware.speaker(self.pipeline.read)
             async with asyncio.TaskGroup() as tg:
                 tasks = self._start_tasks(tg, bridge)
                 await asyncio.sleep(0)  # let every task take its first step
@@ -292,7 +261,7 @@ class App:
         logger.info("stopped")
         return 0
 
-    def _start_tasks(self, tg: asyncio.TaskGroup, bridge: LoopBridge) -> list[asyncio.Task]:
+    def _start_tasks(self, tg: asyncio.TaskGroup, bridge: LoopBridge) -> list[asyncio.Task[Any]]:
         from hardware.audio import keep_open
 
         leds, pin_factory, problem = self.hardware.gpio()
@@ -300,63 +269,20 @@ class App:
         delays = lambda: backoff(base_s=0.5, cap_s=10.0)  # noqa: E731
         tasks = [
             tg.create_task(keep_open(self.mic, delays=delays, on_problem=self._audio_trouble("microphone")), name="mic"),
-            tg.create_task(keep_open(self.speaker, delays=delays, on_problem=self._audio_trouble("speaker")), name="speaker"),
+            tg.create_task(keep_open(self.speaker, delays=delays, on_problem=self._audio_trouble("speaker")),
+                           name="speaker"),
             tg.create_task(follow_state(self.bus, LedAnimator(leds)), name="leds"),
-            tg.create_task(self._run_manager(), name="realtime"),
-            tg.create_task(self._watch_playback(), name="playback-watch"),
-            tg.create_task(self._systemd(), name="systemd"),
+            tg.create_task(self.manager.run(), name="realtime"),
+            tg.create_task(report_to_systemd(self.notifier, self.bus, self.status_line, self.health), name="systemd"),
         ]
         if pin_factory is not None and self.config.gpio.button_pin is not None:
             from hardware.buttons import PushButton
 
-            button = PushButton(self.config.gpio.button_pin, self.on_gesture, pin_factory=pin_factory,
+            button = PushButton(self.config.gpio.button_pin, self.controls.on_gesture, pin_factory=pin_factory,
                                 active_low=self.config.gpio.button_active_low, timing=self.config.gpio.timing,
                                 bridge=bridge)
             tasks.append(tg.create_task(button.run(), name="button"))
         return tasks
-
-    def _audio_trouble(self, which: str) -> Callable[[AudioDeviceError | None], None]:
-        def report(problem: AudioDeviceError | None) -> None:
-            self.audio_problem = f"{which}: {problem}" if problem else None
-            if problem:
-                self.publish("error", {"error": self.audio_problem, "fatal": False})
-        return report
-
-    async def _run_manager(self) -> None:
-        await self._pipeline_ready.wait()  # the uplink needs the microphone's rate
-        await self.manager.run()
-
-    async def _watch_playback(self) -> None:
-        """The reply is over when the last of its audio has been played, not when it arrived."""
-        while True:
-            await asyncio.sleep(0.05)
-            if (self.machine.state is DeviceState.SPEAKING and not self.playback.active
-                    and self.pipeline and self.pipeline.active_response is None):
-                self.machine.feed(Input.REPLY_FINISHED)
-
-    async def _systemd(self) -> None:
-        """STATUS= every few seconds and on state changes; WATCHDOG=1 only while healthy."""
-        interval = self.notifier.watchdog_interval_s
-        tick = min(interval, STATUS_EVERY_S) if interval else STATUS_EVERY_S
-        states = self.bus.subscribe(maxsize=50)
-        last_status, last_complaint = "", 0.0
-        try:
-            while True:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(states.get(), tick)
-                line = self.status_line()
-                if line != last_status:
-                    self.notifier.status(line)
-                    last_status = line
-                if interval:
-                    problems = self.health()
-                    if not problems:
-                        self.notifier.watchdog()
-                    elif time.monotonic() - last_complaint > 10:
-                        last_complaint = time.monotonic()
-                        logger.error("not feeding the watchdog: %s", "; ".join(problems))
-        finally:
-            states.close()
 
     async def _start_simulator(self) -> None:
         from .simulator.server import RealtimeSimulator, SimulatorOptions

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,8 +52,13 @@ class Subscription:
 
 
 class EventBus:
+    """Subscribers get events through a queue (tasks); listeners are called at once, in the
+    publisher's call, after every queue got the event (for consumers that must not lag, such
+    as the state machine: what they publish in turn comes after the event that caused it)."""
+
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
+        self._listeners: list[Callable[[BusEvent], None]] = []
         self.published = 0
 
     def publish(self, event: BusEvent) -> None:
@@ -61,6 +66,11 @@ class EventBus:
         self.published += 1
         for sub in list(self._subs):
             sub.put(event)
+        for listener in self._listeners:
+            listener(event)
+
+    def listen(self, listener: Callable[[BusEvent], None]) -> None:
+        self._listeners.append(listener)
 
     def subscribe(self, maxsize: int = 1000) -> Subscription:
         sub = Subscription(self, maxsize)

@@ -1,44 +1,57 @@
-"""What the control socket's commands do (``pivoice status | say | mute | talk | new_conversation``)."""
+"""What the control socket's commands do (``pivoice status | say | mute | talk | new_conversation``).
+
+They reach the device only through :class:`device.controls.Controls` and a status function.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .audio.turns import TurnMode
+from .controls import Controls
 
-if TYPE_CHECKING:
-    from .app import App
+Command = Callable[[dict[str, Any]], Any]
 
 
-def control_commands(app: App) -> dict[str, Callable[[dict], Any]]:
-    def mute(req: dict) -> dict:
-        muted = req.get("muted")
-        app.set_muted(not app.turns.muted if muted is None else bool(muted))
-        return {"muted": app.turns.muted}
+def _flag(req: dict[str, Any], key: str) -> bool | None:
+    """A JSON boolean, or None when absent; anything else is refused."""
+    value = req.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false, not {value!r}"[:120])
+    return value
 
-    def talk(req: dict) -> dict:
-        if app.pipeline is None:
-            return {"ok": False, "error": "the microphone is not open yet"}
-        if app.turns.mode is not TurnMode.PUSH_TO_TALK:
-            return {"ok": False, "error": f"talk is for [turns] mode = \"push_to_talk\"; in {app.turns.mode} "
-                    "mode just speak"}
-        app.talk(bool(req.get("on", True)))
-        return {"talking": app.turns.talking}
 
-    def say(req: dict) -> dict:
+def control_commands(controls: Controls, status: Callable[[], dict[str, Any]]) -> dict[str, Command]:
+    def mute(req: dict[str, Any]) -> dict[str, Any]:
+        try:
+            muted = _flag(req, "muted")
+        except ValueError as exc:
+            return {"ok": False, "error": str(exc)}
+        controls.set_muted(not controls.muted if muted is None else muted)
+        return {"muted": controls.muted}
+
+    def talk(req: dict[str, Any]) -> dict[str, Any]:
+        try:
+            on = _flag(req, "on")
+        except ValueError as exc:
+            return {"ok": False, "error": str(exc)}
+        problem = controls.talk(True if on is None else on)
+        if problem:
+            return {"ok": False, "error": problem}
+        return {"talking": controls.talking}
+
+    def say(req: dict[str, Any]) -> dict[str, Any]:
         text = req.get("text")
         if not isinstance(text, str) or not text.strip():
             return {"ok": False, "error": "say needs {\"text\": \"...\"}"}
-        if app.manager.conn is None:
-            return {"ok": False, "error": f"not connected ({app.machine.state}); try again when the device is idle"}
-        app.manager.say(text.strip())
-        app.publish("say", {"text": text.strip()})
+        problem = controls.say(text.strip()[:2000])
+        if problem:
+            return {"ok": False, "error": problem}
         return {"queued": True}
 
-    def new_conversation(req: dict) -> dict:
-        app.new_conversation()
+    def new_conversation(req: dict[str, Any]) -> dict[str, Any]:
+        controls.new_conversation()
         return {}
 
-    return {"status": lambda req: app.status(), "mute": mute, "talk": talk, "say": say,
+    return {"status": lambda req: status(), "mute": mute, "talk": talk, "say": say,
             "new_conversation": new_conversation}

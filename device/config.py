@@ -194,7 +194,7 @@ class _Reader:
     # ------------------------------------------------------------------- sections
     def config(self) -> Config:
         hw = self.section("hardware", ("preset",))
-        board = preset(self.typed("hardware", hw, "preset", str, "generic"), key=f"{self.source}: [hardware] preset")
+        board = preset(self.typed("hardware", hw, "preset", str, "generic"), key="[hardware] preset")
         return Config(realtime=self.realtime(), audio=self.audio(board), turns=self.turns(), gpio=self.gpio(board),
                       preset=board.name, control=self.control(), tools=self.tools(), source=self.source)
 

@@ -106,7 +106,7 @@ class Demo:
             hardware = Hardware(
                 microphone=lambda on_audio, bridge: SimMicrophone(on_audio, rate=16000),
                 speaker=self._speaker,
-                gpio=lambda: (SimLeds(), self.pins, None), mic_rate=16000)
+                gpio=lambda: (SimLeds(), self.pins, None))
             self.app = App(config, hardware=hardware, api_key=lambda: "demo-key",
                            manager_options=Options(session_limit_s=SESSION_LIMIT_S, rotate_margin_s=6,
                                                    ping_interval_s=None))
@@ -120,9 +120,9 @@ class Demo:
                 await device
                 follower.cancel()
                 await sim.stop()
-        m = self.app.manager.stats
-        self.say("demo", f"done: {m.turns} spoken turn(s), {m.replies} replies, {m.rotations} rotation(s), "
-                 f"{m.text_only_fallbacks} carry-over fallback(s); "
+        m = self.app.manager.status()
+        self.say("demo", f"done: {m['turns']} spoken turn(s), {m['replies']} replies, {m['rotations']} rotation(s), "
+                 f"{m['text_only_fallbacks']} carry-over fallback(s); "
                  + (f"played on {self.speaker!r}" if self.speaker else f"what the device said is in {self.out_wav}"))
         return 0
 
@@ -131,7 +131,7 @@ class Demo:
         if self.speaker:
             from hardware.audio import Speaker
 
-            return Speaker(self.speaker, read, source_rate=24000)
+            return Speaker(self.speaker, read)
         return SimSpeaker(read, wav_path=self.out_wav)
 
     def tell(self, who: str, text: str) -> None:
@@ -143,14 +143,14 @@ class Demo:
             self.say.event(event)
 
     async def _idle(self) -> None:
-        while not (self.app.machine.state is DeviceState.IDLE and self.app.manager.conversation_idle()):
+        while not (self.app.machine.state is DeviceState.IDLE and self.app.manager.idle()):
             await asyncio.sleep(0.05)
 
     async def _reply(self) -> None:
         """Until a spoken reply has finished playing."""
         app = self.app
-        seen = app.manager.stats.replies
-        while not (app.manager.stats.replies > seen and app.manager.conversation_idle()
+        seen = app.conversation.stats.replies
+        while not (app.conversation.stats.replies > seen and app.manager.idle()
                    and app.machine.state is DeviceState.IDLE):
             await asyncio.sleep(0.05)
 

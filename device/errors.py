@@ -13,8 +13,11 @@ Every error says whose fault it was and what to do about it::
         ├── SessionExpired          the session hit its time limit (normal: open a new one)
         ├── ServerError             an error event the device cannot recover from in-session
         └── ConnectionLost          network trouble (retry with backoff)
-    AudioDeviceError                a microphone or speaker is missing, busy or gone (retry)
-    GpioUnavailable                 no GPIO (library, permission): run without LEDs/buttons
+    ├── SettingError                a hardware setting that cannot work (hardware.errors)
+    ├── AudioDeviceError            a microphone or speaker is missing, busy or gone (retry)
+    └── GpioUnavailable             no GPIO (library, permission): run without LEDs/buttons
+
+The root and the hardware errors live in :mod:`hardware.errors` (the lowest layer).
 
 Messages never contain the API key: build them from codes and config keys, not from
 server text that may echo the key.
@@ -23,20 +26,11 @@ server text that may echo the key.
 from __future__ import annotations
 
 
-class PivoiceError(Exception):
-    """Base class: every error pivoice raises on purpose."""
+from hardware.errors import AudioDeviceError, GpioUnavailable, PivoiceError, SettingError
 
-    #: A sentence for the person fixing it; every subclass sets or overrides it.
-    fix: str = ""
-
-    def __init__(self, message: str, *, fix: str | None = None) -> None:
-        super().__init__(message)
-        if fix is not None:
-            self.fix = fix
-
-    def __str__(self) -> str:
-        message = super().__str__()
-        return f"{message} ({self.fix})" if self.fix else message
+__all__ = ["AudioDeviceError", "AuthenticationError", "ConfigError", "ConnectionLost", "GpioUnavailable",
+           "LocalProtocolError", "PivoiceError", "RealtimeError", "RejectedSetupError", "RemoteProtocolError",
+           "ServerError", "SessionExpired", "SettingError", "should_retry"]
 
 
 class ConfigError(PivoiceError):
@@ -81,14 +75,6 @@ class ConnectionLost(RealtimeError):
     """The link dropped, timed out or never came up; reconnect with backoff."""
 
     fix = "check the network; pivoice retries on its own"
-
-
-class AudioDeviceError(PivoiceError):
-    fix = "check the device name with `pivoice devices`; pivoice retries on its own"
-
-
-class GpioUnavailable(PivoiceError):
-    fix = "add the service user to the gpio group, or set [gpio] pin_factory = \"mock\""
 
 
 def should_retry(error: BaseException) -> bool:

@@ -4,26 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from hardware.bridge import LoopBridge
-from hardware.leds import Leds
+from hardware.interfaces import AudioCallback, AudioSource, Leds, Microphone, Speaker
 
 from . import config as cfg
-from .audio.pipeline import API_RATE
 
 
 @dataclass
 class Hardware:
     """How the app gets its devices; tests and the demo pass simulated ones."""
 
-    #: (on_audio, bridge) -> a microphone (open/close/active)
-    microphone: Callable[[Callable[[bytes, bool], None], LoopBridge], Any]
-    #: (read) -> a speaker reading 24 kHz mono PCM16 (open/close/alive/last_write)
-    speaker: Callable[[Callable[[int], bytes]], Any]
+    #: (on_audio, bridge) -> a microphone (not yet open)
+    microphone: Callable[[AudioCallback, LoopBridge], Microphone]
+    #: (read) -> a speaker (not yet open) that plays what ``read`` gives, at its own rate
+    speaker: Callable[[AudioSource], Speaker]
     #: -> (leds, pin_factory or None, problem text or None)
     gpio: Callable[[], tuple[Leds, object | None, str | None]]
-    mic_rate: int | None = None  # None: ask the microphone after it opened
 
 
 def real_hardware(config: cfg.Config) -> Hardware:
@@ -41,5 +38,5 @@ def real_hardware(config: cfg.Config) -> Hardware:
     return Hardware(
         lambda on_audio, bridge: audio.Microphone(config.audio.input_device, on_audio, bridge=bridge,
                                                   period_ms=config.audio.mic_period_ms),
-        lambda read: audio.Speaker(config.audio.output_device, read, source_rate=API_RATE),
+        lambda read: audio.Speaker(config.audio.output_device, read),
         gpio)

@@ -12,11 +12,16 @@ A process that hangs, or a device whose audio stopped, is then restarted by syst
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+
+from .bus import EventBus
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +78,37 @@ class Notifier:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+
+STATUS_EVERY_S = 5.0
+COMPLAIN_EVERY_S = 10.0
+
+
+async def report_to_systemd(notifier: Notifier, bus: EventBus, status_line: Callable[[], str],
+                            health: Callable[[], list[str]]) -> None:
+    """``STATUS=`` every few seconds and on every bus event that changes it; ``WATCHDOG=1``
+    only while ``health()`` finds nothing wrong (then the complaint is logged, now and then)."""
+    interval = notifier.watchdog_interval_s
+    tick = min(interval, STATUS_EVERY_S) if interval else STATUS_EVERY_S
+    events = bus.subscribe(maxsize=50)
+    last_status, last_complaint = "", 0.0
+    try:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(events.get(), tick)
+            line = status_line()
+            if line != last_status:
+                notifier.status(line)
+                last_status = line
+            if interval:
+                problems = health()
+                if not problems:
+                    notifier.watchdog()
+                elif time.monotonic() - last_complaint > COMPLAIN_EVERY_S:
+                    last_complaint = time.monotonic()
+                    logger.error("not feeding the watchdog: %s", "; ".join(problems))
+    finally:
+        events.close()
 
 
 def health_problems(*, now: float, last_mic_frame: float, started: float, link: str, link_open: bool,

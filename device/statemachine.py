@@ -1,8 +1,9 @@
 """The device's state machine: what the LEDs show, decided in one place.
 
-Theory of operation. Components report what happened as :class:`Input` s; the table below is
-the only place that turns them into a :class:`~device.state.DeviceState`. ``REST`` means
-"idle, or muted when the microphone is muted". Pairs that are not in the table leave the state
+Theory of operation. Components publish what happened on the bus; :func:`input_for` (the one
+place that does it) turns those facts into :class:`Input` s, and the table below is the only
+place that turns inputs into a :class:`~device.state.DeviceState`. ``REST`` means "idle, or
+muted when the microphone is muted, or error while an audio device is missing". Pairs that are not in the table leave the state
 as it is (for example the local end of speech arriving after the server already committed the
 turn). Every change goes through :meth:`StateMachine._set`, which logs ``state A -> B`` and
 publishes a ``state`` event on the bus; LEDs, the watchdog's status line and the control
@@ -21,8 +22,13 @@ socket follow those events.
     muted      unmute -> idle, audio_started -> speaking (a "say" still speaks),
                turn_sent/response_started -> thinking
     offline    link_up -> REST
-    error      link_up -> REST, link_down -> offline (retrying after a reload)
-    any        link_down -> offline, fatal -> error (except as listed)
+    error      link_up -> REST, link_down -> offline (retrying after a reload),
+               device_back -> REST (link up) or offline
+    any        link_down -> offline, fatal -> error, device_missing -> error (except as listed)
+
+A missing microphone or speaker is an error a person must see (not "offline", which means
+the network): while one is missing, offline and REST show as error; the link and the
+conversation go on (``say`` still answers through the speaker when that is there).
     =========  ==========================================================================
 """
 
@@ -51,9 +57,12 @@ class Input(enum.StrEnum):
     REPLY_FINISHED = "reply_finished"
     MUTE = "mute"
     UNMUTE = "unmute"
+    DEVICE_MISSING = "device_missing"
+    DEVICE_BACK = "device_back"
 
 
 REST = "rest"
+RESUME = "resume"   # after an error cleared: REST when the link is up, else offline
 I = Input
 _ONLINE = (S.IDLE, S.LISTENING, S.THINKING, S.SPEAKING, S.MUTED)
 
@@ -83,7 +92,37 @@ TRANSITIONS: dict[tuple[S, Input], S | str] = {
     (S.ERROR, I.LINK_DOWN): S.OFFLINE,
     **{(state, I.LINK_DOWN): S.OFFLINE for state in _ONLINE},
     **{(state, I.FATAL): S.ERROR for state in (*_ONLINE, S.OFFLINE)},
+    **{(state, I.DEVICE_MISSING): S.ERROR for state in (*_ONLINE, S.OFFLINE)},
+    (S.ERROR, I.DEVICE_BACK): RESUME,
 }
+
+#: What the bus says -> the input it is. Kinds not here (and facts that say nothing of the
+#: state) are no input.
+BUS_INPUTS: dict[str, Input] = {
+    "speech_started": I.SPEECH_STARTED,
+    "speech_ended": I.SPEECH_ENDED,
+    "turn": I.TURN_SENT,
+    "response_started": I.RESPONSE_STARTED,
+    "first_delta": I.AUDIO_STARTED,
+    "reply_finished": I.REPLY_FINISHED,
+    "session": I.LINK_UP,
+    "link_down": I.LINK_DOWN,
+}
+
+
+def input_for(event: BusEvent) -> Input | None:
+    """The state-machine input a bus event is, if any."""
+    if event.kind in BUS_INPUTS:
+        return BUS_INPUTS[event.kind]
+    if event.kind == "error" and event.data.get("fatal"):
+        return I.FATAL
+    if event.kind == "mute":
+        return I.MUTE if event.data.get("muted") else I.UNMUTE
+    if event.kind == "device_problem":
+        return I.DEVICE_MISSING
+    if event.kind == "device_ok":
+        return I.DEVICE_BACK
+    return None
 
 
 class StateMachine:
@@ -93,20 +132,47 @@ class StateMachine:
         self.state = S.OFFLINE
         self.since = clock()
         self.muted = False
+        self.link_up = False
+        self.fatal = False
+        self.device_problem: str | None = None
         self.changes = 0
+
+    def follow(self, event: BusEvent) -> None:
+        """A bus listener: feed the input the event is (see :func:`input_for`)."""
+        what = input_for(event)
+        if what is not None:
+            details = {k: v for k, v in event.data.items() if k in ("error", "retry_in_s", "session_id", "problem")}
+            self.feed(what, **details)
 
     def feed(self, what: Input, **details: object) -> S:
         """Apply one input; returns the state after it."""
+        self._note(what, details)
+        target = TRANSITIONS.get((self.state, what))
+        if target == RESUME:
+            target = REST if self.link_up else S.OFFLINE
+        if target == REST:
+            target = S.ERROR if self.device_problem else S.MUTED if self.muted else S.IDLE
+        if target == S.OFFLINE and self.device_problem:
+            target = S.ERROR
+        if target is not None and target != self.state and not (self.fatal and what is I.DEVICE_BACK):
+            self._set(S(target), what, details)
+        return self.state
+
+    def _note(self, what: Input, details: dict[str, object]) -> None:
         if what is I.MUTE:
             self.muted = True
         elif what is I.UNMUTE:
             self.muted = False
-        target = TRANSITIONS.get((self.state, what))
-        if target == REST:
-            target = S.MUTED if self.muted else S.IDLE
-        if target is not None and target != self.state:
-            self._set(S(target), what, details)
-        return self.state
+        elif what is I.LINK_UP:
+            self.link_up, self.fatal = True, False
+        elif what is I.LINK_DOWN:
+            self.link_up, self.fatal = False, False
+        elif what is I.FATAL:
+            self.link_up, self.fatal = False, True
+        elif what is I.DEVICE_MISSING:
+            self.device_problem = str(details.get("problem") or "an audio device is missing")
+        elif what is I.DEVICE_BACK:
+            self.device_problem = None
 
     def _set(self, new: S, cause: Input, details: dict[str, object]) -> None:
         old, self.state = self.state, new

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from device.errors import AudioDeviceError
+from .errors import AudioDeviceError
 
 from .bridge import LoopBridge
 
@@ -161,8 +161,10 @@ class Microphone(_PortAudioDevice):
         return None, 0  # paContinue
 
     @property
-    def active(self) -> bool:
+    def alive(self) -> bool:
         return bool(self._stream and self._stream.is_active())
+
+    active = alive  # the older name
 
     def close(self) -> None:
         self._close_stream()
@@ -171,19 +173,18 @@ class Microphone(_PortAudioDevice):
 class Speaker(_PortAudioDevice):
     """PyAudio playback from a reader function, on a writer thread of ours.
 
-    ``read(nbytes)`` returns mono PCM16 at ``self.rate`` (b"" for silence). The writer keeps at
-    most ``ahead_ms`` of audio ahead of real time, so a flush silences the device within that,
-    even on outputs that do not pace writes (ALSA's file plugin)."""
+    ``read(nbytes)`` returns mono PCM16 at ``self.rate`` (the device's own rate, known once
+    open; b"" for silence): the device resamples the downlink once, to this rate, before it
+    gets here. The writer keeps at most ``ahead_ms`` of audio ahead of real time, so a flush
+    silences the device within that, even on outputs that do not pace writes (ALSA's file
+    plugin)."""
 
     output = True
 
     def __init__(self, device: str, read: Callable[[int], bytes], *, period_ms: int = 20, ahead_ms: int = 40,
-                 preferred_rate: int | None = None, source_rate: int | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 preferred_rate: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.device_name = device
         self.read = read
-        #: The rate ``read`` delivers; None: the device's own. Otherwise resampled here.
-        self.source_rate = source_rate
         self.period_ms = period_ms
         self.ahead_ms = ahead_ms
         self.preferred_rate = preferred_rate
@@ -203,14 +204,8 @@ class Speaker(_PortAudioDevice):
         self._thread.start()
 
     def _write_loop(self) -> None:
-        import numpy as np
-
-        from device.audio.resample import StreamResampler
-
-        source_rate = self.source_rate or self.rate
-        resampler = StreamResampler(source_rate, self.rate) if source_rate != self.rate else None
-        period = source_rate * self.period_ms // 1000 * 2
-        silence = bytes(self.rate * self.period_ms // 1000 * 2 * self.channels)
+        period = self.rate * self.period_ms // 1000 * 2
+        silence = bytes(period * self.channels)
         start, written_s = self.clock(), 0.0
         while self._running.is_set():
             ahead = written_s - (self.clock() - start)
@@ -219,14 +214,8 @@ class Speaker(_PortAudioDevice):
             pcm = self.read(period)
             if pcm and len(pcm) < period:
                 pcm += bytes(period - len(pcm))
-            if pcm and resampler is not None:
-                # soxr hands out its output in blocks: some periods give nothing, the next twice
-                # as much. Write what there is; never fill the gap with silence (a click).
-                pcm = resampler.process(np.frombuffer(pcm, "<i2")).tobytes()
-                if not pcm:
-                    continue
             if pcm and self.channels == 2:
-                pcm = np.repeat(np.frombuffer(pcm, "<i2"), 2).tobytes()
+                pcm = _to_stereo(pcm)
             out = pcm or silence
             try:
                 self._stream.write(out, exception_on_underflow=False)
@@ -254,6 +243,15 @@ class Speaker(_PortAudioDevice):
         self._close_stream()
 
 
+def _to_stereo(pcm: bytes) -> bytes:
+    """Mono PCM16 -> the same on both channels."""
+    out = bytearray(len(pcm) * 2)
+    view, src = memoryview(out).cast("h"), memoryview(pcm).cast("h")
+    view[0::2] = src
+    view[1::2] = src
+    return bytes(out)
+
+
 async def keep_open(device: Any, *, delays: Callable[[], Any], check_s: float = 0.5,
                     on_problem: Callable[[AudioDeviceError | None], None] = lambda problem: None) -> None:
     """Keep an audio device open: retry a missing or busy device with backoff, reopen one that
@@ -273,7 +271,7 @@ async def keep_open(device: Any, *, delays: Callable[[], Any], check_s: float = 
         on_problem(None)
         waits = delays()
         try:
-            while device.alive if hasattr(device, "alive") else device.active:
+            while device.alive:
                 await asyncio.sleep(check_s)
         finally:
             device.close()

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.errors import ConfigError, GpioUnavailable
+from .errors import GpioUnavailable, SettingError
 
 from .gestures import GestureTiming
 from .leds import Apa102Strip, GpioLeds, Leds, NullLeds, RgbLed
@@ -37,9 +37,9 @@ class GpioSettings:
 
     def __post_init__(self) -> None:
         if self.pin_factory not in FACTORIES:
-            raise ConfigError(f"[gpio] pin_factory = {self.pin_factory!r}: use one of {', '.join(FACTORIES)}")
+            raise SettingError(f"[gpio] pin_factory = {self.pin_factory!r}: use one of {', '.join(FACTORIES)}")
         if not 0 <= self.brightness <= 1:
-            raise ConfigError(f"[gpio] brightness = {self.brightness}: use a number from 0 to 1")
+            raise SettingError(f"[gpio] brightness = {self.brightness}: use a number from 0 to 1")
 
 
 def board_model(path: Path = MODEL_FILE) -> str | None:
@@ -96,12 +96,12 @@ def make_leds(spec: LedSpec, *, brightness: float, pin_factory: object) -> Leds:
         return GpioLeds(spec.pins, active_high=spec.active_high, brightness=brightness, pin_factory=pin_factory)
     if spec.kind == "rgb":
         if len(spec.pins) != 3:
-            raise ConfigError(f"[gpio] led_pins = {list(spec.pins)}: an RGB LED needs three pins (red, green, blue)")
+            raise SettingError(f"[gpio] led_pins = {list(spec.pins)}: an RGB LED needs three pins (red, green, blue)")
         return RgbLed(spec.pins, active_high=spec.active_high, brightness=brightness, pin_factory=pin_factory)  # type: ignore[arg-type]
     if spec.kind == "apa102":
         return Apa102Strip(spec.count, brightness=brightness, power_pin=spec.power_pin,
                            power_active_high=spec.power_active_high, pin_factory=pin_factory)
-    raise ConfigError(f"[gpio] leds = {spec.kind!r}: use none, gpio, rgb or apa102")
+    raise SettingError(f"[gpio] leds = {spec.kind!r}: use none, gpio, rgb or apa102")
 
 
 @dataclass

@@ -21,8 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from device.errors import GpioUnavailable
-from device.state import DeviceState
+from .errors import GpioUnavailable
 
 logger = logging.getLogger(__name__)
 RGB = tuple[float, float, float]
@@ -76,14 +75,14 @@ def _scale(color: RGB, k: float) -> RGB:
 #: What each state looks like. On one plain LED they differ by rhythm alone: idle dim
 #: (off without PWM), listening steady, thinking 2.5 Hz blink, speaking slow breathing,
 #: muted a short blip every 2 s, offline a slow 0.5 Hz blink, error a 6 Hz flicker.
-PATTERNS: dict[DeviceState, Pattern] = {
-    DeviceState.IDLE: Pattern("solid", (0.2, 0.4, 1.0), level=0.1),
-    DeviceState.LISTENING: Pattern("solid", (0.0, 0.4, 1.0)),
-    DeviceState.THINKING: Pattern("blink", (0.6, 0.0, 1.0), on_s=0.2, off_s=0.2),
-    DeviceState.SPEAKING: Pattern("pulse", (0.0, 1.0, 0.3), on_s=0.6, off_s=0.6),
-    DeviceState.MUTED: Pattern("blink", (1.0, 0.0, 0.0), on_s=0.12, off_s=1.88),
-    DeviceState.OFFLINE: Pattern("blink", (1.0, 0.5, 0.0), on_s=1.0, off_s=1.0),
-    DeviceState.ERROR: Pattern("blink", (1.0, 0.0, 0.0), on_s=0.08, off_s=0.08),
+PATTERNS: dict[str, Pattern] = {  # keyed by device state name (device.state.DeviceState)
+    "idle": Pattern("solid", (0.2, 0.4, 1.0), level=0.1),
+    "listening": Pattern("solid", (0.0, 0.4, 1.0)),
+    "thinking": Pattern("blink", (0.6, 0.0, 1.0), on_s=0.2, off_s=0.2),
+    "speaking": Pattern("pulse", (0.0, 1.0, 0.3), on_s=0.6, off_s=0.6),
+    "muted": Pattern("blink", (1.0, 0.0, 0.0), on_s=0.12, off_s=1.88),
+    "offline": Pattern("blink", (1.0, 0.5, 0.0), on_s=1.0, off_s=1.0),
+    "error": Pattern("blink", (1.0, 0.0, 0.0), on_s=0.08, off_s=0.08),
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from device.errors import ConfigError
+from .errors import SettingError
 
 
 @dataclass(frozen=True)
@@ -56,4 +56,4 @@ def preset(name: str, *, key: str = "[hardware] preset") -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ConfigError(f"{key} = {name!r} is not a known preset; use one of: {', '.join(sorted(PRESETS))}") from None
+        raise SettingError(f"{key} = {name!r} is not a known preset; use one of: {', '.join(sorted(PRESETS))}") from None

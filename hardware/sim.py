@@ -108,8 +108,10 @@ class SimMicrophone(_Paced):
             self.on_audio(pcm, False)
 
     @property
-    def active(self) -> bool:
+    def alive(self) -> bool:
         return self._running
+
+    active = alive  # the older name
 
     def close(self) -> None:
         self._stop()

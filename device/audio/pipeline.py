@@ -1,38 +1,50 @@
-"""The audio pipeline: microphone -> uplink, downlink -> speaker, and barge-in.
+"""The audio pipeline: it only does audio. Frames in, turn decisions out; reply audio in,
+samples to the speaker out. It knows nothing of protocols or sessions.
 
-Data flows one way through each half:
+    microphone (its own rate) -> FrontEnd (mono; 24 kHz + 16 kHz frames) -> webrtcvad
+        -> TurnTaker (the gate, the turn mode, the echo guard) -> listener.turn(actions)
+    play(item, 24 kHz pcm) -> gain -> resample once, to the speaker's rate -> PlaybackBuffer
+        -> speaker.read (its own thread) -> listener.playback_started / playback_drained
 
-    mic (device rate) -> FrontEnd (mono, 24 kHz + 16 kHz frames) -> webrtcvad -> TurnTaker
-        -> outbound queue -> connection          (the sender task owns the socket writes)
-    connection -> AudioDelta -> resample 24 kHz -> PlaybackBuffer -> Speaker writer thread
+The microphone's rate is set when it opens (:meth:`mic_opened`), the speaker's likewise
+(:meth:`speaker_opened`). With no speaker, reply audio is dropped (counted) and a finished
+reply "drains" at once, so the device never waits for a sound card it does not have.
 
-Barge-in (reference section 6): on speech onset while the device speaks, playback is flushed
-at once; the response is cancelled only if one is active and the server will not cancel it
-itself (it does when its own VAD runs with ``interrupt_response``); the assistant item is
-truncated at the milliseconds actually handed to the speaker, clamped to what was received.
-Everything is synchronous on the event loop except :meth:`run_sender`.
+Barge-in on the device's own detection: when the turn taker hears the person over the reply,
+playback is flushed here, at once, and the listener is told what was played of each item
+(``barged_in``) before it gets the turn's audio.
+
+Notices from the speaker's thread cross into the loop through ``post`` (the one bridge,
+:class:`hardware.bridge.LoopBridge`); nothing is polled.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
-from ..realtime import events as ev
 from .frontend import FrontEnd
 from .playback import PlaybackBuffer
 from .resample import StreamResampler
-from .turns import Actions, TurnMode, TurnTaker
+from .turns import Actions, TurnTaker
 from .vad import WebRtcVad
 
 logger = logging.getLogger(__name__)
 API_RATE = 24000
+
+
+class AudioListener(Protocol):
+    """Who hears what the pipeline decided (the session manager)."""
+
+    def turn(self, actions: Actions) -> None: ...
+    def barged_in(self, cause: str, played_ms: dict[str, int]) -> None: ...
+    def playback_started(self, item_id: str) -> None: ...
+    def playback_drained(self) -> None: ...
 
 
 @dataclass
@@ -40,162 +52,137 @@ class AudioCounters:
     mic_frames: int = 0
     overflows: int = 0
     speech_frames: int = 0
-    appends: int = 0
-    bytes_up: int = 0
-    dropped_up: int = 0
-    commits: int = 0
-    barge_ins: int = 0
-    truncates: int = 0
-    cancels: int = 0
-    bytes_down: int = 0
+    local_barge_ins: int = 0
+    bytes_played: int = 0
+    bytes_dropped_no_speaker: int = 0
 
 
 class AudioPipeline:
-    def __init__(self, turns: TurnTaker, playback: PlaybackBuffer, *, device_rate: int, channels: int,
-                 vad: WebRtcVad | None = None, server_interrupts: bool = True, max_queue_ms: int = 2000,
-                 on_event: Callable[[str, dict], None] | None = None,
+    def __init__(self, turns: TurnTaker, *, prebuffer_ms: int = 80, max_playback_ms: int = 120_000,
+                 vad: WebRtcVad | None = None, post: Callable[..., None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.turns = turns
-        self.playback = playback
-        self.frontend = FrontEnd(device_rate, channels, frame_ms=turns.frame_ms)
         self.vad = vad or WebRtcVad(turns.segmenter.settings.aggressiveness)
-        self.server_interrupts = server_interrupts and turns.mode is TurnMode.SERVER_VAD
-        self.on_event = on_event or (lambda kind, data: None)
+        self.prebuffer_ms = prebuffer_ms
+        self.max_playback_ms = max_playback_ms
+        #: how a notice from the speaker's thread reaches the loop (LoopBridge.post)
+        self.post: Callable[..., None] = post or (lambda fn, *args: fn(*args))
         self.clock = clock
+        self.listener: AudioListener | None = None
         self.counters = AudioCounters()
-        self._down = StreamResampler(API_RATE, playback.rate)
-        self._out: deque[ev.ClientEvent] = deque()
-        self._out_appends = 0  # how many of self._out are audio appends
-        self._out_ready = asyncio.Event()
-        self._max_frames = max_queue_ms // turns.frame_ms
-        self.active_response: str | None = None
-        self._ignored_responses: set[str] = set()
-        self.received_ms: dict[str, int] = {}
-        self.last_barge_in: dict | None = None
+        self.frontend: FrontEnd | None = None
+        self.playback: PlaybackBuffer | None = None
+        self._down: StreamResampler | None = None
         self.gain = 1.0  # output volume as a linear factor (set_volume)
+        self.last_frame_at = 0.0  # monotonic: when the microphone last delivered (the watchdog)
+        self.last_barge_in: dict[str, Any] | None = None
+
+    # ---------------------------------------------------------------- devices
+    def mic_opened(self, rate: int, channels: int) -> None:
+        self.frontend = FrontEnd(rate, channels, frame_ms=self.turns.frame_ms)
+
+    def speaker_opened(self, rate: int) -> None:
+        """The speaker is open at ``rate``: reply audio is resampled once, to that rate."""
+        if self.playback is not None and self.playback.rate == rate:
+            return
+        self.flush()
+        self.playback = PlaybackBuffer(rate, prebuffer_ms=self.prebuffer_ms, max_ms=self.max_playback_ms,
+                                       notice=self._notice_from_reader)
+        self._down = None if rate == API_RATE else StreamResampler(API_RATE, rate)
+
+    def speaker_closed(self) -> None:
+        """No speaker (missing, unplugged): drop what was queued; replies drain at once."""
+        if self.playback is not None and self.playback.active:
+            self.playback.flush()
+            self._post_drained()
+        self.playback = None
+        self._down = None
+
+    def read(self, nbytes: int) -> bytes:
+        """What the speaker plays next (its thread): mono PCM16 at its rate."""
+        playback = self.playback
+        return playback.read(nbytes) if playback is not None else b""
 
     def set_volume(self, percent: int) -> None:
         """0..100; squared, so equal steps sound roughly equal."""
         self.gain = (max(0, min(100, percent)) / 100) ** 2
 
-    # ------------------------------------------------------------------------- uplink
+    # ------------------------------------------------------------------ uplink
     def on_mic(self, pcm: bytes, overflowed: bool = False) -> None:
-        """Called on the loop (via the bridge) with each capture period."""
+        """One capture period, on the loop (via the bridge)."""
+        self.last_frame_at = self.clock()
         if overflowed:
             self.counters.overflows += 1
+        if self.frontend is None:
+            return
+        playback = self.playback
         for pcm24, pcm16 in self.frontend.feed(pcm):
             self.counters.mic_frames += 1
             speech = self.vad.is_speech(pcm16)
             self.counters.speech_frames += speech
-            playing = self.playback.active
-            self.apply(self.turns.frame(pcm24, speech, playing=playing,
-                                        reference_db=self.playback.reference_db() if playing else -90.0))
+            playing = playback is not None and playback.active
+            actions = self.turns.frame(pcm24, speech, playing=playing,
+                                       reference_db=playback.reference_db() if playing and playback else -90.0)
+            if actions:
+                if actions.barge_in:
+                    self.interrupt("voice")
+                if self.listener is not None:
+                    self.listener.turn(actions)
 
-    def apply(self, actions: Actions) -> None:
-        if actions.clear:
-            self._queue(ev.InputAudioClear())
-        if actions.barge_in:
-            self.barge_in("voice")
-        for frame in actions.send:
-            self._queue(ev.InputAudioAppend.from_pcm(frame))
-            self.counters.appends += 1
-            self.counters.bytes_up += len(frame)
-        if actions.speech_started:
-            self.on_event("speech_started", {})
-        if actions.commit:
-            self._queue(ev.InputAudioCommit())
-            self.counters.commits += 1
-        if actions.respond:
-            self._queue(ev.ResponseCreate())
-        if actions.speech_ended:
-            self.on_event("speech_ended", {"committed": actions.commit})
+    @property
+    def speaking(self) -> bool:
+        """Reply audio is queued or playing."""
+        return self.playback is not None and self.playback.active
 
-    def _queue(self, event: ev.ClientEvent) -> None:
-        if isinstance(event, ev.InputAudioAppend):
-            if self._out_appends >= self._max_frames:
-                # The link is down or slow: keep the newest audio, never grow without bound.
-                for i, old in enumerate(self._out):
-                    if isinstance(old, ev.InputAudioAppend):
-                        del self._out[i]
-                        self._out_appends -= 1
-                        self.counters.dropped_up += 1
-                        break
-            self._out_appends += 1
-        self._out.append(event)
-        self._out_ready.set()
+    # ---------------------------------------------------------------- downlink
+    def play(self, item_id: str, pcm24: bytes) -> None:
+        """Queue reply audio (24 kHz mono PCM16) of ``item_id``."""
+        if self.playback is None:
+            self.counters.bytes_dropped_no_speaker += len(pcm24)
+            return
+        samples = np.frombuffer(pcm24, "<i2")
+        if self.gain != 1.0:
+            samples = (samples.astype(np.float32) * self.gain).astype("<i2")
+        if self._down is not None:
+            samples = self._down.process(samples)
+        self.counters.bytes_played += len(pcm24)
+        self.playback.push(item_id, samples.tobytes())
 
-    def send_later(self, event: ev.ClientEvent) -> None:
-        """Queue a client event behind the audio already queued (tool outputs, text turns)."""
-        self._queue(event)
+    def finish(self) -> None:
+        """No more audio for now: play out what is queued (with no speaker: drained now)."""
+        if self.playback is None:
+            self._post_drained()
+            return
+        self.playback.finish()
 
-    def reset_session(self) -> None:
-        """A new Realtime session: forget the old one's responses and items."""
-        self.active_response = None
-        self._ignored_responses.clear()
-        self.received_ms.clear()
+    def flush(self) -> dict[str, int]:
+        """Stop playing now; the milliseconds the speaker got of each item, in play order."""
+        if self.playback is None:
+            return {}
+        return self.playback.flush()
 
-    def drain(self) -> list[ev.ClientEvent]:
-        """Take everything queued, in order (for callers that send it themselves)."""
-        out = list(self._out)
-        self._out.clear()
-        self._out_appends = 0
-        return out
+    def interrupt(self, cause: str) -> dict[str, int]:
+        """Stop the reply now (the person talked over it, the button, a new conversation)."""
+        played = self.flush()
+        if cause == "voice":
+            self.counters.local_barge_ins += 1
+        self.last_barge_in = {"cause": cause, "played_ms": played, "flushed_at": self.clock()}
+        if self.listener is not None:
+            self.listener.barged_in(cause, played)
+        return played
 
-    async def run_sender(self, send: Callable[[ev.ClientEvent], Awaitable[None]]) -> None:
-        """Write queued events to the connection in order, until cancelled or the link fails."""
-        while True:
-            while not self._out:
-                self._out_ready.clear()
-                await self._out_ready.wait()
-            await send(self._out[0])
-            if isinstance(self._out.popleft(), ev.InputAudioAppend):
-                self._out_appends -= 1
+    # -------------------------------------------------- notices from the reader
+    def _notice_from_reader(self, kind: str, item_id: str | None) -> None:
+        self.post(self._deliver_notice, kind, item_id)
 
-    # ----------------------------------------------------------------------- downlink
-    def on_server_event(self, event: ev.ServerEvent) -> None:
-        if isinstance(event, ev.AudioDelta):
-            if event.response_id in self._ignored_responses:
-                return
-            pcm = event.pcm
-            self.received_ms[event.item_id] = self.received_ms.get(event.item_id, 0) + len(pcm) // 48
-            out = self._down.process(np.frombuffer(pcm, "<i2"))
-            if self.gain != 1.0:
-                out = (out.astype(np.float32) * self.gain).astype("<i2")
-            self.counters.bytes_down += len(pcm)
-            self.playback.push(event.item_id, out.tobytes())
-        elif isinstance(event, ev.ResponseCreated):
-            self.active_response = event.response.id
-        elif isinstance(event, ev.AudioDone):
-            if event.response_id not in self._ignored_responses:
-                self.playback.finish()
-        elif isinstance(event, ev.ResponseDone):
-            if self.active_response == event.response.id:
-                self.active_response = None
-            self.playback.finish()
-        elif isinstance(event, ev.SpeechStarted) and self.playback.active:
-            self.barge_in("server_vad")
+    def _post_drained(self) -> None:
+        self.post(self._deliver_notice, "drained", None)
 
-    # ------------------------------------------------------------------------ barge-in
-    def barge_in(self, cause: str) -> None:
-        """Stop speaking now; cancel and truncate as the protocol needs (section 6)."""
-        started = self.clock()
-        item = self.playback.current_item
-        was_active = self.playback.active
-        played = self.playback.flush()
-        self.counters.barge_ins += 1
-        response = self.active_response
-        # The server cancels on its own only when its VAD hears the person (a voice barge-in).
-        if response and (cause not in ("voice", "server_vad") or not self.server_interrupts):
-            self._queue(ev.ResponseCancel())
-            self.counters.cancels += 1
-        if response:
-            self._ignored_responses.add(response)
-        truncate_ms = None
-        if item and was_active and played.get(item, 0) > 0:
-            truncate_ms = min(played[item], self.received_ms.get(item, 0))
-            self._queue(ev.ItemTruncate(item_id=item, content_index=0, audio_end_ms=truncate_ms))
-            self.counters.truncates += 1
-        self.last_barge_in = {"cause": cause, "item_id": item, "audio_end_ms": truncate_ms,
-                              "flushed_at": self.clock(), "started_at": started}
-        logger.info("barge-in (%s): stopped playback, truncate %s at %s ms", cause, item, truncate_ms)
-        self.on_event("barge_in", dict(self.last_barge_in))
+    def _deliver_notice(self, kind: str, item_id: str | None) -> None:
+        """On the loop. A drain is stale if new audio arrived since the reader saw the end."""
+        if self.listener is None:
+            return
+        if kind == "started" and item_id is not None:
+            self.listener.playback_started(item_id)
+        elif kind == "drained" and not self.speaking:
+            self.listener.playback_drained()

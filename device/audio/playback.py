@@ -10,8 +10,14 @@ period at a time. States:
     any --flush()--> IDLE
 
 For every item it counts the samples actually handed to the writer (so to ALSA): that, not
-wall-clock time, is what ``conversation.item.truncate`` needs (field notes item 12). One lock
-guards the state; the writer holds it for a copy of one period, never across I/O.
+wall-clock time, is what ``conversation.item.truncate`` needs (field notes item 12). The
+counts start afresh after each drain, so they never grow. One lock guards the state; the
+writer holds it for a copy of one period, never across I/O.
+
+The reader tells the device two things through ``notice(kind, item_id)``, called on the
+reader's thread outside the lock (the owner posts it to the event loop): ``"started"`` when
+the first sample of an item is handed out, ``"drained"`` when the last queued sample of a
+finished reply is. The queue is bounded (``max_ms``): a flood drops the oldest audio, counted.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,12 +38,16 @@ class PlaybackStats:
     underruns: int = 0
     flushes: int = 0
     played_bytes: int = 0
+    dropped_ms: int = 0
 
 
 class PlaybackBuffer:
-    def __init__(self, rate: int, *, prebuffer_ms: int = 80) -> None:
+    def __init__(self, rate: int, *, prebuffer_ms: int = 80, max_ms: int = 120_000,
+                 notice: Callable[[str, str | None], None] | None = None) -> None:
         self.rate = rate
         self.prebuffer_bytes = rate * prebuffer_ms // 1000 * BYTES_PER_SAMPLE
+        self.max_bytes = max(self.prebuffer_bytes, rate * max_ms // 1000 * BYTES_PER_SAMPLE)
+        self.notice = notice
         self._lock = threading.Lock()
         self._chunks: deque[tuple[str, bytes]] = deque()
         self._queued = 0
@@ -70,6 +81,10 @@ class PlaybackBuffer:
         with self._lock:
             self._chunks.append((item_id, pcm))
             self._queued += len(pcm)
+            while self._queued > self.max_bytes and len(self._chunks) > 1:
+                _, old = self._chunks.popleft()   # a flood: drop the oldest, never grow
+                self._queued -= len(old)
+                self.stats.dropped_ms += len(old) * 1000 // (BYTES_PER_SAMPLE * self.rate)
             self._finished = False
             if self._state == "idle":
                 self._state = "buffering"
@@ -87,6 +102,8 @@ class PlaybackBuffer:
 
     def read(self, nbytes: int) -> bytes:
         """Up to ``nbytes`` to play now (from the writer thread); b"" when there is nothing."""
+        started: list[str] = []
+        drained = False
         with self._lock:
             if self._state != "playing":
                 return b""
@@ -95,6 +112,8 @@ class PlaybackBuffer:
                 item_id, pcm = self._chunks[0]
                 take = pcm[: nbytes - len(out)]
                 out += take
+                if item_id not in self._played:
+                    started.append(item_id)
                 self._played[item_id] = self._played.get(item_id, 0) + len(take)
                 self.current_item = item_id
                 if len(take) == len(pcm):
@@ -109,22 +128,34 @@ class PlaybackBuffer:
             if not self._chunks:
                 if self._finished:
                     self._state = "idle"
+                    self._played = {}
+                    self.current_item = None
+                    drained = True
                 else:
                     self._state = "buffering"
                     self.stats.underruns += 1
-            return bytes(out)
+        if self.notice is not None:
+            for item_id in started:
+                self.notice("started", item_id)
+            if drained:
+                self.notice("drained", None)
+        return bytes(out)
 
     def played_ms(self, item_id: str) -> int:
         with self._lock:
             return int(self._played.get(item_id, 0) / BYTES_PER_SAMPLE * 1000 // self.rate)
 
     def flush(self) -> dict[str, int]:
-        """Barge-in: drop everything queued now; return the milliseconds played per item."""
+        """Barge-in: drop everything queued now; return the milliseconds played of each item
+        since playback last began, in the order the speaker got them."""
         with self._lock:
+            played = {k: int(v / BYTES_PER_SAMPLE * 1000 // self.rate) for k, v in self._played.items()}
             self._chunks.clear()
             self._queued = 0
             self._levels.clear()
             self._state = "idle"
             self._finished = False
+            self._played = {}
+            self.current_item = None
             self.stats.flushes += 1
-            return {k: int(v / BYTES_PER_SAMPLE * 1000 // self.rate) for k, v in self._played.items()}
+            return played

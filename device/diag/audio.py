@@ -13,6 +13,7 @@ import wave
 from typing import Any
 
 import numpy as np
+import soxr
 
 from hardware import audio as hw
 from hardware.bridge import LoopBridge
@@ -204,16 +205,18 @@ def speaker_test(config: Config, *, device: str | None, tone_hz: float, phrase: 
         pcm[:fade] *= np.linspace(0, 1, fade)
         pcm[-fade:] *= np.linspace(1, 0, fade)
         what = f"a {tone_hz:g} Hz tone for {seconds:g} s"
-    data = (pcm * (volume / 100) ** 2).astype("<i2").tobytes()
+    scaled = (pcm * (volume / 100) ** 2).astype("<i2")
     position = {"at": 0}
+    speaker = hw.Speaker(name, lambda nbytes: b"")
+    speaker.open()   # its rate is known now: convert once, to that rate
+    data = (soxr.resample(scaled, rate, speaker.rate) if speaker.rate != rate else scaled).astype("<i2").tobytes()
 
     def read(nbytes: int) -> bytes:
         chunk = data[position["at"]:position["at"] + nbytes]
         position["at"] += len(chunk)
         return chunk
 
-    speaker = hw.Speaker(name, read, source_rate=rate)
-    speaker.open()
+    speaker.read = read
     print(f"playing {what} at volume {volume} on {name!r} ({speaker.rate} Hz)", flush=True)
     import time
 

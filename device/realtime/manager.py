@@ -1,22 +1,26 @@
-"""The session manager: one Realtime session after another, for weeks.
+"""The session manager: one Realtime session after another, for weeks. It opens, rotates and
+reconnects sessions and pumps the conversation core; nothing else.
 
 Theory of operation.
 
+* **Pump.** Server events, the pipeline's turn decisions and playback notices go into the
+  conversation core (:mod:`device.realtime.conversation`, sans-I/O); the actions that come out
+  are carried out here (:meth:`SessionManager._execute`): audio to the pipeline, tools as
+  tasks, facts to the bus. Client events wait in the core's outbox; one sender task writes
+  them to the live connection in order.
 * **Connect**: open the WebSocket, configure it (``session.update``, wait for
-  ``session.updated``), then give it the conversation so far (:mod:`.carryover`). Only then does
-  the uplink start writing into it.
-* **Rotate**: the deadline is ``expires_at`` from ``session.created`` (else ``[realtime]
-  session_limit``). ``margin`` before it, the next session is opened and configured in the
-  background while the current one carries on. The switch happens when the conversation is
-  idle (nobody talking, no reply playing, no tool running), or at the hard deadline at the
-  latest. User audio waits in the pipeline's queue during the switch, so none is lost, and
-  nothing is playing, so nobody hears a gap.
-* **Verify the carry-over**: the first reply after replayed assistant items must have audio
-  (field notes item 3). If it is text only, the carried replies are deleted, the text reply is
-  deleted, and the reply is asked for again; later carry-overs put replies in the instructions.
-* **Network loss**: reconnect with full-jitter backoff (0.5 s doubling to 30 s); the LEDs show
-  offline; the uplink queue is bounded by the pipeline. **A bad key or a rejected setup** is
-  the error state, retried after ``fatal_retry`` seconds or at once after a reload (SIGHUP).
+  ``session.updated``), hand it the conversation so far, then let the sender write into it.
+* **Rotate**: the limit is ``expires_at`` from ``session.created``, taken relative to when the
+  session was created by *our* clock and trusted only when plausible (a Pi without a real-time
+  clock before NTP, or a clock an hour fast, would otherwise say "expired"): else
+  ``[realtime] session_limit``. ``margin`` before it the next session is opened in the
+  background; the switch happens when the conversation is idle, or at the hard deadline.
+* **Never a loop**: every new connection, whatever ended the last one (a failure, an expiry,
+  a rotation), waits its turn in the full-jitter backoff unless the last session was healthy
+  (lived at least ``healthy_s``); so no server answer and no clock can make the device spin.
+* **Network loss**: the LEDs show offline (``link_down`` on the bus), backoff 0.5 s doubling
+  to 30 s. **A bad key or a rejected setup** is the error state, retried after ``fatal_retry``
+  or at once after a reload (SIGHUP).
 """
 
 from __future__ import annotations
@@ -24,24 +28,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
+from ..audio.pipeline import AudioPipeline
+from ..audio.turns import Actions as TurnActions
+from ..conversation import Action, FinishPlayback, NewConversation, Play, Publish, RunTool, StopPlayback
 from ..errors import AuthenticationError, ConnectionLost, PivoiceError, RejectedSetupError, SessionExpired, should_retry
-from ..statemachine import Input, StateMachine
-from ..state import DeviceState
 from . import events as ev
 from .backoff import backoff
-from .carryover import History, digest, instructions_with
 from .connection import Endpoint, RealtimeConnection, scrub
-from .dialect import render_response_params, render_session
-from .models import Item
+from .conversation import RealtimeConversation
+from .dialect import render_session
 from .session import SessionSettings
 
 logger = logging.getLogger(__name__)
-POLL_S = 0.05
+TICK_S = 1.0
 
 
 @dataclass
@@ -50,9 +56,6 @@ class SessionStats:
     reconnects: int = 0
     rotations: int = 0
     expired: int = 0
-    turns: int = 0
-    replies: int = 0
-    text_only_fallbacks: int = 0
     session_id: str | None = None
     session_started: float | None = None    # monotonic
     deadline: float | None = None           # monotonic
@@ -61,6 +64,7 @@ class SessionStats:
     last_error: str | None = None
     last_error_at: float | None = None      # wall clock
     rotate_at: float | None = None          # monotonic: when the next session is opened
+    clock_distrusted: int = 0
     history: list[str] = field(default_factory=list)
 
 
@@ -75,23 +79,24 @@ class Options:
     open_timeout_s: float = 10.0
     ping_interval_s: float | None = 10.0
     ping_timeout_s: float | None = 10.0
+    #: a session that lived this long was healthy: the next connection need not wait
+    healthy_s: float = 5.0
+
+
+ToolRunner = Callable[[str, str], Awaitable[tuple[str, str]]]
 
 
 class SessionManager:
     def __init__(self, *, endpoint: Callable[[], Endpoint], settings: Callable[[], SessionSettings],
-                 pipeline: object, machine: StateMachine, history: History,
-                 call_tool: Callable[[str, str], Awaitable[str]], options: Options | None = None,
-                 publish: Callable[[str, dict], None] = lambda kind, data: None,
+                 conversation: RealtimeConversation, pipeline: AudioPipeline, run_tool: ToolRunner,
+                 options: Options | None = None, publish: Callable[[str, dict[str, Any]], None] = lambda k, d: None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
                  rng: random.Random | None = None) -> None:
-        from ..audio.pipeline import AudioPipeline
-
         self.endpoint = endpoint
         self.settings = settings
-        self.pipeline: AudioPipeline = pipeline  # type: ignore[assignment]
-        self.machine = machine
-        self.history = history
-        self.call_tool = call_tool
+        self.conversation = conversation
+        self.pipeline = pipeline
+        self.run_tool = run_tool
         self.options = options or Options()
         self.publish = publish
         self.clock = clock
@@ -101,46 +106,110 @@ class SessionManager:
         self.conn: RealtimeConnection | None = None
         self._wake = asyncio.Event()         # reload, new conversation: stop waiting
         self._rotate_now = asyncio.Event()
-        self._fresh = False                  # next session starts without carry-over
-        self._tool_tasks: set[asyncio.Task] = set()
-        self._audio_responses: set[str] = set()
-        self._verify_audio = False
-        self._end_after_reply = False
+        self._outbox_ready = asyncio.Event()
+        self._progress = asyncio.Event()      # the conversation may have become idle
+        self._fresh = False                   # next session starts without carry-over
+        self._tool_tasks: set[asyncio.Task[None]] = set()
         self._hard_deadline = 0.0
         self.last_delay_s = 0.0
+        #: called with every server event before the conversation sees it (diagnostics, tests)
+        self.observers: list[Callable[[ev.ServerEvent], None]] = []
+        pipeline.listener = self
 
     # ------------------------------------------------------------------ commands
+    @property
+    def connected(self) -> bool:
+        return self.conn is not None
+
     def wake(self) -> None:
         """Stop waiting (backoff or error state) and try again now: after a config reload."""
         self._wake.set()
 
     def new_conversation(self) -> None:
-        """Forget the conversation and continue in a fresh session (long hold, CLI)."""
-        self.history.clear()
+        """Forget the conversation and continue in a fresh session (long hold, CLI, tool)."""
+        self.conversation.new_conversation()
         self._fresh = True
         self._rotate_now.set()
         self._wake.set()
 
     def end_after_reply(self) -> None:
-        self._end_after_reply = True
+        self.conversation.end_after_reply()
 
     def say(self, text: str) -> None:
         """Inject a text turn; the device speaks the reply."""
-        self.pipeline.send_later(ev.ItemCreate(item=Item.user_text(text)))
-        self.pipeline.send_later(ev.ResponseCreate())
+        self._execute(self.conversation.say(text, self.clock()))
+
+    def interrupt(self, cause: str) -> None:
+        """Stop the reply now (button, new conversation); the conversation truncates it."""
+        self.pipeline.interrupt(cause)
+
+    # ------------------------------------------- the pipeline's listener (AudioListener)
+    def turn(self, actions: TurnActions) -> None:
+        self._execute(self.conversation.turn(actions, self.clock()))
+
+    def barged_in(self, cause: str, played_ms: dict[str, int]) -> None:
+        self._execute(self.conversation.barge_in(cause, played_ms, self.clock()))
+
+    def playback_started(self, item_id: str) -> None:
+        self._execute(self.conversation.playback_started(item_id, self.clock()))
+
+    def playback_drained(self) -> None:
+        self._execute(self.conversation.playback_drained(self.clock()))
+
+    # ------------------------------------------------------------ carrying out actions
+    def _execute(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Play):
+                self.pipeline.play(action.item_id, action.pcm)
+            elif isinstance(action, FinishPlayback):
+                self.pipeline.finish()
+            elif isinstance(action, StopPlayback):
+                self.pipeline.interrupt(action.cause)   # comes back through barged_in()
+            elif isinstance(action, Publish):
+                self.publish(action.kind, action.data)
+            elif isinstance(action, RunTool):
+                self._start_tool(action)
+            elif isinstance(action, NewConversation):
+                self.new_conversation()
+        if self.conversation.outbox:
+            self._outbox_ready.set()
+        self._progress.set()
+
+    def _start_tool(self, call: RunTool) -> None:
+        async def run() -> None:
+            output, outcome = await self.run_tool(call.name, call.arguments)
+            self._execute(self.conversation.tool_finished(call.call_id, output, outcome, self.clock()))
+
+        task = asyncio.get_running_loop().create_task(run(), name=f"tool-{call.name}")
+        self._tool_tasks.add(task)
+        task.add_done_callback(self._tool_tasks.discard)
 
     # ---------------------------------------------------------------- the loop
     async def run(self) -> None:
+        ticker = asyncio.get_running_loop().create_task(self._tick(), name="conversation-deadlines")
+        try:
+            await self._sessions()
+        finally:
+            ticker.cancel()
+            for task in list(self._tool_tasks):
+                task.cancel()
+
+    async def _sessions(self) -> None:
         delays = self._delays()
         pending: RealtimeConnection | None = None
+        last_start: float | None = None
         while True:
             try:
+                if last_start is not None and self.clock() - last_start < self.options.healthy_s:
+                    await self._wait_turn(delays, "the last session ended within seconds")
+                elif last_start is not None:
+                    delays = self._delays()
                 if pending is None:
                     self.stats.link = "connecting"
                     pending = await self._open()
                 conn, pending = pending, None
+                last_start = self.clock()
                 await self._start_conversation(conn)
-                delays = self._delays()
                 pending = await self._serve(conn)
             except asyncio.CancelledError:
                 if pending is not None:
@@ -148,34 +217,48 @@ class SessionManager:
                 raise
             except (PivoiceError, OSError) as exc:
                 pending = None
+                if last_start is not None and self.clock() - last_start >= self.options.healthy_s:
+                    delays = self._delays()   # it had been fine: start the backoff afresh
                 await self._after_failure(exc, delays)
+                last_start = None
 
-    def _delays(self):  # noqa: ANN202 - a generator of seconds
+    def _delays(self) -> Iterator[float]:
         return backoff(base_s=self.options.backoff_base_s, cap_s=self.options.backoff_cap_s, rng=self.rng)
 
-    async def _after_failure(self, exc: BaseException, delays) -> None:  # noqa: ANN001
+    async def _wait_turn(self, delays: Iterator[float], why: str) -> None:
+        delay = self.last_delay_s = next(delays)
+        logger.warning("%s; waiting %.1f s before the next one", why, delay)
+        self.stats.next_retry_at = self.clock() + delay
+        await self._sleep(delay)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self._execute(self.conversation.tick(self.clock()))
+
+    async def _after_failure(self, exc: BaseException, delays: Iterator[float]) -> None:
         self.conn = None
-        self._reset_link_state()
+        self._lose_session()
         message = scrub(str(exc), self.endpoint().api_key)
         self.stats.last_error, self.stats.last_error_at = message, self.wall()
-        if isinstance(exc, SessionExpired):
-            # The server ended it before we rotated (clock skew, a failed rotation): go on now.
-            self.stats.expired += 1
-            logger.warning("session expired before rotation; opening a new one")
-            return
         if not should_retry(exc):
             self.stats.link = "error"
             logger.error("%s", message, extra={"PIVOICE_ERROR": type(exc).__name__})
-            self.machine.feed(Input.FATAL, error=message)
-            self.publish("error", {"error": message, "fatal": True})
+            self.publish("error", {"error": message, "fatal": True, "code": getattr(exc, "code", None),
+                                   "cause": "auth" if isinstance(exc, AuthenticationError) else "setup"})
             await self._sleep(self.options.fatal_retry_s)
-            self.machine.feed(Input.LINK_DOWN)
+            self.publish("link_down", {"cause": "retry", "error": message, "retry_in_s": 0.0})
             return
+        expired = isinstance(exc, SessionExpired)
+        if expired:
+            # The server ended it before we rotated (a skewed clock, a failed rotation).
+            self.stats.expired += 1
         delay = self.last_delay_s = next(delays)
         self.stats.link, self.stats.next_retry_at = "backoff", self.clock() + delay
         self.stats.reconnects += 1
         logger.warning("%s; retrying in %.1f s", message, delay)
-        self.machine.feed(Input.LINK_DOWN, error=message, retry_in_s=round(delay, 2))
+        self.publish("link_down", {"cause": "expired" if expired else "network", "error": message,
+                                   "code": getattr(exc, "code", None), "retry_in_s": round(delay, 2)})
         self.publish("error", {"error": message, "fatal": False, "retry_in_s": round(delay, 2)})
         await self._sleep(delay)
 
@@ -185,17 +268,11 @@ class SessionManager:
             await asyncio.wait_for(self._wake.wait(), seconds)
         self.stats.next_retry_at = None
 
-    def _reset_link_state(self) -> None:
+    def _lose_session(self) -> None:
         """The link failed: stop the cut-off reply and the tools it asked for."""
-        self.pipeline.playback.flush()
-        self._forget_session()
-        for task in self._tool_tasks:
+        self._execute(self.conversation.end_session(lost=True, now=self.clock()))
+        for task in list(self._tool_tasks):
             task.cancel()
-
-    def _forget_session(self) -> None:
-        """Per-session bookkeeping that means nothing to the next session."""
-        self.pipeline.reset_session()
-        self._audio_responses.clear()
 
     # ------------------------------------------------------------ one session
     async def _open(self) -> RealtimeConnection:
@@ -207,6 +284,7 @@ class SessionManager:
                                              ping_interval_s=self.options.ping_interval_s,
                                              ping_timeout_s=self.options.ping_timeout_s)
         try:
+            created_at = self.clock()
             await conn.send(ev.SessionUpdate(session=render_session(self.settings(), endpoint.dialect)))
             await asyncio.wait_for(self._until_updated(conn), self.options.open_timeout_s)
         except BaseException:
@@ -214,11 +292,24 @@ class SessionManager:
             raise
         session = conn.session
         assert session is not None
-        now = self.clock()
-        remaining = (session.expires_at - self.wall()) if session.expires_at else self.options.session_limit_s
-        conn.deadline = now + max(1.0, remaining)
+        conn.deadline = created_at + self._session_limit(session.expires_at)
         self.stats.connects += 1
         return conn
+
+    def _session_limit(self, expires_at: float | None) -> float:
+        """Seconds the session may live, by our clock. ``expires_at`` is the server's epoch:
+        trusted only when it leaves a plausible time; a wrong wall clock must not make every
+        session look expired (a hot loop) or never expiring."""
+        fallback = self.options.session_limit_s
+        if expires_at is None:
+            return fallback
+        remaining = expires_at - self.wall()
+        if math.isfinite(remaining) and 10.0 <= remaining <= max(2 * fallback, 7200.0):
+            return remaining
+        self.stats.clock_distrusted += 1
+        logger.warning("the session expires in %.0f s by this device's clock, which is not plausible (is the "
+                       "clock set? `timedatectl`); assuming [realtime] session_limit = %.0f s", remaining, fallback)
+        return fallback
 
     async def _until_updated(self, conn: RealtimeConnection) -> None:
         async for event in conn:
@@ -232,36 +323,33 @@ class SessionManager:
     async def _start_conversation(self, conn: RealtimeConnection) -> None:
         """Make ``conn`` the current session: carry the conversation over, then go live."""
         fresh, self._fresh = self._fresh, False
+        rotation = self.stats.session_id is not None and self.stats.link == "up"
         self._rotate_now.clear()
-        items, earlier = ([], "") if fresh else self.history.carry(self.options.carry_turns)
-        if earlier:
-            settings = self.settings()
-            carried = replace(settings, instructions=instructions_with(settings.instructions or "", earlier))
-            await conn.send(ev.SessionUpdate(session=render_session(carried, conn.endpoint.dialect)))
-        for item in items:
-            await conn.send(ev.ItemCreate(item=item))
-        self._verify_audio = bool(self.history.carried_assistant_ids()) and not fresh
         session = conn.session
         assert session is not None
+        first = self.conversation.begin_session(session_id=session.id or "?", fresh=fresh, now=self.clock(),
+                                                settings=self.settings(), dialect=conn.endpoint.dialect)
+        for event in first:
+            await conn.send(event)
         self.conn = conn
+        now = self.clock()
         self.stats.session_id = session.id
-        self.stats.session_started = self.clock()
-        self.stats.deadline = deadline = conn.deadline or self.clock() + self.options.session_limit_s
-        margin = min(self.options.rotate_margin_s, max(1.0, (deadline - self.clock()) / 4))
+        self.stats.session_started = now
+        self.stats.deadline = deadline = conn.deadline or now + self.options.session_limit_s
+        margin = min(self.options.rotate_margin_s, max(1.0, (deadline - now) / 4))
         self.stats.rotate_at = deadline - margin
         self._hard_deadline = deadline - min(margin / 3, 5.0)
         self.stats.link = "up"
         self.stats.history = (self.stats.history + [session.id or "?"])[-20:]
+        items, chars = self.conversation.carried
         logger.info("session %s live: %d carried item(s), digest %d chars, %.0f s to its limit",
-                    session.id, len(items), len(earlier), self.stats.deadline - self.clock(),
-                    extra={"PIVOICE_SESSION_ID": session.id or ""})
-        self.machine.feed(Input.LINK_UP, session_id=session.id)
-        self.publish("session", {"session_id": session.id, "carried_items": len(items), "fresh": fresh,
-                                 "expires_in_s": round(self.stats.deadline - self.clock(), 1)})
+                    session.id, items, chars, deadline - now, extra={"PIVOICE_SESSION_ID": session.id or ""})
+        self.publish("session", {"session_id": session.id, "carried_items": items, "fresh": fresh,
+                                 "rotation": rotation, "expires_in_s": round(deadline - now, 1)})
 
     async def _serve(self, conn: RealtimeConnection) -> RealtimeConnection:
         """Run ``conn`` until the next one is ready to take over (returned) or it fails (raised)."""
-        sender = asyncio.create_task(self.pipeline.run_sender(conn.send), name="uplink")
+        sender = asyncio.create_task(self._send(conn), name="uplink")
         receiver = asyncio.create_task(self._receive(conn), name="downlink")
         rotator = asyncio.create_task(self._rotation(conn), name="rotation")
         tasks = {sender, receiver, rotator}
@@ -271,16 +359,31 @@ class SessionManager:
             for task in tasks:
                 task.cancel()
             results = await asyncio.gather(*tasks, return_exceptions=True)
+        await conn.close()
         if rotator in done and not rotator.cancelled() and rotator.exception() is None:
-            await conn.close()
-            self._forget_session()
+            self._execute(self.conversation.end_session(lost=False, now=self.clock()))
             self.stats.rotations += 1
             return rotator.result()
-        await conn.close()
         for task, result in zip(tasks, results):
             if task in done and isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise result
         raise ConnectionLost("the Realtime connection ended")
+
+    async def _send(self, conn: RealtimeConnection) -> None:
+        """Write the outbox to the connection in order, until cancelled or the link fails."""
+        outbox = self.conversation.outbox
+        while True:
+            while not outbox:
+                self._outbox_ready.clear()
+                await self._outbox_ready.wait()
+            await conn.send(outbox.peek())
+            outbox.pop()
+
+    async def _receive(self, conn: RealtimeConnection) -> None:
+        async for event in conn:
+            for observe in self.observers:
+                observe(event)
+            self._execute(self.conversation.server_event(event, self.clock()))
 
     async def _rotation(self, conn: RealtimeConnection) -> RealtimeConnection:
         deadline, hard, rotate_at = self.stats.deadline or 0.0, self._hard_deadline, self.stats.rotate_at or 0.0
@@ -292,14 +395,16 @@ class SessionManager:
         logger.info("%s: opening the next session", "new conversation" if urgent and self._fresh else "rotation")
         nxt = await self._open_before(hard)
         try:
-            while not urgent and not self.conversation_idle() and self.clock() < hard:
-                await asyncio.sleep(POLL_S)
+            while not urgent and not self.idle() and self.clock() < hard:
+                self._progress.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._progress.wait(), max(0.0, hard - self.clock()))
         except BaseException:
             await nxt.close()
             raise
-        if not urgent and not self.conversation_idle():
+        if not urgent and not self.idle():
             logger.warning("rotating in the middle of a turn: the session limit is %.1f s away", deadline - self.clock())
-            self.pipeline.playback.flush()
+            self.pipeline.interrupt("rotation")
         return nxt
 
     async def _open_before(self, hard: float) -> RealtimeConnection:
@@ -314,114 +419,25 @@ class SessionManager:
                 logger.warning("opening the next session failed (%s); retrying", exc)
                 await asyncio.sleep(min(next(waits), max(0.0, hard - self.clock())))
 
-    def conversation_idle(self) -> bool:
+    def idle(self) -> bool:
+        """Nobody talking, nothing playing, no reply or tool pending: a session may be swapped."""
         turns = self.pipeline.turns
-        return (self.machine.state in (DeviceState.IDLE, DeviceState.MUTED) and not self._tool_tasks
-                and self.pipeline.active_response is None and not self.pipeline.playback.active
+        return (self.conversation.idle and not self.pipeline.speaking and not self._tool_tasks
                 and not turns.talking and not turns.segmenter.in_speech)
 
-    # ------------------------------------------------------------- downlink
-    async def _receive(self, conn: RealtimeConnection) -> None:
-        async for event in conn:
-            self.pipeline.on_server_event(event)
-            await self._on_event(conn, event)
-
-    async def _on_event(self, conn: RealtimeConnection, event: ev.ServerEvent) -> None:
-        if isinstance(event, ev.InputAudioCommitted):
-            self.stats.turns += 1
-            self.history.placeholder(event.item_id, "user")
-            self.machine.feed(Input.TURN_SENT)
-            self.publish("turn", {"item_id": event.item_id})
-        elif isinstance(event, ev.InputTranscriptionCompleted):
-            self.history.record(event.item_id, "user", event.transcript)
-            self.publish("heard", {"item_id": event.item_id, "text": event.transcript})
-        elif (isinstance(event, ev.ConversationItemAdded) and event.item.role == "user" and event.item.text
-              and not (event.item.id or "").startswith("carry_")):
-            self.history.record(event.item.id or "", "user", event.item.text)
-        elif isinstance(event, ev.SpeechStarted):
-            self.machine.feed(Input.SPEECH_STARTED)
-        elif isinstance(event, ev.ResponseCreated):
-            self.machine.feed(Input.RESPONSE_STARTED)
-        elif isinstance(event, ev.AudioDelta):
-            if event.response_id not in self._audio_responses and self.pipeline.active_response == event.response_id:
-                self._audio_responses.add(event.response_id)
-                self.machine.feed(Input.AUDIO_STARTED)
-        elif isinstance(event, ev.AudioTranscriptDone):
-            self.history.record(event.item_id, "assistant", event.transcript)
-        elif isinstance(event, ev.ResponseDone):
-            await self._on_response_done(conn, event.response)
-        elif isinstance(event, ev.ErrorEvent):
-            message = scrub(event.error.message[:300], conn.endpoint.api_key)
-            self.stats.last_error, self.stats.last_error_at = f"{event.code}: {message}", self.wall()
-            self.publish("error", {"code": event.code, "error": message, "fatal": False})
-
-    async def _on_response_done(self, conn: RealtimeConnection, response) -> None:  # noqa: ANN001
-        self.stats.replies += 1
-        calls = [item for item in response.output if item.type == "function_call"]
-        messages = [item for item in response.output if item.type == "message"]
-        had_audio = response.id in self._audio_responses or any(item.has_audio for item in messages)
-        self.publish("reply", {"response_id": response.id, "status": response.status, "audio": had_audio,
-                               "text": " ".join(i.text for i in messages)[:300], "tools": [c.name for c in calls]})
-        if response.status == "cancelled":
-            for item in messages:
-                self.history.mark_interrupted(item.id or "")
-        if self._verify_audio and messages and response.status == "completed":
-            self._verify_audio = False
-            if had_audio:
-                logger.info("carry-over verified: the first reply in the new session has audio")
-            else:
-                await self._text_only_fallback(conn, messages)
-                return
-        for call in calls:
-            task = asyncio.create_task(self._run_tool(call), name=f"tool-{call.name}")
-            self._tool_tasks.add(task)
-            task.add_done_callback(self._tool_tasks.discard)
-        if not calls:
-            if not had_audio:
-                self.machine.feed(Input.REPLY_FINISHED)
-            if self._end_after_reply:
-                self._end_after_reply = False
-                asyncio.get_running_loop().create_task(self._end_when_quiet(), name="end-conversation")
-
-    async def _text_only_fallback(self, conn: RealtimeConnection, messages: list[Item]) -> None:
-        """Field notes item 3: the model answered in text after replayed history. Delete what
-        biased it and the text reply, and ask again; later carry-overs use the digest only."""
-        self.stats.text_only_fallbacks += 1
-        carried = self.history.carried_assistant_ids()
-        logger.warning("the first reply after the carry-over was text only; removing %d carried "
-                       "replies and asking again", len(carried))
-        self.history.assistant_items_failed()
-        for item_id in carried + [m.id for m in messages if m.id]:
-            self.pipeline.send_later(ev.ItemDelete(item_id=item_id))
-        instructions = instructions_with(self.settings().instructions or "", digest(self.history.turns[-12:]))
-        params = render_response_params(conn.endpoint.dialect, instructions=instructions)
-        self.pipeline.send_later(ev.ResponseCreate(response=params))
-        self.publish("carry_over_fallback", {"deleted": len(carried)})
-
-    async def _run_tool(self, call: Item) -> None:
-        self.publish("tool", {"name": call.name, "arguments": call.arguments})
-        output = await self.call_tool(call.name or "", call.arguments or "{}")
-        self.publish("tool_result", {"name": call.name, "output": output[:300]})
-        self.pipeline.send_later(ev.ItemCreate(item=Item.function_output(call.call_id or "", output)))
-        self.pipeline.send_later(ev.ResponseCreate())
-
-    async def _end_when_quiet(self) -> None:
-        while self.pipeline.playback.active:
-            await asyncio.sleep(POLL_S)
-        logger.info("the conversation ended; the next one starts fresh")
-        self.new_conversation()
-
     # -------------------------------------------------------------- status
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         now = self.clock()
         s = self.stats
+        up = s.link == "up"
         return {
             "link": s.link, "session_id": s.session_id,
-            "session_age_s": round(now - s.session_started, 1) if s.session_started and s.link == "up" else None,
-            "rotation_in_s": round(max(0.0, s.rotate_at - now), 1) if s.rotate_at and s.link == "up" else None,
-            "deadline_in_s": round(s.deadline - now, 1) if s.deadline and s.link == "up" else None,
+            "session_age_s": round(now - s.session_started, 1) if s.session_started and up else None,
+            "rotation_in_s": round(max(0.0, s.rotate_at - now), 1) if s.rotate_at and up else None,
+            "deadline_in_s": round(s.deadline - now, 1) if s.deadline and up else None,
             "next_retry_in_s": round(s.next_retry_at - now, 1) if s.next_retry_at else None,
             "connects": s.connects, "reconnects": s.reconnects, "rotations": s.rotations, "expired": s.expired,
-            "turns": s.turns, "replies": s.replies, "text_only_fallbacks": s.text_only_fallbacks,
+            "clock_distrusted": s.clock_distrusted,
             "last_error": s.last_error, "last_error_at": s.last_error_at,
+            **self.conversation.counters(),
         }

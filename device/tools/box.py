@@ -46,27 +46,31 @@ class ToolBox:
 
     async def call(self, name: str, arguments: str) -> str:
         """The JSON text to return to the model as the call's output."""
+        return (await self.run(name, arguments))[0]
+
+    async def run(self, name: str, arguments: str) -> tuple[str, str]:
+        """(the JSON text for the model, the outcome: "ok", "error" or "timeout")."""
         self.calls += 1
         spec = self._specs.get(name)
         if spec is None:
-            return self._fail(name, f"there is no tool named {name!r}")
+            return self._fail(name, f"there is no tool named {name!r}"), "error"
         try:
             args = json.loads(arguments or "{}")
             if not isinstance(args, dict):
                 raise ValueError("arguments are not a JSON object")
-        except ValueError as exc:
-            return self._fail(name, f"the arguments are not valid JSON: {exc}")
+        except (ValueError, RecursionError) as exc:
+            return self._fail(name, f"the arguments are not valid JSON: {str(exc)[:100]}"), "error"
         try:
             result = await asyncio.wait_for(spec.handler(args), spec.timeout_s)
         except asyncio.TimeoutError:
-            return self._fail(name, f"the tool did not answer within {spec.timeout_s:g} s")
+            return self._fail(name, f"the tool did not answer within {spec.timeout_s:g} s"), "timeout"
         except ToolFailed as exc:
-            return self._fail(name, str(exc))
+            return self._fail(name, str(exc)), "error"
         except Exception as exc:  # a tool's bug must reach the model as an error, and the log
             logger.exception("tool %s failed", name)
-            return self._fail(name, f"the tool failed: {exc.__class__.__name__}")
-        logger.info("tool %s(%s) -> %s", name, arguments, str(result)[:200])
-        return json.dumps(result if isinstance(result, dict) else {"result": result})
+            return self._fail(name, f"the tool failed: {exc.__class__.__name__}"), "error"
+        logger.info("tool %s(%s) -> %s", name, arguments[:200], str(result)[:200])
+        return json.dumps(result if isinstance(result, dict) else {"result": result}), "ok"
 
     def _fail(self, name: str, why: str) -> str:
         self.failures += 1

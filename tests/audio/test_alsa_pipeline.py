@@ -12,12 +12,11 @@ import pytest
 import soxr
 
 from device.audio.pipeline import AudioPipeline
-from device.audio.playback import PlaybackBuffer
 from device.audio.turns import TurnMode, TurnTaker
 from device.realtime import events as ev
-from device.realtime.connection import Endpoint, RealtimeConnection
-from device.realtime.dialect import render_session
-from device.realtime.models import Item
+from device.realtime.connection import Endpoint
+from device.realtime.conversation import RealtimeConversation
+from device.realtime.manager import Options, SessionManager
 from device.realtime.session import SessionSettings, TurnDetection
 from device.errors import AudioDeviceError
 from hardware.audio import Microphone, Speaker
@@ -27,43 +26,48 @@ from .helpers import clip16k, silence16k
 
 
 class Device:
-    """Mic + pipeline + speaker + connection, wired as the daemon wires them."""
+    """Mic + pipeline + conversation + session manager + speaker, wired as the daemon wires
+    them, against the simulator over loopback; every server event is kept for the asserts."""
 
     def __init__(self, sim, tmp_path, *, mode=TurnMode.SERVER_VAD, mic="fakemic", channels=None):
         self.sim, self.mode, self.mic_name, self.channels = sim, mode, mic, channels
         self.captured = 0
         self.events: list[ev.ServerEvent] = []
+        self.published: list[tuple[str, dict]] = []
         self.tasks: list[asyncio.Task] = []
 
     async def start(self, *, speaker=True, mic_limit_bytes=None):
         bridge = LoopBridge()
-        self.conn = await RealtimeConnection.open(Endpoint(url=self.sim.url, model="gpt-realtime", api_key="k"),
-                                                  ping_interval_s=None)
         turn = None if self.mode is not TurnMode.SERVER_VAD else TurnDetection(silence_duration_ms=500)
-        await self.conn.send(ev.SessionUpdate(session=render_session(
-            SessionSettings(turn_detection=turn, noise_reduction=None), self.conn.endpoint.dialect)))
+        settings = SessionSettings(turn_detection=turn, noise_reduction=None)
+        self.pipeline = AudioPipeline(TurnTaker(self.mode), prebuffer_ms=80, post=bridge.post)
+        # The file plugin delivers the whole recording at once: let the uplink queue hold it.
+        self.conversation = RealtimeConversation(server_interrupts=self.mode is TurnMode.SERVER_VAD,
+                                                 max_queue_ms=60000)
+        self.manager = SessionManager(
+            endpoint=lambda: Endpoint(url=self.sim.url, model="gpt-realtime", api_key="k"),
+            settings=lambda: settings, conversation=self.conversation, pipeline=self.pipeline,
+            run_tool=lambda name, args: asyncio.sleep(0, ("{}", "ok")), options=Options(ping_interval_s=None),
+            publish=lambda kind, data: self.published.append((kind, data)))
+        self.manager.observers.append(self.events.append)
         self.speaker = None
-        if speaker:  # its rate is known once open; it plays silence until given the buffer
-            self.speaker = Speaker("fakespk", lambda n: b"")
-            self.speaker.open()
-        self.playback = PlaybackBuffer(self.speaker.rate if speaker else 16000, prebuffer_ms=80)
         if speaker:
-            self.speaker.read = self.playback.read
+            self.speaker = Speaker("fakespk", self.pipeline.read)
+            self.speaker.open()
+            self.pipeline.speaker_opened(self.speaker.rate)
         self.mic_limit = mic_limit_bytes
         self.mic = Microphone(self.mic_name, self._on_mic, bridge=bridge, channels=self.channels)
-        self.pipeline = None
-        self.tasks.append(asyncio.create_task(self._recv()))
+        self.tasks.append(asyncio.create_task(self.manager.run()))
+        await self.wait_for(lambda: self.manager.connected)
         return self
+
+    @property
+    def playback(self):
+        return self.pipeline.playback
 
     def open_mic(self):
         self.mic.open()
-        self.make_pipeline(self.mic.rate, self.mic.channels)
-
-    def make_pipeline(self, rate=16000, channels=1):
-        # The file plugin delivers the whole recording at once: let the uplink queue hold it.
-        self.pipeline = AudioPipeline(TurnTaker(self.mode), self.playback, device_rate=rate, channels=channels,
-                                      max_queue_ms=60000)
-        self.tasks.append(asyncio.create_task(self.pipeline.run_sender(self.conn.send)))
+        self.pipeline.mic_opened(self.mic.rate, self.mic.channels)
 
     def _on_mic(self, pcm, overflowed):
         if self.mic_limit is not None and self.captured >= self.mic_limit:
@@ -71,11 +75,8 @@ class Device:
         self.captured += len(pcm)
         self.pipeline.on_mic(pcm, overflowed)
 
-    async def _recv(self):
-        async for event in self.conn:
-            self.events.append(event)
-            if self.pipeline:
-                self.pipeline.on_server_event(event)
+    def of(self, kind):
+        return [data for k, data in self.published if k == kind]
 
     async def wait_for(self, predicate, timeout=60):
         for _ in range(int(timeout / 0.02)):
@@ -91,7 +92,6 @@ class Device:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.speaker:
             self.speaker.close()
-        await self.conn.close()
 
 
 def write_raw(tmp_path, name, pcm):
@@ -136,14 +136,14 @@ async def test_what_reaches_the_server_is_24khz_speech_of_the_right_length(simul
         await dev.wait_for(lambda: sim.items and sim.items[0]["content"][0].get("transcript") is not None)
         # the server heard the words at the right speed: 24 kHz audio, not chipmunks
         heard = [i["content"][0]["transcript"] for i in sim.items if i.get("role") == "user"]
-        assert heard == ["go forward ten meters"], (sim.heard_ms, dev.pipeline.counters)
+        assert heard == ["go forward ten meters"], (sim.heard_ms, dev.conversation.stats)
         clip_ms = len(clip16k()) // 32
         assert clip_ms - 700 <= sim.heard_ms[item] <= clip_ms + 300
         # silence was held back: 1 s before and 3 s after the speech cost nothing beyond
         # the pre-roll (300 ms) and the trailing silence the server needs (800 ms)
-        sent_ms = dev.pipeline.counters.bytes_up // 48
+        sent_ms = dev.conversation.stats.bytes_up // 48
         assert sent_ms <= clip_ms + 300 + 800 + 40
-        assert dev.pipeline.counters.bytes_up == dev.pipeline.turns.bytes_sent
+        assert dev.conversation.stats.bytes_up == dev.pipeline.turns.bytes_sent
     finally:
         await dev.close()
 
@@ -154,7 +154,7 @@ async def test_local_vad_commits_and_asks_for_the_reply_itself(simulator, tmp_pa
     try:
         dev.open_mic()
         await dev.wait_for(lambda: any(isinstance(e, ev.ResponseDone) for e in dev.events))
-        assert dev.pipeline.counters.commits == 1
+        assert dev.conversation.stats.commits == 1
         sim = simulator.stats.sessions[-1]
         assert sim.session["audio"]["input"]["turn_detection"] is None
         said = "".join(e.delta for e in dev.events if isinstance(e, ev.AudioTranscriptDelta))
@@ -167,12 +167,11 @@ async def test_speaker_plays_the_reply_in_order_without_gaps(simulator, tmp_path
     wav = tmp_path / "spk.wav"
     os.environ["FAKESPK_WAV"] = str(wav)
     dev = await Device(simulator, tmp_path).start()
-    dev.make_pipeline()
     try:
-        await dev.conn.send(ev.ItemCreate(item=Item.user_text("the quick brown fox jumps over the lazy dog")))
-        await dev.conn.send(ev.ResponseCreate())
+        dev.manager.say("the quick brown fox jumps over the lazy dog")
         await dev.wait_for(lambda: any(isinstance(e, ev.ResponseDone) for e in dev.events))
-        await dev.wait_for(lambda: not dev.playback.active)
+        await dev.wait_for(lambda: dev.of("reply_finished"))   # the drained notice, not a poll
+        assert not dev.playback.active
         reply = b"".join(e.pcm for e in dev.events if isinstance(e, ev.AudioDelta))
     finally:
         await dev.close()
@@ -196,26 +195,25 @@ async def test_barge_in_stops_playback_and_truncates_at_the_audio_played(simulat
     person = silence16k(600) + clip16k() + silence16k(1500)
     os.environ["FAKEMIC_RAW"] = write_raw(tmp_path, "mic.raw", person * 2)
     dev = await Device(sim, tmp_path).start(mic_limit_bytes=len(person))
-    dev.make_pipeline()
     try:
-        await dev.conn.send(ev.ItemCreate(item=Item.user_text(
-            "please tell me everything about the history of the lighthouse by the sea")))
-        await dev.conn.send(ev.ResponseCreate())
+        dev.manager.say("please tell me everything about the history of the lighthouse by the sea")
         await dev.wait_for(lambda: dev.playback.stats.played_bytes > 16000 * 2 * 0.5)  # half a second out
-        dev.mic.open()   # the person starts talking over the reply
-        await dev.wait_for(lambda: dev.pipeline.last_barge_in is not None)
-        barge = dev.pipeline.last_barge_in
+        dev.open_mic()   # the person starts talking over the reply
+        await dev.wait_for(lambda: dev.of("barge_in"))
+        barge = dev.of("barge_in")[0]
+        assert barge["cause"] == "voice"    # the device's own detection, not the server's
         assert not dev.playback.active
-        played_at_flush = dev.playback.played_ms(barge["item_id"])
+        played_at_flush = dev.pipeline.last_barge_in["played_ms"][barge["item_id"]]
         await dev.wait_for(lambda: any(isinstance(e, ev.ConversationItemTruncated) for e in dev.events))
         truncated = next(e for e in dev.events if isinstance(e, ev.ConversationItemTruncated))
         assert truncated.audio_end_ms == barge["audio_end_ms"] == played_at_flush
-        assert 500 <= truncated.audio_end_ms < dev.pipeline.received_ms[barge["item_id"]]
+        assert 500 <= truncated.audio_end_ms < dev.conversation.received_ms[barge["item_id"]]
         await dev.wait_for(lambda: any(isinstance(e, ev.ResponseDone) for e in dev.events))
         done = next(e for e in dev.events if isinstance(e, ev.ResponseDone))
         assert done.response.status == "cancelled" and done.response.reason == "turn_detected"
         await asyncio.sleep(0.3)
-        assert dev.playback.played_ms(barge["item_id"]) == played_at_flush  # nothing more of that reply plays
+        # nothing more of that reply reached the speaker (it would have started it again)
+        assert sum(p["item_id"] == barge["item_id"] for p in dev.of("playback_started")) == 1
     finally:
         await dev.close()
     rate, played = wav_samples(wav)

@@ -116,7 +116,7 @@ class Device:
         def found():
             return next((e for e in self.of("reply")[after:] if e.data["audio"]), None)
         reply = await self.wait_for(found, "a spoken reply", timeout)
-        await self.wait_for(lambda: not self.app.playback.active and self.app.machine.state is not DeviceState.SPEAKING,
+        await self.wait_for(lambda: not self.app.pipeline.speaking and self.app.machine.state is not DeviceState.SPEAKING,
                             "playback to finish", timeout)
         return reply  # type: ignore[return-value]
 
@@ -141,7 +141,7 @@ async def device_factory(simulator_factory, tmp_path):
         hardware = Hardware(
             microphone=lambda on_audio, bridge: SimMicrophone(on_audio, rate=16000, speed=speed),
             speaker=lambda read: SimSpeaker(read, speed=speed),
-            gpio=lambda: (leds, pins, None), mic_rate=16000)
+            gpio=lambda: (leds, pins, None))
         api_key = key if callable(key) else (lambda: key)
         options = manager or Options(session_limit_s=config.realtime.session_limit, rotate_margin_s=60.0,
                                      carry_turns=6, fatal_retry_s=600.0, ping_interval_s=None)

@@ -23,7 +23,7 @@ async def test_push_to_talk_with_the_button(device_factory):
     # Speech without the button is not sent in push-to-talk mode.
     device.mic.say(clip16k("goforward.raw", pad_ms=300))
     await device.mic.wait_said()
-    assert app.pipeline.counters.appends == 0
+    assert app.conversation.stats.appends == 0
 
     pin.drive_low()
     await device.wait_state(DeviceState.LISTENING)
@@ -53,7 +53,7 @@ async def test_double_tap_mutes_and_unmutes(device_factory):
     await device.wait_state(DeviceState.MUTED)
     device.mic.say(clip16k("goforward.raw"))
     await device.mic.wait_said()
-    assert device.app.pipeline.counters.appends == 0     # muted means nothing leaves the device
+    assert device.app.conversation.stats.appends == 0     # muted means nothing leaves the device
     await tap()
     await tap()
     await device.wait_state(DeviceState.IDLE)

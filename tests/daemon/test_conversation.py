@@ -22,6 +22,6 @@ async def test_spoken_turn_gets_a_spoken_reply(device_factory):
     assert states[-1] == "idle"
     # The speaker played all the reply audio the server sent (the speaker keeps whole periods).
     played_ms = len(device.speaker.played_pcm().rstrip(b"\0")) // 48
-    received_ms = sum(device.app.pipeline.received_ms.values())
+    received_ms = sum(device.app.conversation.received_ms.values())
     assert received_ms > 1000
     assert abs(played_ms - received_ms) <= 20

@@ -23,7 +23,7 @@ async def test_network_drop_in_the_middle_of_a_reply_recovers(device_factory):
     await device.sim.drop_all()
 
     await device.wait_state(DeviceState.OFFLINE)
-    assert not app.playback.active          # the cut-off reply stopped at once
+    assert not app.pipeline.speaking          # the cut-off reply stopped at once
     await device.wait_state(DeviceState.IDLE)  # and the device came back by itself
     assert app.manager.stats.reconnects == 1
     assert app.manager.stats.link == "up"
@@ -54,7 +54,7 @@ async def test_a_dead_server_means_offline_and_backoff_not_a_hammer(device_facto
     # The microphone keeps running; what queues up for the server is bounded.
     device.mic.say(clip16k("goforward.raw", pad_ms=3000))
     await device.mic.wait_said()
-    assert len(app.pipeline._out) <= 2000 // 20 + 5
+    assert app.conversation.outbox.audio_frames <= 2000 // 20 + 5
 
 
 async def test_bad_key_is_an_error_state_not_a_reconnect_loop(device_factory):

@@ -33,7 +33,7 @@ async def test_conversation_across_two_rotations_keeps_its_context(device_factor
     app.manager.say("What did I say before?")
     answer = await device.spoken_reply(n)
     assert answer.data["text"] == "Earlier you said: go forward ten meters."
-    assert app.manager.stats.text_only_fallbacks == 1
+    assert app.conversation.stats.text_only_fallbacks == 1
     assert device.count("carry_over_fallback") == 1
 
     # Rotation 2: replies now travel in the instructions only, and the first reply has audio.
@@ -47,10 +47,10 @@ async def test_conversation_across_two_rotations_keeps_its_context(device_factor
     app.manager.say("Do you remember what I said earlier?")
     again = await device.spoken_reply(n)
     assert again.data["text"] == "Earlier you said: go forward ten meters."
-    assert app.manager.stats.text_only_fallbacks == 1
+    assert app.conversation.stats.text_only_fallbacks == 1
 
     # No turn was lost: every turn the person took reached a session and got a spoken reply.
-    assert app.manager.stats.turns == 1  # one spoken turn (the others were typed)
+    assert app.conversation.stats.turns == 1  # one spoken turn (the others were typed)
     assert [e.data["audio"] for e in device.of("reply") if e.data["text"]].count(True) == 3
     assert "offline" not in device.states()
 
@@ -65,7 +65,7 @@ async def test_carry_over_without_the_text_only_quirk_needs_no_fallback(device_f
     device.app.manager.say("What did I say before?")
     answer = await device.spoken_reply(n)
     assert answer.data["text"] == "Earlier you said: go forward ten meters."
-    assert device.app.manager.stats.text_only_fallbacks == 0
+    assert device.app.conversation.stats.text_only_fallbacks == 0
 
 
 async def test_long_hold_starts_a_fresh_conversation(device_factory):

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from device.errors import ConfigError, GpioUnavailable
+from hardware.errors import GpioUnavailable, SettingError
 from hardware.gpio import GpioSettings, choose_factory, make_pin_factory, open_gpio
 from hardware.leds import GpioLeds, NullLeds
 from hardware.presets import PRESETS, LedSpec, preset
@@ -71,11 +71,11 @@ def test_apa102_without_its_library_is_reported_not_fatal():
 
 
 def test_config_errors_name_the_key():
-    with pytest.raises(ConfigError, match=r"\[gpio\] pin_factory = 'pigpio'"):
+    with pytest.raises(SettingError, match=r"\[gpio\] pin_factory = 'pigpio'"):
         GpioSettings(pin_factory="pigpio")
-    with pytest.raises(ConfigError, match=r"\[hardware\] preset = 'seeed'.*respeaker-2mic"):
+    with pytest.raises(SettingError, match=r"\[hardware\] preset = 'seeed'.*respeaker-2mic"):
         preset("seeed")
-    with pytest.raises(ConfigError, match="three pins"):
+    with pytest.raises(SettingError, match="three pins"):
         open_gpio(GpioSettings(pin_factory="mock", leds=LedSpec("rgb", (1, 2))))
 
 

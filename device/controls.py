@@ -1,0 +1,130 @@
+"""What a person, an admin or the model can ask of the device: the one small interface that the
+button, the control socket's commands and the built-in tools go through.
+
+It turns requests into calls on the parts (turn taker, pipeline, session manager) and
+publishes what it did on the bus (``mute``, ``volume``, ``new_conversation``, ``button``);
+the state machine follows the bus like everyone else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from hardware.gestures import Gesture, GestureEvent
+
+from .audio.pipeline import AudioPipeline
+from .audio.turns import TurnMode, TurnTaker
+
+logger = logging.getLogger(__name__)
+#: A long hold after this much speech while talking keeps the push-to-talk turn.
+LONG_QUESTION_MS = 300
+
+
+class Session(Protocol):
+    """What the controls need of the session manager."""
+
+    def say(self, text: str) -> None: ...
+    def new_conversation(self) -> None: ...
+    def end_after_reply(self) -> None: ...
+    def interrupt(self, cause: str) -> None: ...
+    @property
+    def connected(self) -> bool: ...
+
+
+class Controls:
+    def __init__(self, *, turns: TurnTaker, pipeline: AudioPipeline, session: Session,
+                 publish: Callable[[str, dict[str, Any]], None], volume: int) -> None:
+        self.turns = turns
+        self.pipeline = pipeline
+        self.session = session
+        self.publish = publish
+        self.volume = volume
+        pipeline.set_volume(volume)
+        self._speech_frames_at_hold = 0
+
+    # ------------------------------------------------------------------ state
+    @property
+    def muted(self) -> bool:
+        return self.turns.muted
+
+    @property
+    def mode(self) -> TurnMode:
+        return self.turns.mode
+
+    @property
+    def talking(self) -> bool:
+        return self.turns.talking
+
+    # ---------------------------------------------------------------- requests
+    def set_volume(self, level: int) -> None:
+        self.volume = level
+        self.pipeline.set_volume(level)
+        self.publish("volume", {"level": level})
+
+    def set_muted(self, muted: bool) -> None:
+        self.turns.muted = muted
+        if muted and self.turns.talking:
+            self._drop_turn()
+        self.publish("mute", {"muted": muted})
+
+    def end_conversation(self) -> None:
+        self.session.end_after_reply()
+
+    def new_conversation(self) -> None:
+        logger.info("new conversation: nothing is carried over")
+        self._drop_turn()
+        if self.pipeline.speaking:
+            self.session.interrupt("new_conversation")
+        self.session.new_conversation()
+        self.publish("new_conversation", {})
+
+    def say(self, text: str) -> str | None:
+        """Queue a text turn; None, or why it cannot be done now."""
+        if not self.session.connected:
+            return "not connected; try again when the device is online"
+        self.session.say(text)
+        return None
+
+    def talk(self, on: bool, held_for_ms: int = 0) -> str | None:
+        """Start or end a push-to-talk turn; None, or why not. In the VAD modes the VAD ends
+        turns, so a hold only interrupts the device if it is speaking."""
+        if on and self.pipeline.speaking:
+            self.session.interrupt("button")
+        if self.turns.mode is not TurnMode.PUSH_TO_TALK:
+            return f"talk is for [turns] mode = \"push_to_talk\"; in {self.turns.mode} mode just speak"
+        if self.pipeline.frontend is None:
+            return "the microphone is not open"
+        self._apply(self.turns.press(held_for_ms) if on else self.turns.release())
+        return None
+
+    def interrupt(self) -> None:
+        if self.pipeline.speaking:
+            self.session.interrupt("button")
+
+    def _drop_turn(self) -> None:
+        self._apply(self.turns.cancel())
+
+    def _apply(self, actions: Any) -> None:
+        if actions and self.pipeline.listener is not None:
+            self.pipeline.listener.turn(actions)
+
+    # ------------------------------------------------------------------ button
+    def on_gesture(self, event: GestureEvent) -> None:
+        self.publish("button", {"gesture": str(event.gesture)})
+        if event.gesture is Gesture.HOLD_START:
+            self._speech_frames_at_hold = self.pipeline.counters.speech_frames
+            self.talk(True, int((event.at - event.pressed_at) * 1000))
+        elif event.gesture is Gesture.HOLD_END:
+            self.talk(False)
+        elif event.gesture is Gesture.TAP:
+            self.interrupt()
+        elif event.gesture is Gesture.DOUBLE_TAP:
+            self.set_muted(not self.turns.muted)
+        elif event.gesture is Gesture.LONG_HOLD:
+            heard_ms = (self.pipeline.counters.speech_frames - self._speech_frames_at_hold) * self.turns.frame_ms
+            if self.turns.talking and heard_ms >= LONG_QUESTION_MS:
+                logger.info("long hold while talking: the push-to-talk turn goes on")
+            else:
+                self.new_conversation()

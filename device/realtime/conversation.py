@@ -1,0 +1,416 @@
+"""The conversation over the Realtime API, sans-I/O: events and audio facts in, actions out.
+
+Theory of operation (reference sections 5 and 6; see :mod:`device.conversation` for the
+actions). One object per device, across sessions; per session it forgets what only that
+session knew (``end_session``).
+
+* **Uplink.** The pipeline's turn decisions become ``input_audio_buffer.append / commit /
+  clear`` and ``response.create`` in the outbox (bounded: 2 s of audio while the link is down).
+* **Replies.** ``response.created`` makes a response active. Its audio deltas are played item
+  by item, in order; ``response.output_audio.done`` lets the speaker play out the item's tail.
+  A reply is over when the server said ``response.done`` *and* the speaker drained (or it was
+  interrupted): then ``reply_finished`` is published. A reply that never finishes is given up
+  after ``reply_timeout_s`` without news (issue: states that never end).
+* **Barge-in.** Whoever stopped playback (the local VAD, the button, the server's VAD), the
+  item that was playing is truncated at the milliseconds the speaker got, clamped to what was
+  received (field notes item 12); items not yet heard are not truncated. The response is
+  cancelled unless the server cancels it itself (its VAD with ``interrupt_response``), and its
+  remaining deltas are ignored.
+* **Tools.** Function calls of a response run concurrently; each output goes back as its own
+  ``function_call_output`` and one ``response.create`` follows the last (parallel calls).
+* **Carry-over** (:mod:`.carryover`): a new session gets the recent turns as items and a
+  digest in its instructions; the first reply after replayed assistant items must have audio,
+  else the replayed replies and the text answer are deleted and the answer asked for again
+  (field notes item 3).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..audio.turns import Actions as TurnActions
+from ..conversation import Action, FinishPlayback, NewConversation, Outbox, Play, Publish, RunTool, StopPlayback
+from . import events as ev
+from .carryover import History, digest, instructions_with
+from .dialect import Dialect, render_response_params, render_session
+from .models import Item, Response
+from .session import SessionSettings
+
+logger = logging.getLogger(__name__)
+BYTES_PER_MS = 48  # 24 kHz mono PCM16
+
+
+@dataclass
+class Counters:
+    turns: int = 0
+    replies: int = 0
+    appends: int = 0
+    bytes_up: int = 0
+    bytes_down: int = 0
+    commits: int = 0
+    barge_ins: int = 0
+    truncates: int = 0
+    cancels: int = 0
+    text_only_fallbacks: int = 0
+    reply_timeouts: int = 0
+    tool_calls: int = 0
+
+
+@dataclass
+class _Reply:
+    """The response being answered, from ``response.created`` to finished."""
+
+    id: str
+    started_at: float
+    last_news: float
+    audio: bool = False
+    server_done: bool = False
+
+
+class RealtimeConversation:
+    def __init__(self, *, server_interrupts: bool, history: History | None = None, carry_turns: int = 6,
+                 max_queue_ms: int = 2000, frame_ms: int = 20, reply_timeout_s: float = 60.0) -> None:
+        #: The server cancels a reply itself when its VAD hears the person (server_vad mode).
+        self.server_interrupts = server_interrupts
+        self.history = history or History()
+        self.carry_turns = carry_turns
+        self.reply_timeout_s = reply_timeout_s
+        self.outbox = Outbox(max_audio=max(1, max_queue_ms // frame_ms),
+                             is_audio=lambda e: isinstance(e, ev.InputAudioAppend))
+        self.stats = Counters()
+        self.settings = SessionSettings()
+        self.dialect = Dialect.GA
+        self.session_id: str | None = None
+        self._reply: _Reply | None = None
+        self._awaiting_reply_since: float | None = None   # a turn was sent; no response yet
+        self._ignored: set[str] = set()                   # responses cut off by a barge-in
+        self._received_ms: dict[str, int] = {}            # audio received per item
+        self._playing = False                             # audio handed to the pipeline, not drained
+        self._tools: dict[str, str] = {}                  # call_id -> name, running
+        self._verify_audio = False
+        self._end_after_reply = False
+        self._user_talking = False
+
+    # ---------------------------------------------------------------- sessions
+    def begin_session(self, *, session_id: str, fresh: bool, now: float, settings: SessionSettings | None = None,
+                      dialect: Dialect | None = None) -> list[ev.ClientEvent]:
+        self.session_id = session_id
+        self.settings = settings or self.settings
+        self.dialect = dialect or self.dialect
+        if fresh:
+            self.history.clear()
+        items, earlier = ([], "") if fresh else self.history.carry(self.carry_turns)
+        first: list[ev.ClientEvent] = []
+        if earlier:
+            carried = replace(self.settings, instructions=instructions_with(self.settings.instructions or "", earlier))
+            first.append(ev.SessionUpdate(session=render_session(carried, self.dialect)))
+        first.extend(ev.ItemCreate(item=item) for item in items)
+        self._verify_audio = bool(self.history.carried_assistant_ids()) and not fresh
+        self._carried = (len(items), len(earlier))
+        return first
+
+    @property
+    def carried(self) -> tuple[int, int]:
+        """(items, digest characters) given to the current session."""
+        return getattr(self, "_carried", (0, 0))
+
+    def end_session(self, *, lost: bool, now: float) -> list[Action]:
+        """Forget what only the old session knew. A lost link also cuts off the reply in flight."""
+        out: list[Action] = []
+        if lost and (self._playing or self._reply):
+            out.append(StopPlayback("link_lost"))
+        if lost and self._tools:
+            self._tools.clear()    # their outputs would go to a session that does not know them
+        self._reply = None
+        self._awaiting_reply_since = None
+        self._ignored.clear()
+        self._received_ms.clear()
+        self.session_id = None
+        return out
+
+    def new_conversation(self) -> None:
+        self.history.clear()
+        self.outbox.drop_audio()
+        self._end_after_reply = False
+
+    def end_after_reply(self) -> None:
+        self._end_after_reply = True
+
+    @property
+    def idle(self) -> bool:
+        return (self._reply is None and not self._playing and not self._tools and not self._user_talking
+                and self._awaiting_reply_since is None)
+
+    @property
+    def active_response(self) -> str | None:
+        return self._reply.id if self._reply else None
+
+    @property
+    def received_ms(self) -> dict[str, int]:
+        return dict(self._received_ms)
+
+    def counters(self) -> dict[str, int]:
+        return dict(self.stats.__dict__, dropped_uplink_frames=self.outbox.dropped_audio)
+
+    # ----------------------------------------------------------------- uplink
+    def turn(self, actions: TurnActions, now: float) -> list[Action]:
+        out: list[Action] = []
+        if actions.clear:
+            self.outbox.put(ev.InputAudioClear())
+        for frame in actions.send:
+            self.outbox.put(ev.InputAudioAppend.from_pcm(frame))
+            self.stats.appends += 1
+            self.stats.bytes_up += len(frame)
+        if actions.speech_started:
+            self._user_talking = True
+            out.append(Publish("speech_started", {"source": "device"}))
+        if actions.commit:
+            self.outbox.put(ev.InputAudioCommit())
+            self.stats.commits += 1
+        if actions.respond:
+            self.outbox.put(ev.ResponseCreate())
+            self._awaiting_reply_since = now
+        if actions.speech_ended:
+            self._user_talking = False
+            out.append(Publish("speech_ended", {"committed": actions.commit}))
+        return out
+
+    def say(self, text: str, now: float) -> list[Action]:
+        self.outbox.put(ev.ItemCreate(item=Item.user_text(text)))
+        self.outbox.put(ev.ResponseCreate())
+        self._awaiting_reply_since = now
+        return [Publish("say", {"text": text})]
+
+    # ---------------------------------------------------------------- downlink
+    def server_event(self, event: ev.ServerEvent, now: float) -> list[Action]:
+        handler = _HANDLERS.get(type(event))
+        return handler(self, event, now) if handler else []
+
+    def _on_committed(self, event: ev.InputAudioCommitted, now: float) -> list[Action]:
+        self.stats.turns += 1
+        self._user_talking = False
+        self.history.placeholder(event.item_id, "user")
+        if self._awaiting_reply_since is None:
+            self._awaiting_reply_since = now
+        return [Publish("turn", {"item_id": event.item_id})]
+
+    def _on_transcript(self, event: ev.InputTranscriptionCompleted, now: float) -> list[Action]:
+        self.history.record(event.item_id, "user", event.transcript)
+        return [Publish("heard", {"item_id": event.item_id, "text": event.transcript})]
+
+    def _on_item_added(self, event: ev.ConversationItemAdded, now: float) -> list[Action]:
+        item = event.item
+        if item.role == "user" and item.text and not (item.id or "").startswith("carry_"):
+            self.history.record(item.id or "", "user", item.text)
+        return []
+
+    def _on_speech_started(self, event: ev.SpeechStarted, now: float) -> list[Action]:
+        out: list[Action] = [Publish("speech_started", {"source": "server"})]
+        if self._playing:
+            out.append(StopPlayback("server_vad"))
+        return out
+
+    def _on_response_created(self, event: ev.ResponseCreated, now: float) -> list[Action]:
+        self._reply = _Reply(event.response.id or "", now, now)
+        self._awaiting_reply_since = None
+        return [Publish("response_started", {"response_id": event.response.id})]
+
+    def _on_audio_delta(self, event: ev.AudioDelta, now: float) -> list[Action]:
+        if event.response_id in self._ignored:
+            return []
+        pcm = event.pcm
+        if len(pcm) % 2:
+            pcm = pcm[:-1]  # half a sample cannot be played
+        if not pcm:
+            return []
+        self._received_ms[event.item_id] = self._received_ms.get(event.item_id, 0) + len(pcm) // BYTES_PER_MS
+        self.stats.bytes_down += len(pcm)
+        self._playing = True
+        out: list[Action] = []
+        reply = self._reply
+        if reply is not None and reply.id == event.response_id:
+            reply.last_news = now
+            if not reply.audio:
+                reply.audio = True
+                out.append(Publish("first_delta", {"response_id": event.response_id, "item_id": event.item_id}))
+        out.append(Play(event.item_id, pcm))
+        return out
+
+    def _on_audio_done(self, event: ev.AudioDone, now: float) -> list[Action]:
+        if event.response_id in self._ignored:
+            return []
+        if self._reply is not None:
+            self._reply.last_news = now
+        return [FinishPlayback()]
+
+    def _on_transcript_done(self, event: ev.AudioTranscriptDone, now: float) -> list[Action]:
+        self.history.record(event.item_id, "assistant", event.transcript)
+        return []
+
+    def _on_error(self, event: ev.ErrorEvent, now: float) -> list[Action]:
+        code = event.code or "error"
+        if code == "response_cancel_not_active":
+            return []  # we cancelled a reply that had just ended: harmless (field notes item 13)
+        out: list[Action] = [Publish("error", {"code": code, "error": event.error.message[:300], "fatal": False})]
+        if self._reply is None and self._awaiting_reply_since is not None and "commit" in code:
+            # The turn was refused (input_audio_buffer_commit_empty): no reply is coming.
+            self._awaiting_reply_since = None
+            out.append(Publish("reply_finished", {"response_id": None, "refused": code}))
+        return out
+
+    def _on_response_done(self, event: ev.ResponseDone, now: float) -> list[Action]:
+        response = event.response
+        self.stats.replies += 1
+        reply = self._reply if self._reply and self._reply.id == response.id else None
+        calls = [item for item in response.output if item.type == "function_call"]
+        messages = [item for item in response.output if item.type == "message"]
+        had_audio = bool(reply and reply.audio) or any(item.has_audio for item in messages)
+        out: list[Action] = [Publish("reply", _reply_summary(response, messages, calls, had_audio))]
+        if response.status == "cancelled":
+            for item in messages:
+                self.history.mark_interrupted(item.id or "")
+        if reply is not None:
+            reply.server_done = True
+        if self._verify_audio and messages and response.status == "completed":
+            self._verify_audio = False
+            if not had_audio:
+                self._reply = None
+                return out + self._text_only_fallback(messages)
+            logger.info("carry-over verified: the first reply in the new session has audio")
+        for call in calls:
+            self._tools[call.call_id or ""] = call.name or ""
+            self.stats.tool_calls += 1
+            out.append(Publish("tool", {"name": call.name, "arguments": (call.arguments or "")[:300],
+                                        "call_id": call.call_id}))
+            out.append(RunTool(call.call_id or "", call.name or "", call.arguments or "{}"))
+        if calls:
+            if reply is not None:
+                self._reply = None   # the answer comes in the response after the outputs
+            return out
+        out.extend(self._maybe_finished(now))
+        return out
+
+    # ------------------------------------------------------------- the speaker
+    def playback_started(self, item_id: str, now: float) -> list[Action]:
+        response = self._reply.id if self._reply else None
+        return [Publish("playback_started", {"item_id": item_id, "response_id": response})]
+
+    def playback_drained(self, now: float) -> list[Action]:
+        self._playing = False
+        return self._maybe_finished(now)
+
+    def _maybe_finished(self, now: float) -> list[Action]:
+        """The reply is over once the server finished it and the speaker played all of it."""
+        reply = self._reply
+        if self._playing or self._tools or reply is None or not reply.server_done:
+            return []
+        self._reply = None
+        out: list[Action] = [Publish("reply_finished", {"response_id": reply.id})]
+        if self._end_after_reply:
+            self._end_after_reply = False
+            logger.info("the conversation ended; the next one starts fresh")
+            out.append(NewConversation())
+        return out
+
+    def barge_in(self, cause: str, played_ms: dict[str, int], now: float) -> list[Action]:
+        """Playback stopped (``cause``); truncate what was heard, cancel what the server won't."""
+        was_playing, self._playing = self._playing, False
+        reply = self._reply
+        self.stats.barge_ins += cause != "link_lost"
+        if cause == "link_lost":
+            return []
+        if reply is not None and not reply.server_done:
+            if cause not in ("voice", "server_vad") or not self.server_interrupts:
+                self.outbox.put(ev.ResponseCancel())
+                self.stats.cancels += 1
+            self._ignored.add(reply.id)
+        truncated: tuple[str, int] | None = None
+        heard = [(item, ms) for item, ms in played_ms.items() if ms > 0 and item in self._received_ms]
+        if was_playing and heard and heard[-1][1] < self._received_ms[heard[-1][0]]:
+            # The item playing when it stopped is the last one the speaker got; one it had
+            # played to the end (a finished preamble) needs no truncation, and one it never
+            # reached is not named at all.
+            item, ms = heard[-1]
+            truncated = (item, ms)
+            self.outbox.put(ev.ItemTruncate(item_id=item, content_index=0, audio_end_ms=truncated[1]))
+            self.stats.truncates += 1
+            self.history.mark_interrupted(item)
+        self._reply = None
+        logger.info("barge-in (%s): playback stopped, truncate %s", cause, truncated)
+        out: list[Action] = [Publish("barge_in", {"cause": cause, "item_id": truncated[0] if truncated else None,
+                                                  "audio_end_ms": truncated[1] if truncated else None})]
+        if cause not in ("voice", "server_vad"):
+            out.append(Publish("reply_finished", {"response_id": reply.id if reply else None, "interrupted": True}))
+        return out
+
+    # ------------------------------------------------------------------ tools
+    def tool_finished(self, call_id: str, output: str, outcome: str, now: float) -> list[Action]:
+        name = self._tools.pop(call_id, None)
+        if name is None:
+            return []  # its session is gone: the output would mean nothing there
+        self.outbox.put(ev.ItemCreate(item=Item.function_output(call_id, output)))
+        out: list[Action] = [Publish("tool_result", {"name": name, "output": output[:300], "outcome": outcome})]
+        if not self._tools:
+            self.outbox.put(ev.ResponseCreate())   # one response for all the parallel calls
+            self._awaiting_reply_since = now
+        return out
+
+    # --------------------------------------------------------------- deadlines
+    def tick(self, now: float) -> list[Action]:
+        reply = self._reply
+        if reply is not None and not reply.server_done and now - reply.last_news > self.reply_timeout_s:
+            return self._give_up(f"reply {reply.id} had no news for {self.reply_timeout_s:.0f} s", now, reply.id)
+        since = self._awaiting_reply_since
+        if reply is None and since is not None and now - since > self.reply_timeout_s:
+            return self._give_up(f"no reply came within {self.reply_timeout_s:.0f} s of the turn", now, None)
+        return []
+
+    def _give_up(self, why: str, now: float, response_id: str | None) -> list[Action]:
+        logger.warning("%s: giving it up and listening again", why)
+        self.stats.reply_timeouts += 1
+        if response_id:
+            self._ignored.add(response_id)
+            self.outbox.put(ev.ResponseCancel())
+        self._reply = None
+        self._awaiting_reply_since = None
+        out: list[Action] = [Publish("error", {"code": "reply_timeout", "error": why, "fatal": False})]
+        if self._playing:
+            out.append(StopPlayback("reply_timeout"))
+        out.append(Publish("reply_finished", {"response_id": response_id, "timed_out": True}))
+        return out
+
+    # ------------------------------------------------------------- carry-over
+    def _text_only_fallback(self, messages: list[Item]) -> list[Action]:
+        """Field notes item 3: the model answered in text after replayed history. Delete what
+        biased it and the text reply, and ask again; later carry-overs use the digest only."""
+        self.stats.text_only_fallbacks += 1
+        carried = self.history.carried_assistant_ids()
+        logger.warning("the first reply after the carry-over was text only; removing %d carried "
+                       "replies and asking again", len(carried))
+        self.history.assistant_items_failed()
+        for item_id in carried + [m.id for m in messages if m.id]:
+            self.outbox.put(ev.ItemDelete(item_id=item_id))
+        instructions = instructions_with(self.settings.instructions or "", digest(self.history.turns[-12:]))
+        self.outbox.put(ev.ResponseCreate(response=render_response_params(self.dialect, instructions=instructions)))
+        return [Publish("carry_over_fallback", {"deleted": len(carried)})]
+
+
+def _reply_summary(response: Response, messages: list[Item], calls: list[Item], had_audio: bool) -> dict[str, Any]:
+    return {"response_id": response.id, "status": response.status, "audio": had_audio,
+            "text": " ".join(i.text for i in messages)[:300], "tools": [c.name for c in calls]}
+
+
+_HANDLERS: dict[type, Any] = {
+    ev.InputAudioCommitted: RealtimeConversation._on_committed,
+    ev.InputTranscriptionCompleted: RealtimeConversation._on_transcript,
+    ev.ConversationItemAdded: RealtimeConversation._on_item_added,
+    ev.SpeechStarted: RealtimeConversation._on_speech_started,
+    ev.ResponseCreated: RealtimeConversation._on_response_created,
+    ev.AudioDelta: RealtimeConversation._on_audio_delta,
+    ev.AudioDone: RealtimeConversation._on_audio_done,
+    ev.AudioTranscriptDone: RealtimeConversation._on_transcript_done,
+    ev.ResponseDone: RealtimeConversation._on_response_done,
+    ev.ErrorEvent: RealtimeConversation._on_error,
+}

@@ -1,0 +1,71 @@
+"""The small interfaces the device sees of its hardware; each has a real and a simulated twin.
+
+==============  ==================================  =====================================
+interface       real                                simulated (simulates and records)
+==============  ==================================  =====================================
+Microphone      :class:`hardware.audio.Microphone`  :class:`hardware.sim.SimMicrophone`
+Speaker         :class:`hardware.audio.Speaker`     :class:`hardware.sim.SimSpeaker`
+Button          :class:`hardware.buttons.PushButton` (gpiozero; mock pins in tests)
+Leds            :mod:`hardware.leds` backends       :class:`hardware.leds.SimLeds`
+==============  ==================================  =====================================
+
+Audio devices deliver and take mono or interleaved PCM16 at ``rate`` (known once open).
+A microphone calls ``on_audio(pcm, overflowed)`` on the event loop (through
+:class:`hardware.bridge.LoopBridge`); a speaker calls ``read(nbytes)`` for mono PCM16 at its
+own ``rate`` (b"" when there is nothing to play), on a thread of its own or on the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+from .gestures import GestureEvent
+from .leds import RGB
+
+#: ``(pcm, overflowed)``: one capture period, on the event loop.
+AudioCallback = Callable[[bytes, bool], None]
+#: ``read(nbytes) -> pcm``: mono PCM16 at the speaker's rate, b"" for silence.
+AudioSource = Callable[[int], bytes]
+
+
+@runtime_checkable
+class AudioDevice(Protocol):
+    device_name: str
+    rate: int          # Hz, valid once open
+    channels: int      # valid once open
+
+    def open(self) -> None:
+        """Open it; raises :class:`hardware.errors.AudioDeviceError` naming the cause and the fix."""
+
+    def close(self) -> None: ...
+
+    @property
+    def alive(self) -> bool:
+        """Open and moving (a device that was unplugged is not)."""
+
+
+class Microphone(AudioDevice, Protocol):
+    on_audio: AudioCallback
+
+
+class Speaker(AudioDevice, Protocol):
+    read: AudioSource
+    #: monotonic time of the last period handed to the device (the watchdog reads it)
+    last_write: float
+
+
+class Button(Protocol):
+    on_gesture: Callable[[GestureEvent], None]
+
+    async def run(self) -> None:
+        """Deliver gestures until cancelled; release the pin on the way out."""
+
+    def close(self) -> None: ...
+
+
+class Leds(Protocol):
+    """A set of LEDs showing one colour (0..1 per channel, before the configured brightness)."""
+
+    def set_color(self, rgb: RGB) -> None: ...
+    def close(self) -> None: ...
