@@ -94,8 +94,11 @@ async def report_to_systemd(notifier: Notifier, bus: EventBus, status_line: Call
     last_status, last_complaint = "", 0.0
     try:
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(events.get(), tick)
+            with contextlib.suppress(TimeoutError):
+                # asyncio.timeout, not wait_for: with events arriving all the time, wait_for
+                # (Python 3.11) can return the event and swallow the task's cancellation.
+                async with asyncio.timeout(tick):
+                    await events.get()
             line = status_line()
             if line != last_status:
                 notifier.status(line)

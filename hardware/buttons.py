@@ -54,8 +54,9 @@ class PushButton:
                 self._wake.clear()
                 timeout = None if due is None else max(0.0, due - self.clock())
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout)
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(timeout):   # wait_for could swallow a cancellation
+                        await self._wake.wait()
+                except TimeoutError:
                     self.poll()
         finally:
             self.close()

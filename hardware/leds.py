@@ -13,6 +13,7 @@ A plain on/off LED shows idle (a dim glow) as off.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import sys
@@ -245,10 +246,9 @@ class LedAnimator:
                 due = self.render(self.clock())
                 self._changed.clear()
                 timeout = None if due is None else max(0.0, due - self.clock())
-                try:
-                    await asyncio.wait_for(self._changed.wait(), timeout)
-                except asyncio.TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):   # wait_for could swallow a cancellation
+                        await self._changed.wait()
         finally:
             self.off()
 

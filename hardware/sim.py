@@ -5,8 +5,10 @@
 made to stall (:meth:`stall`) like a hung driver that stops calling back while looking open.
 :class:`SimSpeaker` reads the playback buffer a period at a time at the pace of a real device
 and keeps what it played (the last ``keep_s`` seconds), optionally also in a WAV file.
-Both have the open/close/active/alive surface of :mod:`hardware.audio`, so the supervisor and
-the pipeline cannot tell them apart.
+Both have the open/close/alive surface of :mod:`hardware.audio` (:mod:`hardware.interfaces`),
+so the supervisor and the pipeline cannot tell them apart. Either can be made missing
+(``present=False``, :meth:`unplug`) and plugged in again (:meth:`plug_in`): opening a missing
+one raises the same :class:`~hardware.errors.AudioDeviceError` a missing sound card does.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections import deque
 from collections.abc import Callable
 
 import numpy as np
+
+from .errors import AudioDeviceError
 
 
 class _Paced:
@@ -50,13 +54,30 @@ class _Paced:
             self._task.cancel()
             self._task = None
 
+    present: bool = True
+    device_name: str
+
+    def _check_present(self, kind: str) -> None:
+        if not self.present:
+            raise AudioDeviceError(f"no {kind} device named {self.device_name!r} (found: none)",
+                                   fix=f"plug it in, or set [audio] {kind}_device; `pivoice devices` lists them")
+
+    def plug_in(self) -> None:
+        self.present = True
+
+    def unplug(self) -> None:
+        """Like pulling the USB plug: it stops, and cannot be opened until plugged in."""
+        self.present = False
+        self._stop()
+
 
 class SimMicrophone(_Paced):
     device_name = "simulated microphone"
 
     def __init__(self, on_audio: Callable[[bytes, bool], None], *, rate: int = 16000, period_ms: int = 50,
-                 speed: float = 1.0, noise_dbfs: float | None = -70.0, seed: int = 7) -> None:
+                 speed: float = 1.0, noise_dbfs: float | None = -70.0, seed: int = 7, present: bool = True) -> None:
         self.on_audio = on_audio
+        self.present = present
         self.rate = rate
         self.channels = 1
         self.period_ms = period_ms
@@ -88,6 +109,7 @@ class SimMicrophone(_Paced):
 
     # ------------------------------------------------------- the device surface
     def open(self) -> None:
+        self._check_present("input")
         self._start("sim-mic")
 
     async def _run(self) -> None:
@@ -121,8 +143,9 @@ class SimSpeaker(_Paced):
     device_name = "simulated speaker"
 
     def __init__(self, read: Callable[[int], bytes], *, rate: int = 24000, period_ms: int = 20, speed: float = 1.0,
-                 keep_s: float = 120.0, wav_path: str | None = None) -> None:
+                 keep_s: float = 120.0, wav_path: str | None = None, present: bool = True) -> None:
         self.read = read
+        self.present = present
         self.rate = rate
         self.channels = 1
         self.period_ms = period_ms
@@ -137,6 +160,7 @@ class SimSpeaker(_Paced):
         self.stalled = False
 
     def open(self) -> None:
+        self._check_present("output")
         if self.wav_path:
             self._wav = wave.open(self.wav_path, "wb")
             self._wav.setnchannels(1)

@@ -264,8 +264,9 @@ class SessionManager:
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):   # not wait_for: it can swallow a cancellation
+                await self._wake.wait()
         self.stats.next_retry_at = None
 
     def _lose_session(self) -> None:
@@ -387,18 +388,20 @@ class SessionManager:
 
     async def _rotation(self, conn: RealtimeConnection) -> RealtimeConnection:
         deadline, hard, rotate_at = self.stats.deadline or 0.0, self._hard_deadline, self.stats.rotate_at or 0.0
-        with contextlib.suppress(asyncio.TimeoutError):
+        with contextlib.suppress(TimeoutError):
             # rotate_margin 0: no proactive rotation (the naive way: reconnect when it expires).
             wait = max(0.0, rotate_at - self.clock()) if self.options.rotate_margin_s > 0 else None
-            await asyncio.wait_for(self._rotate_now.wait(), wait)
+            async with asyncio.timeout(wait):
+                await self._rotate_now.wait()
         urgent = self._rotate_now.is_set()
         logger.info("%s: opening the next session", "new conversation" if urgent and self._fresh else "rotation")
         nxt = await self._open_before(hard)
         try:
             while not urgent and not self.idle() and self.clock() < hard:
                 self._progress.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._progress.wait(), max(0.0, hard - self.clock()))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(0.0, hard - self.clock())):
+                        await self._progress.wait()
         except BaseException:
             await nxt.close()
             raise

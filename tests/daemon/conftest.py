@@ -127,7 +127,8 @@ async def device_factory(simulator_factory, tmp_path):
 
     async def start(*, sim_options: dict | None = None, realtime: dict | None = None, turns: dict | None = None,
                     tools: list | None = None, key: Callable[[], str] | str = "test-key", speed: float = 1.0,
-                    manager: Options | None = None, notifier=None, wait_ready: bool = True) -> Device:
+                    manager: Options | None = None, notifier=None, wait_ready: bool = True,
+                    mic_present: bool = True, speaker_present: bool = True) -> Device:
         sim = await simulator_factory(**(sim_options or {}))
         data = {"realtime": {"model": "gpt-realtime", **(realtime or {})}, "turns": turns or {},
                 "audio": {"backend": "simulated"}, "gpio": {"pin_factory": "mock", "button_pin": 17, "led_pins": [18]},
@@ -139,8 +140,8 @@ async def device_factory(simulator_factory, tmp_path):
         leds = SimLeds()
         pins = MockFactory(pin_class=MockPWMPin)
         hardware = Hardware(
-            microphone=lambda on_audio, bridge: SimMicrophone(on_audio, rate=16000, speed=speed),
-            speaker=lambda read: SimSpeaker(read, speed=speed),
+            microphone=lambda on_audio, bridge: SimMicrophone(on_audio, rate=16000, speed=speed, present=mic_present),
+            speaker=lambda read: SimSpeaker(read, speed=speed, present=speaker_present),
             gpio=lambda: (leds, pins, None))
         api_key = key if callable(key) else (lambda: key)
         options = manager or Options(session_limit_s=config.realtime.session_limit, rotate_margin_s=60.0,
@@ -160,6 +161,10 @@ async def device_factory(simulator_factory, tmp_path):
     for device in running:
         device.app.stop()
         try:
-            await asyncio.wait_for(device.task, 10)
+            done, _ = await asyncio.wait({device.task}, timeout=10)
+            if not done:
+                stuck = [f"{t.get_name()}: {t.get_stack(limit=3)}" for t in asyncio.all_tasks() if not t.done()]
+                raise AssertionError("the device did not stop within 10 s; tasks:\n" + "\n".join(stuck))
+            device.task.result()
         finally:
             device._recorder.cancel()

@@ -1,0 +1,77 @@
+"""A missing part never stops the rest: without a microphone or a speaker the device still
+connects, answers ``say``, says what is missing (the error state, not "offline") and
+recovers by itself when the part appears."""
+
+from __future__ import annotations
+
+from device.state import DeviceState
+
+from .conftest import clip16k
+
+
+async def test_without_a_microphone_the_device_connects_answers_and_recovers(device_factory):
+    device = await device_factory(mic_present=False)
+    app = device.app
+    await device.wait_for(lambda: device.count("session") >= 1, "a session despite the missing microphone")
+    await device.wait_state(DeviceState.ERROR)
+    status = app.status()
+    assert status["link"] == "up"
+    assert "microphone" in status["audio_problem"] and "pivoice devices" in status["audio_problem"]
+    assert status["microphone"].startswith("missing")
+    assert "audio: microphone" in app.status_line()
+    error = device.of("state", state="error")[-1]
+    assert "microphone" in error.data["problem"]
+
+    # `say` still works: the reply is spoken through the speaker, and the state stays honest.
+    assert app.controls.say("What time is it?") is None
+    reply = await device.spoken_reply(0)
+    assert reply.data["tools"] == ["get_time"] or reply.data["audio"]
+    await device.wait_for(lambda: device.speaker.played_pcm().strip(b"\0"), "the reply on the speaker")
+    await device.wait_state(DeviceState.ERROR)
+
+    # The microphone is plugged in: the device notices by itself and listens again.
+    device.mic.plug_in()
+    await device.wait_state(DeviceState.IDLE, timeout=30)
+    assert app.status()["audio_problem"] is None
+    assert device.count("device_ok") == 1
+    n = device.count("reply")
+    device.mic.say(clip16k("goforward.raw"))
+    heard = await device.spoken_reply(n)
+    assert "go forward ten meters" in heard.data["text"].lower()
+
+
+async def test_without_a_speaker_replies_do_not_leave_the_device_speaking(device_factory):
+    device = await device_factory(speaker_present=False)
+    app = device.app
+    await device.wait_for(lambda: device.count("session") >= 1, "a session despite the missing speaker")
+    await device.wait_state(DeviceState.ERROR)
+    assert "speaker" in app.status()["audio_problem"]
+
+    device.mic.say(clip16k("goforward.raw"))
+    reply = await device.next_reply(0)
+    assert reply.data["audio"] and "go forward ten meters" in reply.data["text"].lower()
+    # The reply "drains" at once without a speaker: nothing is left waiting for a sound card.
+    await device.wait_for(lambda: device.count("reply_finished") >= 1, "the reply to finish")
+    await device.wait_state(DeviceState.ERROR)
+    assert app.manager.idle()
+    assert app.pipeline.counters.bytes_dropped_no_speaker > 0
+
+    device.speaker.plug_in()
+    await device.wait_state(DeviceState.IDLE, timeout=30)
+    n = device.count("reply")
+    assert app.controls.say("Hello there") is None
+    await device.spoken_reply(n)
+    assert device.speaker.played_pcm().strip(b"\0")
+
+
+async def test_a_speaker_unplugged_in_the_middle_of_a_reply(device_factory):
+    device = await device_factory()
+    app = device.app
+    await device.wait_state(DeviceState.IDLE)
+    app.controls.say("Tell me a long story about a robot and a cat, please, with many details.")
+    await device.wait_state(DeviceState.SPEAKING)
+    device.speaker.unplug()
+    await device.wait_state(DeviceState.ERROR, timeout=30)
+    await device.wait_for(lambda: app.manager.idle(), "the cut-off reply to be given up")
+    device.speaker.plug_in()
+    await device.wait_state(DeviceState.IDLE, timeout=30)

@@ -1,0 +1,193 @@
+"""The Realtime conversation core, sans-I/O: events and audio facts in, actions out.
+Time is an argument, so deadlines are tested without waiting."""
+
+from __future__ import annotations
+
+import json
+
+from device.audio.turns import Actions
+from device.conversation import FinishPlayback, Play, Publish, RunTool, StopPlayback
+from device.realtime import events as ev
+from device.realtime.conversation import RealtimeConversation
+from device.realtime.models import ContentPart, Item, Response
+
+PCM_100MS = bytes(4800)  # 100 ms of 24 kHz mono PCM16
+
+
+def published(actions, kind=None):
+    return [a for a in actions if isinstance(a, Publish) and (kind is None or a.kind == kind)]
+
+
+def sent(conv: RealtimeConversation) -> list[ev.ClientEvent]:
+    out = []
+    while conv.outbox:
+        out.append(conv.outbox.pop())
+    return out
+
+
+def started(conv, rid="resp_1", now=0.0):
+    return conv.server_event(ev.ResponseCreated(response=Response(id=rid, status="in_progress")), now)
+
+
+def delta(rid, item, pcm=PCM_100MS):
+    return ev.AudioDelta.from_pcm(pcm, response_id=rid, item_id=item)
+
+
+def done(rid, output, status="completed"):
+    return ev.ResponseDone(response=Response(id=rid, status=status, output=output))
+
+
+def spoken(item_id, text, phase=None):
+    return Item(id=item_id, role="assistant", content=[ContentPart(type="output_audio", transcript=text)])
+
+
+def call(call_id, name, arguments="{}"):
+    return Item(type="function_call", id=f"item_{call_id}", call_id=call_id, name=name, arguments=arguments)
+
+
+def fresh(**kw) -> RealtimeConversation:
+    conv = RealtimeConversation(server_interrupts=kw.pop("server_interrupts", True), **kw)
+    conv.begin_session(session_id="sess_1", fresh=True, now=0.0)
+    return conv
+
+
+def test_every_audio_item_of_a_response_plays_in_order():
+    conv = fresh()
+    started(conv)
+    plays = []
+    for item in ("preamble", "preamble", "answer", "answer", "answer"):
+        plays += [a for a in conv.server_event(delta("resp_1", item), 0.1) if isinstance(a, Play)]
+    assert [p.item_id for p in plays] == ["preamble", "preamble", "answer", "answer", "answer"]
+    assert conv.received_ms == {"preamble": 200, "answer": 300}
+    out = conv.server_event(done("resp_1", [spoken("preamble", "let me check"), spoken("answer", "it is noon")]), 0.2)
+    assert published(out, "reply") and not published(out, "reply_finished")   # still playing
+    assert published(conv.playback_drained(0.9), "reply_finished")
+    assert conv.idle
+
+
+def test_barge_in_during_the_preamble_truncates_the_preamble_at_what_was_played():
+    conv = fresh(server_interrupts=False)
+    started(conv)
+    for item in ("preamble", "preamble", "preamble"):
+        conv.server_event(delta("resp_1", item), 0.1)
+    sent(conv)
+    out = conv.barge_in("button", {"preamble": 140}, 0.3)
+    events = sent(conv)
+    assert [type(e) for e in events] == [ev.ResponseCancel, ev.ItemTruncate]
+    assert (events[1].item_id, events[1].audio_end_ms) == ("preamble", 140)
+    assert published(out, "barge_in")[0].data == {"cause": "button", "item_id": "preamble", "audio_end_ms": 140}
+    # what the server still sends of the cancelled response is not played
+    assert conv.server_event(delta("resp_1", "answer"), 0.4) == []
+
+
+def test_never_truncates_an_item_not_heard_nor_past_what_was_received():
+    conv = fresh()
+    started(conv)
+    conv.server_event(delta("resp_1", "preamble"), 0.1)
+    conv.server_event(delta("resp_1", "answer"), 0.1)
+    sent(conv)
+    # the speaker played the whole preamble, nothing of the answer: nothing to truncate
+    conv.barge_in("voice", {"preamble": 100}, 0.3)
+    assert not [e for e in sent(conv) if isinstance(e, ev.ItemTruncate)]
+    # played past what arrived (a clock-based count would): clamped by the items it knows
+    conv2 = fresh()
+    started(conv2)
+    conv2.server_event(delta("resp_1", "answer"), 0.1)
+    sent(conv2)
+    conv2.barge_in("voice", {"someone_elses_item": 500, "answer": 60}, 0.2)
+    truncates = [e for e in sent(conv2) if isinstance(e, ev.ItemTruncate)]
+    assert [(t.item_id, t.audio_end_ms) for t in truncates] == [("answer", 60)]
+
+
+def test_the_server_cancels_its_own_reply_on_a_voice_barge_in_under_server_vad():
+    conv = fresh(server_interrupts=True)
+    started(conv)
+    conv.server_event(delta("resp_1", "answer"), 0.1)
+    sent(conv)
+    conv.barge_in("voice", {"answer": 50}, 0.2)
+    assert [type(e) for e in sent(conv)] == [ev.ItemTruncate]   # no response.cancel: the server does it
+
+
+def test_parallel_calls_run_together_and_one_response_follows_the_last_output():
+    conv = fresh()
+    started(conv)
+    out = conv.server_event(done("resp_1", [call("c1", "get_time"), call("c2", "set_volume", '{"level": 30}')]), 0.1)
+    runs = [a for a in out if isinstance(a, RunTool)]
+    assert [(r.call_id, r.name) for r in runs] == [("c1", "get_time"), ("c2", "set_volume")]
+    assert not conv.idle
+    conv.tool_finished("c2", json.dumps({"volume": 30}), "ok", 0.2)
+    assert [type(e) for e in sent(conv)] == [ev.ItemCreate]          # not yet: c1 still runs
+    out = conv.tool_finished("c1", json.dumps({"time": "12:00"}), "ok", 0.3)
+    events = sent(conv)
+    assert [type(e) for e in events] == [ev.ItemCreate, ev.ResponseCreate]
+    assert events[0].item.call_id == "c1"
+    assert published(out, "tool_result")[0].data["outcome"] == "ok"
+
+
+def test_a_reply_that_never_finishes_is_given_up_at_its_deadline():
+    conv = fresh(reply_timeout_s=30.0)
+    started(conv, now=10.0)
+    conv.server_event(delta("resp_1", "answer"), 12.0)
+    assert conv.tick(41.0) == []                       # 29 s without news: still waiting
+    out = conv.tick(42.5)
+    assert any(isinstance(a, StopPlayback) for a in out)
+    assert published(out, "reply_finished") and published(out, "error")[0].data["code"] == "reply_timeout"
+    assert isinstance(sent(conv)[-1], ev.ResponseCancel)
+    conv.barge_in("reply_timeout", {"answer": 40}, 42.5)
+    assert conv.idle
+
+
+def test_a_turn_with_no_response_at_all_ends_at_the_deadline():
+    conv = fresh(reply_timeout_s=30.0)
+    conv.turn(Actions(commit=True, respond=True, speech_ended=True), 5.0)
+    assert not conv.idle
+    assert published(conv.tick(36.0), "reply_finished")
+    assert conv.idle
+
+
+def test_odd_sized_audio_is_played_without_its_half_sample():
+    conv = fresh()
+    started(conv)
+    plays = [a for a in conv.server_event(delta("resp_1", "answer", bytes(4801)), 0.1) if isinstance(a, Play)]
+    assert len(plays[0].pcm) == 4800
+
+
+def test_audio_done_lets_the_tail_play_and_the_outbox_keeps_order():
+    conv = fresh()
+    started(conv)
+    conv.server_event(delta("resp_1", "answer"), 0.1)
+    out = conv.server_event(ev.AudioDone(response_id="resp_1", item_id="answer"), 0.2)
+    assert any(isinstance(a, FinishPlayback) for a in out)
+    conv.turn(Actions(send=[b"\0" * 960] * 3, speech_started=True), 0.3)
+    conv.say("hello", 0.4)
+    assert [type(e) for e in sent(conv)] == [ev.InputAudioAppend] * 3 + [ev.ItemCreate, ev.ResponseCreate]
+
+
+def test_the_uplink_keeps_the_newest_audio_while_the_link_is_down():
+    conv = fresh(max_queue_ms=200, frame_ms=20)
+    conv.say("first", 0.0)
+    conv.turn(Actions(send=[bytes([i]) * 960 for i in range(30)]), 0.1)
+    events = sent(conv)
+    audio = [e for e in events if isinstance(e, ev.InputAudioAppend)]
+    assert len(audio) == 10 and audio[0].pcm[0] == 20            # the oldest 20 frames went
+    assert isinstance(events[0], ev.ItemCreate)                    # control events are never dropped
+    assert conv.counters()["dropped_uplink_frames"] == 20
+
+
+def test_carry_over_replays_recent_turns_and_repairs_a_text_only_first_reply():
+    conv = fresh()
+    conv.server_event(ev.InputAudioCommitted(item_id="u1"), 0.0)
+    conv.server_event(ev.InputTranscriptionCompleted(item_id="u1", content_index=0, transcript="go forward"), 0.1)
+    started(conv)
+    conv.server_event(ev.AudioTranscriptDone(response_id="resp_1", item_id="a1", transcript="Going forward."), 0.2)
+    conv.end_session(lost=False, now=1.0)
+    first = conv.begin_session(session_id="sess_2", fresh=False, now=1.0)
+    assert [e.item.role for e in first if isinstance(e, ev.ItemCreate)] == ["user", "assistant"]
+    sent(conv)
+    conv.server_event(ev.ResponseCreated(response=Response(id="resp_2")), 2.0)
+    text_only = Item(id="a2", role="assistant", content=[ContentPart(type="output_text", text="You said go.")])
+    out = conv.server_event(done("resp_2", [text_only]), 2.1)
+    assert published(out, "carry_over_fallback")
+    events = sent(conv)
+    assert [type(e) for e in events] == [ev.ItemDelete, ev.ItemDelete, ev.ResponseCreate]
+    assert conv.counters()["text_only_fallbacks"] == 1
