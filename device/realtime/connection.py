@@ -148,15 +148,17 @@ class RealtimeConnection:
             raise ConnectionLost(f"cannot reach {urlsplit(endpoint.url).netloc}: {exc.__class__.__name__}: {exc}") from None
         conn = cls(ws, RealtimeProtocol(endpoint.dialect), endpoint)
         try:
-            first = await asyncio.wait_for(conn.recv(), open_timeout_s)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(open_timeout_s):   # not wait_for: it can swallow a cancellation
+                first = await conn.recv()
+        except TimeoutError:
             await ws.close()
             raise ConnectionLost("the Realtime server sent no session.created in time") from None
         if isinstance(first, ErrorEvent):
             # An in-band handshake failure; the close follows in the same millisecond.
             try:
-                await asyncio.wait_for(ws.wait_closed(), 2.0)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(2.0):
+                    await ws.wait_closed()
+            except TimeoutError:
                 await ws.close()
             rcvd = ws.close_code, ws.close_reason or ""
             raise error_for(first, rcvd[0], rcvd[1])

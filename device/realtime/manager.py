@@ -287,7 +287,8 @@ class SessionManager:
         try:
             created_at = self.clock()
             await conn.send(ev.SessionUpdate(session=render_session(self.settings(), endpoint.dialect)))
-            await asyncio.wait_for(self._until_updated(conn), self.options.open_timeout_s)
+            async with asyncio.timeout(self.options.open_timeout_s):   # wait_for can swallow a cancellation
+                await self._until_updated(conn)
         except BaseException:
             await conn.close()
             raise
