@@ -80,7 +80,8 @@ def decide(items: list[dict[str, Any]], tools: list[dict[str, Any]], *, heard_s:
         return reply
     if reply.calls:
         return Reply(calls=reply.calls, preamble=TOOL_PREAMBLE)
-    if reply.text and len(reply.text.split()) >= LONG_ANSWER_WORDS:
+    # The answer to tool outputs follows its own preamble of the call's response: none again.
+    if reply.text and len(reply.text.split()) >= LONG_ANSWER_WORDS and not _trailing_outputs(items):
         return Reply(text=reply.text, preamble=LONG_PREAMBLE)
     return reply
 

@@ -103,6 +103,20 @@ async def test_preamble_then_parallel_calls_then_final_answer(simulator):
         (answer,) = [e["item"] for e in events if e["type"] == "response.output_item.added"]
         assert answer["phase"] == "final_answer"
         assert transcript_of(events, answer["id"]) == "Done. The results are time 10:30; volume 30."
+        # a long answer to tool outputs still comes alone: its preamble was spoken before the calls
+        await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "what time is it"}]}}))
+        await until(ws, "conversation.item.done")
+        await ws.send(json.dumps({"type": "response.create"}))
+        call = [e for e in await until(ws, "response.done") if e["type"] == "response.function_call_arguments.done"]
+        long_output = {"time": "10:31", "date": "Friday 27 November 2026", "timezone": "UTC", "dst": "no"}
+        await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+            "type": "function_call_output", "call_id": call[0]["call_id"], "output": json.dumps(long_output)}}))
+        await until(ws, "conversation.item.done")
+        await ws.send(json.dumps({"type": "response.create"}))
+        output = (await until(ws, "response.done"))[-1]["response"]["output"]
+        assert [o["phase"] for o in output] == ["final_answer"]
+        assert len(output[0]["content"][0]["transcript"].split()) >= 12
 
 
 async def test_long_answers_get_a_preamble_and_older_models_do_not(simulator):
