@@ -207,6 +207,8 @@ def apply_update(current: dict[str, Any], update: Any, dialect: Dialect, *, has_
     for key, value in ga.items():
         if key in ("audio", "type", "id", "object", "expires_at", "model"):
             continue
+        if key == "reasoning":  # only the fields given change
+            value = {**(session.get("reasoning") or {}), **value}
         session[key] = value
     session["audio"]["input"].update(audio_in)
     session["audio"]["output"].update(audio_out)
