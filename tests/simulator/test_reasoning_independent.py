@@ -211,3 +211,13 @@ async def test_second_response_create_is_refused_after_the_first_is_created(simu
         assert events[0]["response"]["id"] in err["message"]
         await ws.send(json.dumps({"type": "response.cancel"}))
         assert (await until(ws, "response.done"))[-1]["response"]["status"] == "cancelled"
+
+
+async def test_parallel_tool_calls_false_makes_one_call_at_a_time(simulator):
+    async with connect(url(simulator, "gpt-realtime-2"), additional_headers=HEADERS) as ws:
+        await recv(ws)
+        updated = await update(ws, tools=TOOLS, parallel_tool_calls=False)
+        assert updated["session"]["parallel_tool_calls"] is False
+        output = (await say(ws, "what time is it and set the volume to 30"))[-1]["response"]["output"]
+        assert [(o["type"], o.get("phase"), o.get("name")) for o in output] == [
+            ("message", "commentary", None), ("function_call", None, "get_time")]
