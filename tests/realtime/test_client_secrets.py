@@ -15,6 +15,7 @@ from device.errors import AuthenticationError, ConfigError, ConnectionLost, Serv
 from device.httpjson import post_json
 from device.realtime import events as ev
 from device.realtime.connection import Endpoint, RealtimeConnection
+from device.realtime.models import Item
 from device.realtime.secrets import ClientSecret, fetch_client_secret
 from device.tokenserver import TokenServer, TokenServerOptions, add_device, revoke_device
 
@@ -62,7 +63,7 @@ async def test_a_known_device_gets_a_secret_that_opens_sessions(sim, tokens, tok
     for _ in range(2):  # one secret may start several sessions (a rotation) until it expires
         conn = await open_with(sim, secret)
         assert conn.session.model == "gpt-realtime-2" and conn.session.id.startswith("sess_")
-        await conn.send(ev.ItemCreate(item=ev.Item.user_text("hello")))
+        await conn.send(ev.ItemCreate(item=Item.user_text("hello")))
         await conn.send(ev.ResponseCreate())
         while not isinstance(event := await conn.recv(), ev.ResponseDone):
             pass
