@@ -22,12 +22,57 @@ def _simulator(args: argparse.Namespace) -> int:
     keys = frozenset(k for k in (args.api_key or os.environ.get("PIVOICE_SIMULATOR_KEYS", "")).split(",") if k)
     options = SimulatorOptions(dialect=Dialect.parse(args.dialect, key="--dialect"),
                                session_limit_s=args.session_limit, api_keys=keys, speedup=args.speedup,
-                               quirks=not args.no_quirks)
+                               quirks=not args.no_quirks,
+                               http_port=args.http_port if args.http_port is not None else (args.port + 1 if args.port else 0))
     try:
         asyncio.run(serve_forever(options, args.host, args.port))
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _token_server(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import config as cfg
+    from .tokenserver import TokenServerOptions, add_device, revoke_device, serve_forever
+
+    tokens = Path(args.tokens)
+    if args.add:
+        print(f"{args.add} {add_device(tokens, args.add)}")
+        print(f"(added to {tokens}; put the token in the device's PIVOICE_DEVICE_TOKEN or its "
+              "pivoice_device_token credential)", file=sys.stderr)
+        return 0
+    if args.revoke:
+        if not revoke_device(tokens, args.revoke):
+            print(f"pivoice: no device {args.revoke!r} in {tokens}", file=sys.stderr)
+            return 1
+        return 0
+    options = TokenServerOptions(tokens_file=tokens, upstream=args.upstream, model=args.model,
+                                 expires_s=args.expires, api_key=cfg.api_key())
+    try:
+        asyncio.run(serve_forever(options, args.host, args.port))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _token_server_parser(sub: argparse._SubParsersAction) -> None:
+    from .tokenserver import DEFAULT_TOKENS_FILE, DEFAULT_UPSTREAM
+
+    p = sub.add_parser("token-server", help="hand devices short-lived Realtime secrets (run on a home server)")
+    p.add_argument("--tokens", default=str(DEFAULT_TOKENS_FILE), metavar="PATH",
+                   help=f"device tokens file, one `NAME TOKEN` a line, mode 0600 (default {DEFAULT_TOKENS_FILE})")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    p.add_argument("--port", type=int, default=8788, help="TCP port (default 8788)")
+    p.add_argument("--upstream", default=DEFAULT_UPSTREAM, metavar="URL",
+                   help=f"OpenAI API base that mints the secrets (default {DEFAULT_UPSTREAM})")
+    p.add_argument("--model", default="gpt-realtime-2", help="model baked into each secret (default gpt-realtime-2)")
+    p.add_argument("--expires", type=int, default=600, metavar="SECONDS",
+                   help="how long a secret may start sessions, 10-7200 (default 600)")
+    p.add_argument("--add", metavar="NAME", help="add a device with a new random token, print it, and exit")
+    p.add_argument("--revoke", metavar="NAME", help="remove a device's token and exit")
+    p.set_defaults(func=_token_server)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -187,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="session time limit in seconds (default 3600, as OpenAI GA)")
     sim.add_argument("--api-key", metavar="KEY[,KEY]", help="accept only these keys (default: any non-empty key)")
     sim.add_argument("--speedup", type=float, default=4.0, help="reply audio is sent this much faster than real time")
+    sim.add_argument("--http-port", type=int, default=None,
+                     help="plain-HTTP port for POST /v1/realtime/client_secrets (default --port + 1; 0 picks one)")
     sim.add_argument("--no-quirks", action="store_true",
                      help="do not reproduce the text-only replies that replayed text history causes")
     sim.set_defaults(func=_simulator)
@@ -196,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--speedup", type=float, default=4.0, help="simulator reply speed (real time = 1)")
     demo.add_argument("--speaker", metavar="DEVICE", help="play on this sound card (e.g. default) instead of the WAV")
     demo.set_defaults(func=_demo)
+    _token_server_parser(sub)
     _diagnostics(sub)
     return parser
 

@@ -23,10 +23,11 @@ from .audio.turns import EchoGuard, TurnMode
 from .audio.vad import VadSettings
 from .errors import ConfigError
 from .realtime.dialect import Dialect
-from .realtime.session import DEFAULT_VOICE
+from .realtime.session import DEFAULT_VOICE, REASONING_EFFORTS
 
 DEFAULT_PATH = Path("/etc/pivoice/config.toml")
 CREDENTIAL = "openai_api_key"
+DEVICE_TOKEN_CREDENTIAL = "pivoice_device_token"
 DEFAULT_INSTRUCTIONS = ("You are the voice of a small speaker device. Answer briefly and warmly, "
                         "in the language the person speaks.")
 
@@ -34,7 +35,12 @@ DEFAULT_INSTRUCTIONS = ("You are the voice of a small speaker device. Answer bri
 @dataclass(frozen=True)
 class RealtimeConfig:
     url: str = "wss://api.openai.com/v1/realtime"
-    model: str = "gpt-realtime"
+    model: str = "gpt-realtime-2"
+    #: session.reasoning.effort for models that take it (gpt-realtime-2*; README "Models").
+    reasoning_effort: str = "low"
+    #: A token server (``pivoice token-server``) that hands out short-lived client secrets;
+    #: when set, the device holds no API key, only its device token. "" = use the API key.
+    token_url: str = ""
     dialect: Dialect = Dialect.GA
     #: Seconds; used only when the server's session.created carries no expires_at.
     session_limit: float = 1800.0
@@ -154,6 +160,9 @@ class _Reader:
         if not isinstance(table, dict):
             self.fail(f"[{name}]", "must be a table")
         for key in table:
+            if key in ("device_token", "pivoice_device_token"):
+                self.fail(f"[{name}] {key}", "the device token does not belong in the config file; set "
+                          "PIVOICE_DEVICE_TOKEN or the systemd credential 'pivoice_device_token'")
             if key in ("api_key", "key", "openai_api_key"):
                 self.fail(f"[{name}] {key}", "the API key does not belong in the config file; set OPENAI_API_KEY "
                           "or the systemd credential 'openai_api_key' (install.sh --key-file)")
@@ -204,6 +213,11 @@ class _Reader:
         rt = replace(rt, dialect=self.choice("realtime", "dialect", str(rt.dialect), Dialect))
         if not rt.simulator and not rt.url.startswith(("ws://", "wss://")):
             self.fail("[realtime] url", f"{rt.url!r} is not a ws:// or wss:// URL")
+        if rt.reasoning_effort not in REASONING_EFFORTS:
+            self.fail("[realtime] reasoning_effort", f"{rt.reasoning_effort!r} is not one of {', '.join(REASONING_EFFORTS)}")
+        if rt.token_url and not rt.token_url.startswith(("http://", "https://")):
+            self.fail("[realtime] token_url", f"{rt.token_url!r} is not an http:// or https:// URL "
+                      "(the address of `pivoice token-server`, e.g. http://homeserver:8788/token)")
         if rt.session_limit < 10:
             self.fail("[realtime] session_limit", "must be at least 10 seconds")
         if rt.rotate_margin < 0 or rt.carry_turns < 0 or rt.fatal_retry <= 0:
@@ -297,6 +311,21 @@ def api_key(environ: dict[str, str] | None = None) -> str:
     if creds:
         try:
             return (Path(creds) / CREDENTIAL).read_text(encoding="utf-8").strip()
+        except OSError:
+            return ""
+    return ""
+
+
+def device_token(environ: dict[str, str] | None = None) -> str:
+    """This device's token for ``[realtime] token_url``, from ``PIVOICE_DEVICE_TOKEN`` or the
+    systemd credential ``pivoice_device_token``; "" when there is none."""
+    env = os.environ if environ is None else environ
+    if env.get("PIVOICE_DEVICE_TOKEN"):
+        return env["PIVOICE_DEVICE_TOKEN"].strip()
+    creds = env.get("CREDENTIALS_DIRECTORY")
+    if creds:
+        try:
+            return (Path(creds) / DEVICE_TOKEN_CREDENTIAL).read_text(encoding="utf-8").strip()
         except OSError:
             return ""
     return ""

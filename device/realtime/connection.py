@@ -88,7 +88,7 @@ class Endpoint:
         return headers
 
 
-_KEYLIKE = re.compile(r"\b(sk|ek|rk)-[^\s.,;]*")
+_KEYLIKE = re.compile(r"\b(sk|ek|rk)[-_][^\s.,;]*")  # ek_: client secrets (section 3.1)
 
 
 def scrub(text: str, secret: str = "") -> str:

@@ -10,6 +10,7 @@ directions, for the client and for the simulator.
 from __future__ import annotations
 
 import enum
+import re
 from typing import Any
 
 from ..errors import ConfigError
@@ -96,8 +97,21 @@ def _audio_format(dialect: Dialect) -> Any:
     return {"type": "audio/pcm", "rate": PCM_RATE_HZ} if dialect is Dialect.GA else "pcm16"
 
 
-def render_session(settings: SessionSettings, dialect: Dialect) -> dict[str, Any]:
-    """The ``session`` object of a ``session.update`` for ``dialect`` (section 1.1)."""
+#: Model ids that take ``session.reasoning`` (section 1: the gpt-realtime-2 family, its
+#: dated snapshots and the 2.x previews). Not ``gpt-realtime-2025-08-28``: that is gpt-realtime.
+REASONING_MODELS = re.compile(r"gpt-realtime-2(\.\d+)?(-|$)")
+
+
+def model_takes_reasoning(model: str | None) -> bool:
+    """Whether ``model`` accepts ``session.reasoning``; other models refuse the whole update."""
+    return bool(model and REASONING_MODELS.match(model))
+
+
+def render_session(settings: SessionSettings, dialect: Dialect, *, model: str | None = None) -> dict[str, Any]:
+    """The ``session`` object of a ``session.update`` for ``dialect`` (section 1.1).
+
+    ``model`` is the session's model: ``reasoning`` is sent only when it takes it (GA only),
+    since a model that does not rejects the whole update."""
     turn = settings.turn_detection.to_dict() if settings.turn_detection else None
     transcription = {"model": settings.transcription_model} if settings.transcription_model else None
     noise = {"type": settings.noise_reduction} if settings.noise_reduction else None
@@ -119,6 +133,8 @@ def render_session(settings: SessionSettings, dialect: Dialect) -> dict[str, Any
         }
         if settings.max_output_tokens is not None:
             session["max_output_tokens"] = settings.max_output_tokens
+        if settings.reasoning_effort and model_takes_reasoning(model):
+            session["reasoning"] = {"effort": settings.reasoning_effort}
     else:
         session = {
             # Beta has no audio-only mode: audio always came with text (section 1.1).

@@ -102,14 +102,14 @@ class ConversationCreated(ServerEvent):
 @dataclass(frozen=True, kw_only=True)
 class ConversationItemAdded(ServerEvent):
     item: Item
-    previous_item_id: str | None = None
+    previous_item_id: str | None = field(default=None, metadata={"keep_none": True})
 
 
 @_server("conversation.item.done")
 @dataclass(frozen=True, kw_only=True)
 class ConversationItemDone(ServerEvent):
     item: Item
-    previous_item_id: str | None = None
+    previous_item_id: str | None = field(default=None, metadata={"keep_none": True})
 
 
 @_server("conversation.item.deleted")
@@ -184,7 +184,8 @@ class SpeechStopped(ServerEvent):
 @dataclass(frozen=True, kw_only=True)
 class InputAudioCommitted(ServerEvent):
     item_id: str
-    previous_item_id: str | None = None
+    # Sent as null for the first item (section 2.2), not left out.
+    previous_item_id: str | None = field(default=None, metadata={"keep_none": True})
 
 
 @_server("input_audio_buffer.cleared")
@@ -286,12 +287,15 @@ class AudioDone(_ResponsePartEvent):
 @dataclass(frozen=True, kw_only=True)
 class AudioTranscriptDelta(_ResponsePartEvent):
     delta: str
+    #: The item's phase when the server repeats it here; else look it up on the item.
+    phase: str | None = None
 
 
 @_server("response.output_audio_transcript.done")
 @dataclass(frozen=True, kw_only=True)
 class AudioTranscriptDone(_ResponsePartEvent):
     transcript: str = ""
+    phase: str | None = None
 
 
 @_server("response.output_text.delta")

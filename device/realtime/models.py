@@ -136,6 +136,9 @@ class Item(Model):
     name: str | None = None
     arguments: str | None = None
     output: str | None = None
+    #: Reasoning models (gpt-realtime-2*) mark assistant messages "commentary" (a spoken
+    #: preamble) or "final_answer" (reference section 1, "Preambles and phases").
+    phase: str | None = None
 
     @classmethod
     def user_text(cls, text: str) -> Item:

@@ -11,6 +11,8 @@ from typing import Any
 #: Default voice for a new session; immutable once the assistant has spoken (section 2.1).
 DEFAULT_VOICE = "marin"
 PCM_RATE_HZ = 24000
+#: ``session.reasoning.effort`` values of the reasoning models (reference section 1.1).
+REASONING_EFFORTS = ("minimal", "low", "medium", "high", "xhigh")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +72,9 @@ class SessionSettings:
     tool_choice: str = "auto"
     max_output_tokens: int | str | None = None
     speed: float | None = None
+    #: One of REASONING_EFFORTS; rendered only for models that take it
+    #: (:func:`device.realtime.dialect.model_takes_reasoning`), else left out.
+    reasoning_effort: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..realtime.dialect import Dialect
-from ..realtime.session import DEFAULT_VOICE, PCM_RATE_HZ
+from ..realtime.dialect import Dialect, model_takes_reasoning
+from ..realtime.session import DEFAULT_VOICE, PCM_RATE_HZ, REASONING_EFFORTS
 
 DEFAULT_INSTRUCTIONS = ("You are a helpful, witty, and friendly voice assistant on a small device. "
                         "Keep answers short.")
@@ -26,7 +26,24 @@ class SimError(Exception):
         self.code, self.message, self.param, self.type = code, message, param, type_
 
 
+#: What the server fills in for a turn_detection given in part (section 2.3, 5).
+SERVER_VAD_DEFAULTS = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
+                       "silence_duration_ms": 200, "idle_timeout_ms": None,
+                       "create_response": True, "interrupt_response": True}
+SEMANTIC_VAD_DEFAULTS = {"type": "semantic_vad", "eagerness": "auto",
+                         "create_response": True, "interrupt_response": True}
+#: The effort a reasoning model's session starts with (the guides' recommended start).
+DEFAULT_REASONING_EFFORT = "low"
+
+
 def default_session(session_id: str, model: str, expires_at: int) -> dict[str, Any]:
+    session = _base_session(session_id, model, expires_at)
+    if model_takes_reasoning(model):
+        session["reasoning"] = {"effort": DEFAULT_REASONING_EFFORT}
+    return session
+
+
+def _base_session(session_id: str, model: str, expires_at: int) -> dict[str, Any]:
     return {
         "type": "realtime", "object": "realtime.session", "id": session_id, "model": model,
         "output_modalities": ["audio"], "instructions": DEFAULT_INSTRUCTIONS, "tools": [],
@@ -36,9 +53,7 @@ def default_session(session_id: str, model: str, expires_at: int) -> dict[str, A
             "input": {
                 "format": {"type": "audio/pcm", "rate": PCM_RATE_HZ}, "transcription": None,
                 "noise_reduction": None,
-                "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
-                                   "silence_duration_ms": 200, "idle_timeout_ms": None,
-                                   "create_response": True, "interrupt_response": True},
+                "turn_detection": dict(SERVER_VAD_DEFAULTS),
             },
             "output": {"format": {"type": "audio/pcm", "rate": PCM_RATE_HZ}, "voice": DEFAULT_VOICE, "speed": 1},
         },
@@ -73,18 +88,44 @@ def _check_format(fmt: Any, param: str) -> None:
                        f"but got {fmt['rate']} instead.", f"{param}.rate")
 
 
-def _check_turn(turn: Any, param: str) -> None:
+def _check_turn(turn: Any, param: str) -> dict[str, Any] | None:
+    """Validate a turn_detection and return it whole, with the server's defaults filled in."""
     if turn is None:
-        return
+        return None
     if not isinstance(turn, dict):
         raise SimError("invalid_type", f"Invalid type for '{param}'.", param)
     _unknown(set(turn), _TURN_KEYS, f"{param}.")
-    if turn.get("type") not in ("server_vad", "semantic_vad"):
+    kind = turn.get("type", "server_vad")
+    if kind not in ("server_vad", "semantic_vad"):
         raise SimError("invalid_value", f"Invalid value for '{param}.type'.", f"{param}.type")
+    defaults = SERVER_VAD_DEFAULTS if kind == "server_vad" else SEMANTIC_VAD_DEFAULTS
     threshold = turn.get("threshold", 0.5)
     if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
         raise SimError("decimal_above_max_value" if isinstance(threshold, (int, float)) and threshold > 1
                        else "invalid_value", f"Invalid '{param}.threshold'.", f"{param}.threshold")
+    idle = turn.get("idle_timeout_ms")
+    if idle is not None and (not isinstance(idle, int) or isinstance(idle, bool) or not 5000 <= idle <= 30000):
+        code = "integer_below_min_value" if isinstance(idle, int) and idle < 5000 else "integer_above_max_value"
+        bound = "Expected a value >= 5000" if code == "integer_below_min_value" else "Expected a value <= 30000"
+        raise SimError(code, f"Invalid '{param}.idle_timeout_ms': {bound}, but got {idle!r} instead.",
+                       f"{param}.idle_timeout_ms")
+    return {**defaults, **turn, "type": kind}
+
+
+def _check_reasoning(reasoning: Any, model: str) -> None:
+    """``reasoning`` exists for the gpt-realtime-2 family only (section 1). The refusal copies
+    what OpenAI says for reasoning.effort on a model without it [3P, Responses API]."""
+    if not model_takes_reasoning(model):
+        raise SimError("unsupported_parameter", "Unsupported parameter: 'session.reasoning.effort' is not "
+                       "supported with this model.", "session.reasoning.effort")
+    if not isinstance(reasoning, dict):
+        raise SimError("invalid_type", "Invalid type for 'session.reasoning': expected an object.", "session.reasoning")
+    _unknown(set(reasoning), {"effort"}, "session.reasoning.")
+    effort = reasoning.get("effort")
+    if effort is not None and effort not in REASONING_EFFORTS:
+        supported = ", ".join(f"'{e}'" for e in REASONING_EFFORTS[:-1]) + f", and '{REASONING_EFFORTS[-1]}'"
+        raise SimError("invalid_value", f"Invalid value: '{effort}'. Supported values are: {supported}.",
+                       "session.reasoning.effort")
 
 
 def _beta_to_ga(update: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +189,10 @@ def apply_update(current: dict[str, Any], update: Any, dialect: Dialect, *, has_
         if "format" in block:
             _check_format(block["format"], f"session.audio.{side}.format")
     if "turn_detection" in audio_in:
-        _check_turn(audio_in["turn_detection"], "session.audio.input.turn_detection")
+        audio_in = dict(audio_in, turn_detection=_check_turn(audio_in["turn_detection"],
+                                                             "session.audio.input.turn_detection"))
+    if "reasoning" in ga:
+        _check_reasoning(ga["reasoning"], current["model"])
     mods = ga.get("output_modalities")
     if mods is not None and (not isinstance(mods, list) or sorted(mods) not in (["audio"], ["text"])):
         raise SimError("invalid_value", "Invalid value for 'session.output_modalities': use ['audio'] or ['text'].",
@@ -163,6 +207,8 @@ def apply_update(current: dict[str, Any], update: Any, dialect: Dialect, *, has_
     for key, value in ga.items():
         if key in ("audio", "type", "id", "object", "expires_at", "model"):
             continue
+        if key == "reasoning":  # only the fields given change
+            value = {**(session.get("reasoning") or {}), **value}
         session[key] = value
     session["audio"]["input"].update(audio_in)
     session["audio"]["output"].update(audio_out)

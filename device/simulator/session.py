@@ -20,15 +20,15 @@ import logging
 import random
 import string
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..realtime import events as ev
 from ..realtime.dialect import Dialect
-from ..realtime.models import ErrorDetail, Item, RateLimit, Response
+from ..realtime.models import ErrorDetail, Item
 from . import replies
-from .respond import run_response
 from .config import SimError, apply_update, default_session, render_session
+from .items import check_new_item, insert_index, truncate_item
+from .respond import Active, announce, run_response
 from .vad import EnergyVad, VadStart
 from .voice import synthesize
 
@@ -47,14 +47,6 @@ class Ids:
         return prefix + "_" + "".join(self._rng.choices(string.ascii_letters + string.digits, k=21))
 
 
-@dataclass
-class _Active:
-    id: str
-    task: asyncio.Task | None = None
-    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
-    reason: str | None = None
-
-
 class SimSession:
     def __init__(self, emit: Callable[[ev.ServerEvent], Awaitable[None]], *, dialect: Dialect, model: str,
                  expires_at: int, ids: Ids, speedup: float = 4.0, first_audio_delay_s: float = 0.05,
@@ -70,13 +62,15 @@ class SimSession:
         self.audio_of: dict[str, bytearray] = {}   # assistant item id -> audio bytes sent
         self.heard_ms: dict[str, int] = {}          # user item id -> length of its audio
         self.text_bias: set[str] = set()            # client-created system / assistant text items
+        self.idle_items: set[str] = set()           # user items an idle timeout committed
         self.input = bytearray()
         self.input_start_ms = 0                     # session audio position of input[0]
         self.audio_ms = 0                           # all audio appended this session
-        self.active: _Active | None = None
+        self.active: Active | None = None
         self.counts = {"responses": 0, "cancelled": 0}
         self._speech_item: str | None = None
         self._speech_start_ms = 0
+        self._idle_at_ms: int | None = None         # audio position of the next idle timeout
         self._vad = self._make_vad()
 
     # ------------------------------------------------------------------------- plumbing
@@ -138,10 +132,34 @@ class SimSession:
                 await self._speech_started(mark.audio_start_ms)
             else:
                 await self._speech_stopped(mark.audio_end_ms)
+        if self._idle_at_ms is not None and self.audio_ms >= self._idle_at_ms and not self._vad.in_speech:
+            await self._idle_timeout()
+
+    def _arm_idle_timeout(self, finished: Active) -> None:
+        """``idle_timeout_ms`` counts from when the reply's audio has finished playing, taken
+        as the audio position at ``response.done`` plus the reply's length (section 4)."""
+        timeout = (self.turn_detection or {}).get("idle_timeout_ms")
+        if timeout and self.turn_detection and self.turn_detection.get("type") == "server_vad" and not self.active:
+            self._idle_at_ms = self.audio_ms + finished.audio_ms + int(timeout)
+
+    async def _idle_timeout(self) -> None:
+        """No speech for ``idle_timeout_ms``: say so, commit the silence and answer it (section 4)."""
+        self._idle_at_ms = None
+        item_id = self.ids("item")
+        await self.send(self._event(ev.InputAudioTimeout, audio_start_ms=self.input_start_ms,
+                                    audio_end_ms=self.audio_ms, item_id=item_id))
+        segment = bytes(self.input)
+        self.input.clear()
+        self.input_start_ms = self.audio_ms
+        self.idle_items.add(item_id)
+        await self._commit(item_id, segment)
+        if not self.active:
+            await self._start_response({})
 
     async def _speech_started(self, start_ms: int) -> None:
         self._speech_item = self.ids("item")
         self._speech_start_ms = max(start_ms, self.input_start_ms)
+        self._idle_at_ms = None
         await self.send(self._event(ev.SpeechStarted, audio_start_ms=start_ms, item_id=self._speech_item))
         turn = self.turn_detection or {}
         if self.active and turn.get("interrupt_response", True):
@@ -157,7 +175,7 @@ class SimSession:
         self.input_start_ms = end_ms
         await self._commit(item_id, segment)
         if (self.turn_detection or {}).get("create_response", True) and not self.active:
-            self._start_response({})
+            await self._start_response({})
 
     async def _on_input_audio_buffer_commit(self, event: ev.InputAudioCommit) -> None:
         have_ms = len(self.input) / BYTES_PER_MS
@@ -199,50 +217,16 @@ class SimSession:
     # ---------------------------------------------------------------------- conversation
     async def _on_conversation_item_create(self, event: ev.ItemCreate) -> None:
         item = event.item.to_dict()
-        self._check_new_item(item)
+        check_new_item(item, self.items)
         item.setdefault("id", self.ids("item"))
         item.update(object="realtime.item", status="completed")
         if any(i["id"] == item["id"] for i in self.items):
             raise SimError("invalid_value", f"Item with id '{item['id']}' already exists.", "item.id")
-        prev = event.previous_item_id
-        if prev is None:
-            index = len(self.items)
-        elif prev == "root":
-            index = 0
-        else:
-            index = next((n + 1 for n, i in enumerate(self.items) if i["id"] == prev), None)
-            if index is None:
-                raise SimError("invalid_value", f"Error adding item: the previous item with id '{prev}' "
-                               "does not exist.", "previous_item_id")
+        index = insert_index(self.items, event.previous_item_id)
         self.items.insert(index, item)
         if item.get("role") == "system" or (item.get("role") == "assistant" and item.get("type") == "message"):
             self.text_bias.add(item["id"])
         await self._item_added(item, self.items[index - 1]["id"] if index else None)
-
-    def _check_new_item(self, item: dict[str, Any]) -> None:
-        kind = item.get("type")
-        if kind == "function_call_output":
-            if not any(i.get("type") == "function_call" and i.get("call_id") == item.get("call_id") for i in self.items):
-                raise SimError("invalid_value", f"No tool call found for function call output with call_id "
-                               f"'{item.get('call_id')}'.", "item.call_id")
-            if item.get("output") is None:
-                raise SimError("missing_required_parameter", "Missing required parameter: 'item.output'.", "item.output")
-            return
-        if kind != "message":
-            raise SimError("invalid_value", f"Invalid value: '{kind}'. Supported values are: 'message', "
-                           "'function_call', and 'function_call_output'.", "item.type")
-        allowed = {"user": {"input_text", "input_audio", "input_image"}, "system": {"input_text"},
-                   "assistant": {"output_text", "text"}}.get(item.get("role") or "")
-        if allowed is None:
-            raise SimError("invalid_value", f"Invalid value: '{item.get('role')}'. Supported values are: "
-                           "'user', 'assistant', and 'system'.", "item.role")
-        for n, part in enumerate(item.get("content") or ()):
-            if part.get("type") not in allowed:
-                raise SimError("invalid_value", f"Invalid value: '{part.get('type')}'. Supported values are: "
-                               + ", ".join(f"'{a}'" for a in sorted(allowed)) + ".", f"item.content[{n}].type")
-            if part["type"] in ("input_text", "output_text", "text") and part.get("text") is None:
-                raise SimError("missing_required_parameter",
-                               f"Missing required parameter: 'item.content[{n}].text'.", f"item.content[{n}].text")
 
     def _find(self, item_id: str) -> dict[str, Any]:
         for item in self.items:
@@ -259,20 +243,7 @@ class SimSession:
         await self.send(self._event(ev.ConversationItemRetrieved, item=Item.from_dict(self._find(event.item_id))))
 
     async def _on_conversation_item_truncate(self, event: ev.ItemTruncate) -> None:
-        item = self._find(event.item_id)
-        audio = self.audio_of.get(event.item_id)
-        if item.get("role") != "assistant" or audio is None:
-            raise SimError("unsupported_content_type", "Only model output audio messages can be truncated")
-        have_ms = len(audio) // BYTES_PER_MS
-        if event.audio_end_ms > have_ms:
-            raise SimError("invalid_value", f"Audio content of {have_ms}ms is already shorter than "
-                           f"{event.audio_end_ms}ms", "audio_end_ms")
-        del audio[event.audio_end_ms * BYTES_PER_MS:]
-        for part in item.get("content") or ():
-            if part.get("transcript"):
-                words = part["transcript"].split()
-                keep = round(len(words) * event.audio_end_ms / max(have_ms, 1))
-                part["transcript"] = " ".join(words[:keep])
+        truncate_item(self._find(event.item_id), self.audio_of.get(event.item_id), event.audio_end_ms, BYTES_PER_MS)
         await self.send(self._event(ev.ConversationItemTruncated, item_id=event.item_id,
                                     content_index=event.content_index, audio_end_ms=event.audio_end_ms))
 
@@ -282,7 +253,7 @@ class SimSession:
             raise SimError("conversation_already_has_active_response",
                            f"Conversation already has an active response in progress: {self.active.id}. "
                            "Wait until the response is finished before creating a new one.")
-        self._start_response(event.response or {})
+        await self._start_response(event.response or {})
 
     async def _on_response_cancel(self, event: ev.ResponseCancel) -> None:
         if not self.active or (event.response_id and event.response_id != self.active.id):
@@ -298,14 +269,16 @@ class SimSession:
         if active.task:
             await asyncio.shield(active.task)
 
-    def _start_response(self, params: dict[str, Any]) -> None:
-        active = _Active(id=self.ids("resp"))
+    async def _start_response(self, params: dict[str, Any]) -> None:
+        active = Active(id=self.ids("resp"), params=params)
         self.active = active
-        active.task = asyncio.create_task(self._respond(active, params), name=f"sim-{active.id}")
+        self._idle_at_ms = None
+        await announce(self, active)
+        active.task = asyncio.create_task(self._respond(active), name=f"sim-{active.id}")
 
-    async def _respond(self, active: _Active, params: dict[str, Any]) -> None:
+    async def _respond(self, active: Active) -> None:
         try:
-            await run_response(self, active, params)
+            await run_response(self, active)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -313,29 +286,7 @@ class SimSession:
         finally:
             if self.active is active:
                 self.active = None
-
-    async def rate_limits(self) -> None:
-        limits = [RateLimit(name="tokens", limit=15000000, remaining=14990000, reset_seconds=0.001)]
-        if self.dialect is Dialect.BETA:
-            limits.insert(0, RateLimit(name="requests", limit=5000, remaining=4999, reset_seconds=0.012))
-        await self.send(self._event(ev.RateLimitsUpdated, rate_limits=limits))
-
-    def response_model(self, active: _Active, status: str, output: list[dict[str, Any]],
-                       modalities: list[str], usage: dict | None = None) -> Response:
-        details = None
-        if status == "cancelled":
-            details = {"type": "cancelled", "reason": active.reason}
-        return Response(id=active.id, object="realtime.response", status=status, status_details=details,
-                        output=[Item.from_dict(o) for o in output], usage=usage,
-                        conversation_id=None, output_modalities=modalities)
-
-    def reply_modalities(self, params: dict[str, Any]) -> list[str]:
-        mods = params.get("output_modalities") or params.get("modalities") or self.session["output_modalities"]
-        audio = "audio" in mods
-        if audio and self.quirks and self.text_bias and "instructions" not in params:
-            logger.info("simulator: replayed text items in the conversation; replying in text only")
-            audio = False
-        return ["audio"] if audio else ["text"]
+            self._arm_idle_timeout(active)
 
     def synthesize(self, text: str) -> Awaitable[bytes]:
         return asyncio.to_thread(synthesize, text)

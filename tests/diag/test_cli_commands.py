@@ -84,7 +84,9 @@ def test_say_speaks_the_reply_and_events_show_it(daemon):
     time.sleep(1.0)
     said = pivoice("say", "--config", str(daemon), "What", "time", "is", "it?")
     assert said.returncode == 0, said.stdout + said.stderr
-    assert said.stdout.startswith("device: Done. The result is time ")
+    # The default model (gpt-realtime-2) speaks a preamble before the tool call, then the answer.
+    assert said.stdout.splitlines()[0] == "device: Let me check that."
+    assert said.stdout.splitlines()[-1].startswith("device: Done. The result is time ")
     out, _ = events.communicate(timeout=60)
     kinds = [json.loads(line)["kind"] for line in out.splitlines()]
     assert kinds[0] == "say" and "tool" in kinds and "state" in kinds
