@@ -51,6 +51,7 @@ from .realtime.carryover import History
 from .realtime.connection import Endpoint
 from .realtime.conversation import RealtimeConversation
 from .realtime.manager import Options, SessionManager
+from .realtime.secrets import fetch_client_secret
 from .realtime.session import SessionSettings, TurnDetection
 from .state import DeviceState
 from .statemachine import StateMachine
@@ -66,8 +67,9 @@ __all__ = ["App", "Hardware"]
 class App:
     def __init__(self, config: cfg.Config, *, hardware: Hardware | None = None, config_path: str | None = None,
                  api_key: Callable[[], str] = cfg.api_key, notifier: Notifier | None = None,
-                 manager_options: Options | None = None) -> None:
+                 manager_options: Options | None = None, device_token: Callable[[], str] = cfg.device_token) -> None:
         self.config = config
+        self.device_token = device_token
         self.config_path = config_path
         self.hardware = hardware or real_hardware(config)
         self.api_key = api_key
@@ -84,7 +86,7 @@ class App:
         self.manager = SessionManager(endpoint=self.endpoint, settings=self.session_settings,
                                       conversation=self.conversation, pipeline=self.pipeline,
                                       run_tool=self.tools.run, options=manager_options or self._options(),
-                                      publish=self.publish)
+                                      publish=self.publish, credentials=self.credentials)
         self.controls = Controls(turns=self.turns, pipeline=self.pipeline, session=self.manager,
                                  publish=self.publish, volume=config.audio.volume)
         for spec in builtin_tools(self.controls) + [http_tool(t) for t in config.tools]:
@@ -120,12 +122,22 @@ class App:
             return Endpoint(url=url, model=rt.model, dialect=rt.dialect, api_key=key or "simulator")
         return Endpoint(url=rt.url, model=rt.model, dialect=rt.dialect, api_key=key)
 
+    async def credentials(self, endpoint: Endpoint) -> Endpoint:
+        """With ``[realtime] token_url``, every session gets a fresh short-lived client secret
+        from the token server: the device holds no long-lived key."""
+        rt = self.config.realtime
+        if not rt.token_url:
+            return endpoint
+        secret = await fetch_client_secret(rt.token_url, self.device_token(), timeout_s=10.0)
+        return replace(endpoint, api_key=secret.value)
+
     def session_settings(self) -> SessionSettings:
         rt, turns = self.config.realtime, self.config.turns
         detection = TurnDetection(silence_duration_ms=turns.silence_ms,
                                   interrupt_response=True) if turns.mode is TurnMode.SERVER_VAD else None
         return SessionSettings(instructions=rt.instructions, voice=rt.voice, turn_detection=detection,
-                               transcription_model=rt.transcription_model, tools=self.tools.tools())
+                               transcription_model=rt.transcription_model, tools=self.tools.tools(),
+                               reasoning_effort=rt.reasoning_effort)
 
     # ------------------------------------------------------------- events
     def publish(self, kind: str, data: dict[str, Any]) -> None:
@@ -149,7 +161,8 @@ class App:
             "audio_problem": self.audio_problem, "gpio_problem": self.gpio_problem,
             "microphone": self._device_line("microphone", self.mic), "speaker": self._device_line("speaker", self.speaker),
             "config": self.config.source,
-            "api_key": "set" if self.api_key() else "not needed" if self.config.realtime.simulator else "missing",
+            "api_key": ("short-lived secrets from the token server" if self.config.realtime.token_url else
+                        "set" if self.api_key() else "not needed" if self.config.realtime.simulator else "missing"),
             "tools": [t.name for t in self.tools.tools()],
         }
 

@@ -82,30 +82,34 @@ class RealtimeConversation:
         self.stats = Counters()
         self.settings = SessionSettings()
         self.dialect = Dialect.GA
+        self.model: str | None = None
         self.session_id: str | None = None
         self._reply: _Reply | None = None
         self._awaiting_reply_since: float | None = None   # a turn was sent; no response yet
         self._ignored: set[str] = set()                   # responses cut off by a barge-in
         self._received_ms: dict[str, int] = {}            # audio received per item
+        self._phases: dict[str, str] = {}                 # item -> commentary | final_answer
         self._playing = False                             # audio handed to the pipeline, not drained
         self._tools: dict[str, str] = {}                  # call_id -> name, running
+        self._tools_answer = True                         # ask for the answer once they are done
         self._verify_audio = False
         self._end_after_reply = False
         self._user_talking = False
 
     # ---------------------------------------------------------------- sessions
     def begin_session(self, *, session_id: str, fresh: bool, now: float, settings: SessionSettings | None = None,
-                      dialect: Dialect | None = None) -> list[ev.ClientEvent]:
+                      dialect: Dialect | None = None, model: str | None = None) -> list[ev.ClientEvent]:
         self.session_id = session_id
         self.settings = settings or self.settings
         self.dialect = dialect or self.dialect
+        self.model = model
         if fresh:
             self.history.clear()
         items, earlier = ([], "") if fresh else self.history.carry(self.carry_turns)
         first: list[ev.ClientEvent] = []
         if earlier:
             carried = replace(self.settings, instructions=instructions_with(self.settings.instructions or "", earlier))
-            first.append(ev.SessionUpdate(session=render_session(carried, self.dialect)))
+            first.append(ev.SessionUpdate(session=render_session(carried, self.dialect, model=self.model)))
         first.extend(ev.ItemCreate(item=item) for item in items)
         self._verify_audio = bool(self.history.carried_assistant_ids()) and not fresh
         self._carried = (len(items), len(earlier))
@@ -127,6 +131,7 @@ class RealtimeConversation:
         self._awaiting_reply_since = None
         self._ignored.clear()
         self._received_ms.clear()
+        self._phases.clear()
         self.session_id = None
         return out
 
@@ -245,9 +250,18 @@ class RealtimeConversation:
             self._reply.last_news = now
         return [FinishPlayback()]
 
-    def _on_transcript_done(self, event: ev.AudioTranscriptDone, now: float) -> list[Action]:
-        self.history.record(event.item_id, "assistant", event.transcript)
+    def _on_output_item(self, event: ev.OutputItemAdded, now: float) -> list[Action]:
+        if event.item.phase and event.item.id:
+            self._phases[event.item.id] = event.item.phase
         return []
+
+    def _on_transcript_done(self, event: ev.AudioTranscriptDone, now: float) -> list[Action]:
+        phase = event.phase or self._phases.get(event.item_id)
+        if phase != "commentary":
+            # A spoken preamble ("let me check that") is not a turn of its own: the carry-over
+            # keeps the answers, and the preamble stays out of the history.
+            self.history.record(event.item_id, "assistant", event.transcript)
+        return [Publish("said", {"item_id": event.item_id, "text": event.transcript[:500], "phase": phase})]
 
     def _on_error(self, event: ev.ErrorEvent, now: float) -> list[Action]:
         code = event.code or "error"
@@ -279,6 +293,8 @@ class RealtimeConversation:
                 self._reply = None
                 return out + self._text_only_fallback(messages)
             logger.info("carry-over verified: the first reply in the new session has audio")
+        if calls:
+            self._tools_answer = True
         for call in calls:
             self._tools[call.call_id or ""] = call.name or ""
             self.stats.tool_calls += 1
@@ -318,6 +334,10 @@ class RealtimeConversation:
         """Playback stopped (``cause``); truncate what was heard, cancel what the server won't."""
         was_playing, self._playing = self._playing, False
         reply = self._reply
+        if self._tools and cause != "link_lost":
+            # The person stopped the device (or talks): the running calls still get their
+            # outputs (the conversation must stay whole), but no spoken answer follows them.
+            self._tools_answer = False
         self.stats.barge_ins += cause != "link_lost"
         if cause == "link_lost":
             return []
@@ -352,7 +372,7 @@ class RealtimeConversation:
             return []  # its session is gone: the output would mean nothing there
         self.outbox.put(ev.ItemCreate(item=Item.function_output(call_id, output)))
         out: list[Action] = [Publish("tool_result", {"name": name, "output": output[:300], "outcome": outcome})]
-        if not self._tools:
+        if not self._tools and self._tools_answer:
             self.outbox.put(ev.ResponseCreate())   # one response for all the parallel calls
             self._awaiting_reply_since = now
         return out
@@ -398,8 +418,11 @@ class RealtimeConversation:
 
 
 def _reply_summary(response: Response, messages: list[Item], calls: list[Item], had_audio: bool) -> dict[str, Any]:
+    answers = [i for i in messages if i.phase != "commentary"]
     return {"response_id": response.id, "status": response.status, "audio": had_audio,
-            "text": " ".join(i.text for i in messages)[:300], "tools": [c.name for c in calls]}
+            "text": " ".join(i.text for i in answers)[:300], "tools": [c.name for c in calls],
+            "preamble": " ".join(i.text for i in messages if i.phase == "commentary")[:300] or None,
+            "phases": [i.phase for i in messages]}
 
 
 _HANDLERS: dict[type, Any] = {
@@ -411,6 +434,7 @@ _HANDLERS: dict[type, Any] = {
     ev.AudioDelta: RealtimeConversation._on_audio_delta,
     ev.AudioDone: RealtimeConversation._on_audio_done,
     ev.AudioTranscriptDone: RealtimeConversation._on_transcript_done,
+    ev.OutputItemAdded: RealtimeConversation._on_output_item,
     ev.ResponseDone: RealtimeConversation._on_response_done,
     ev.ErrorEvent: RealtimeConversation._on_error,
 }

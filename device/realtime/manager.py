@@ -90,9 +90,12 @@ class SessionManager:
     def __init__(self, *, endpoint: Callable[[], Endpoint], settings: Callable[[], SessionSettings],
                  conversation: RealtimeConversation, pipeline: AudioPipeline, run_tool: ToolRunner,
                  options: Options | None = None, publish: Callable[[str, dict[str, Any]], None] = lambda k, d: None,
+                 credentials: Callable[[Endpoint], Awaitable[Endpoint]] | None = None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
                  rng: random.Random | None = None) -> None:
         self.endpoint = endpoint
+        #: before each session (rotations included): e.g. a short-lived client secret for the key
+        self.credentials = credentials
         self.settings = settings
         self.conversation = conversation
         self.pipeline = pipeline
@@ -278,6 +281,8 @@ class SessionManager:
     # ------------------------------------------------------------ one session
     async def _open(self) -> RealtimeConnection:
         endpoint = self.endpoint()
+        if self.credentials is not None:
+            endpoint = await self.credentials(endpoint)
         if not endpoint.api_key:
             raise AuthenticationError("no API key is set", fix="put it in /etc/pivoice/openai_api_key (root only, "
                                       "install.sh --key-file does it) or OPENAI_API_KEY, then systemctl reload pivoice")
@@ -286,7 +291,8 @@ class SessionManager:
                                              ping_timeout_s=self.options.ping_timeout_s)
         try:
             created_at = self.clock()
-            await conn.send(ev.SessionUpdate(session=render_session(self.settings(), endpoint.dialect)))
+            await conn.send(ev.SessionUpdate(session=render_session(self.settings(), endpoint.dialect,
+                                                                    model=endpoint.model)))
             async with asyncio.timeout(self.options.open_timeout_s):   # wait_for can swallow a cancellation
                 await self._until_updated(conn)
         except BaseException:
@@ -330,7 +336,8 @@ class SessionManager:
         session = conn.session
         assert session is not None
         first = self.conversation.begin_session(session_id=session.id or "?", fresh=fresh, now=self.clock(),
-                                                settings=self.settings(), dialect=conn.endpoint.dialect)
+                                                settings=self.settings(), dialect=conn.endpoint.dialect,
+                                                model=conn.endpoint.model)
         for event in first:
             await conn.send(event)
         self.conn = conn

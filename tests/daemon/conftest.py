@@ -128,7 +128,7 @@ async def device_factory(simulator_factory, tmp_path):
     async def start(*, sim_options: dict | None = None, realtime: dict | None = None, turns: dict | None = None,
                     tools: list | None = None, key: Callable[[], str] | str = "test-key", speed: float = 1.0,
                     manager: Options | None = None, notifier=None, wait_ready: bool = True,
-                    mic_present: bool = True, speaker_present: bool = True) -> Device:
+                    mic_present: bool = True, speaker_present: bool = True, device_token: str = "") -> Device:
         sim = await simulator_factory(**(sim_options or {}))
         data = {"realtime": {"model": "gpt-realtime", **(realtime or {})}, "turns": turns or {},
                 "audio": {"backend": "simulated"}, "gpio": {"pin_factory": "mock", "button_pin": 17, "led_pins": [18]},
@@ -147,7 +147,7 @@ async def device_factory(simulator_factory, tmp_path):
         options = manager or Options(session_limit_s=config.realtime.session_limit, rotate_margin_s=60.0,
                                      carry_turns=6, fatal_retry_s=600.0, ping_interval_s=None)
         app = App(config, hardware=hardware, api_key=api_key, manager_options=options, notifier=notifier,
-                  config_path=str(path))
+                  config_path=str(path), device_token=lambda: device_token)
         device = Device(app, sim, leds, pins)
         recorder = asyncio.create_task(device._record())
         device.task = asyncio.create_task(app.run())
