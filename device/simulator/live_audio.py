@@ -29,12 +29,17 @@ def ulaw_decode(data: bytes) -> np.ndarray:
 
 
 def ulaw_encode(samples: np.ndarray) -> bytes:
-    x = samples.astype(np.int32)
-    sign = np.where(x < 0, 0x80, 0)
-    magnitude = np.minimum(np.abs(x), 32635) + 0x84
-    exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
-    mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+    """The G.711 reference rule: 14-bit magnitude, bias 33, eight segments."""
+    x = samples.astype(np.int32) >> 2
+    mask = np.where(x < 0, 0x7F, 0xFF)
+    magnitude = np.minimum(np.abs(x), 8159) + 0x21
+    segment = np.searchsorted(_ULAW_SEGMENT_ENDS, magnitude)
+    value = np.where(segment >= 8, 0x7F, (np.minimum(segment, 7) << 4) | ((magnitude >> (segment + 1)) & 0x0F))
+    return (value ^ mask).astype(np.uint8).tobytes()
+
+
+_ULAW_SEGMENT_ENDS = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF])
+_ALAW_SEGMENT_ENDS = np.array([0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF])
 
 
 def alaw_decode(data: bytes) -> np.ndarray:
@@ -46,12 +51,14 @@ def alaw_decode(data: bytes) -> np.ndarray:
 
 
 def alaw_encode(samples: np.ndarray) -> bytes:
-    x = samples.astype(np.int32)
-    sign = np.where(x >= 0, 0x80, 0)
-    magnitude = np.minimum(np.abs(x), 32767)
-    exponent = np.clip(np.floor(np.log2(np.maximum(magnitude, 1))).astype(np.int32) - 7, 0, 7)
-    mantissa = np.where(exponent == 0, magnitude >> 4, magnitude >> (exponent + 3)) & 0x0F
-    return ((sign | (exponent << 4) | mantissa) ^ 0x55).astype(np.uint8).tobytes()
+    """The G.711 reference rule: 13-bit magnitude, eight segments, even bits inverted."""
+    x = samples.astype(np.int32) >> 3
+    mask = np.where(x >= 0, 0xD5, 0x55)
+    magnitude = np.where(x >= 0, x, -x - 1)
+    segment = np.searchsorted(_ALAW_SEGMENT_ENDS, magnitude)
+    shift = np.where(segment < 2, 1, segment)
+    value = np.where(segment >= 8, 0x7F, (np.minimum(segment, 7) << 4) | ((magnitude >> shift) & 0x0F))
+    return (value ^ mask).astype(np.uint8).tobytes()
 
 
 def to_work(data: bytes, kind: str, rate: int) -> bytes:

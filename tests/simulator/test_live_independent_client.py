@@ -15,7 +15,9 @@ import contextlib
 import json
 import time
 
+import numpy as np
 import pytest
+import soxr
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -314,3 +316,18 @@ async def test_bad_key_in_band_and_refused_model_close_final(live_factory):
         assert err["error"]["param"] == "session.model"
         await ws.wait_closed()
         assert ws.close_code == 1008
+
+
+async def test_16_khz_pcm_both_ways(live_factory, speech_24k):
+    sim = await live_factory()
+    samples = np.frombuffer(speech_24k, dtype="<i2").astype(np.float32)
+    speech_16k = np.clip(soxr.resample(samples, 24000, 16000), -32768, 32767).astype("<i2").tobytes()
+    async with connect(url(sim), additional_headers=key()) as ws:
+        client, started = await start(ws, audio={"format": {"type": "audio/pcm", "rate": 16000}})
+        assert started["session"]["audio"]["format"] == {"type": "audio/pcm", "rate": 16000}
+        await client.audio(speech_16k)
+        await client.silence_until(lambda ev: client.said() == SPEECH_REPLY)
+        assert client.said("session.input_transcript.delta") == "go forward ten meters"
+        chunks = [base64.b64decode(e["delta"]) for e in client.of("session.output_audio.delta")]
+        # 100 ms deltas: 3,200 bytes at 16 kHz (4,800 would be 24 kHz)
+        assert len(chunks[0]) == 3200 and all(len(c) % 2 == 0 for c in chunks)
