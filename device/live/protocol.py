@@ -35,6 +35,8 @@ class MalformedEvent(RemoteProtocolError):
         super().__init__(message)
         self.code = code
         self.param = param
+        #: The rejected frame's own ``event_id`` when it had one, echoed as ``client_event_id``.
+        self.event_id: str | None = None
 
 
 class LiveProtocol:
@@ -64,6 +66,14 @@ class LiveProtocol:
         return _typed(cls, data, name)
 
     def _client_event(self, data: dict[str, Any]) -> LiveClientEvent:
+        try:
+            return self._checked_client_event(data)
+        except MalformedEvent as exc:
+            event_id = data.get("event_id")
+            exc.event_id = event_id if isinstance(event_id, str) else None
+            raise
+
+    def _checked_client_event(self, data: dict[str, Any]) -> LiveClientEvent:
         name = data["type"]
         cls = CLIENT_EVENTS.get(name)
         if cls is None:

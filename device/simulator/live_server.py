@@ -146,7 +146,7 @@ class LiveSimulator:
                 try:
                     event = protocol.receive_text(frame)
                 except MalformedEvent as bad:
-                    await emit(self._error(bad))
+                    await emit(self._error(bad, client_event_id=bad.event_id))
                     continue
                 await sim.handle(event)  # type: ignore[arg-type]
                 if sim.state == "refused":

@@ -235,10 +235,11 @@ async def test_strict_session_start_and_errors(live_factory):
     async with connect(url(sim), additional_headers=key()) as ws:
         await ws.send(json.dumps({"type": "session.input_audio.append", "audio": "AAAA"}))
         assert json.loads(await ws.recv())["error"]["code"] == "session_not_started"
-        await ws.send(json.dumps({"type": "session.start", "session": {
+        await ws.send(json.dumps({"type": "session.start", "event_id": "evt_td", "session": {
             "model": "gpt-live-1", "turn_detection": {"type": "server_vad"}}}))
         err = json.loads(await ws.recv())
         assert err["type"] == "error" and err["error"]["code"] == "unknown_parameter"
+        assert err["client_event_id"] == err["error"]["client_event_id"] == "evt_td"
         assert err["error"]["param"] == "session.turn_detection"
         await ws.send(json.dumps({"type": "session.start", "session": {"instructions": "x"}}))
         assert json.loads(await ws.recv())["error"]["param"] == "session.model"
