@@ -109,6 +109,8 @@ class LiveSimSession:
 
     # ------------------------------------------------------------------------- plumbing
     async def send(self, event: ev.LiveServerEvent) -> None:
+        if self.state == "closed":
+            return  # nothing follows session.closed (a transcription may finish after expiry)
         await self._emit(event)
 
     def event(self, cls: type, **kwargs: Any) -> Any:

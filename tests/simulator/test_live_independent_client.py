@@ -180,6 +180,22 @@ async def test_mute_keeps_the_person_from_the_model(live_factory, speech_24k):
         assert client.said("session.input_transcript.delta") == "go forward ten meters"
 
 
+async def test_appended_commentary_is_spoken_and_appends_are_acknowledged(live_factory):
+    sim = await live_factory()
+    async with connect(url(sim), additional_headers=key()) as ws:
+        client, _ = await start(ws)
+        await client.send(type="session.instructions.append", content="Call the user Ada.", delegation_id=None,
+                          event_id="evt_i")
+        acked = await client.wait_for("session.instructions.appended")
+        assert acked["client_event_id"] == "evt_i" and acked["start_ms"] == acked["end_ms"] == 0
+        await client.send(type="session.commentary.append", content="Dinner is ready.", delegation_id=None)
+        await client.wait_for("session.commentary.appended")
+        await client.silence_until(lambda ev: client.said() == "Dinner is ready.")
+        mark = len(client.events)
+        await client.send(type="session.commentary.append", content="x", delegation_id="item_unknown")
+        assert (await client.wait_for("error", after=mark))["error"]["param"] == "delegation_id"
+
+
 async def test_delegated_function_call_round_trip(live_factory, speech_24k):
     sim = await live_factory()
     tool = {"type": "function", "name": "move_forward", "description": "Drive the robot forward",
