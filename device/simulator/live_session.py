@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -78,6 +79,16 @@ class _Utterance:
 
     def __post_init__(self) -> None:
         self.words = self.text.split()
+
+
+_RECOGNISER = threading.Lock()
+
+
+def _transcribe(pcm: bytes) -> str | None:
+    # One pocketsphinx decoder serves the process; sessions (and a session ended while its
+    # transcription was still running) must not use it at the same time.
+    with _RECOGNISER:
+        return replies.transcribe(pcm)
 
 
 class LiveSimSession:
@@ -263,7 +274,7 @@ class LiveSimSession:
         segment = bytes(self._input[:cut])
         del self._input[:cut]
         self._input_start_ms = end_ms
-        transcript = await asyncio.to_thread(replies.transcribe, segment)
+        transcript = await asyncio.to_thread(_transcribe, segment)
         words = (transcript or "").split()
         for n, word in enumerate(words):
             span = (end_ms - onset) / len(words)

@@ -74,12 +74,25 @@ class Client:
 
     async def silence_until(self, done, *, max_ms: int = 60_000) -> None:
         """Keep streaming silence (the model needs it to finish) until ``done(events)``."""
-        for _ in range(max_ms // 100):
+        for n in range(max_ms // 100):
+            if n % 10 == 0:
+                await self.barrier()
             if done(self.events):
                 return
             await self.audio(bytes(4800))
-            await asyncio.sleep(0.005)
         raise AssertionError(f"condition not met after {max_ms} ms of audio; got {self.types()}")
+
+    async def barrier(self) -> None:
+        """Wait until the server has handled everything sent so far: an (idempotent) unmute is
+        acknowledged in order, after the events that the earlier audio caused."""
+        self._syncs = getattr(self, "_syncs", 0) + 1
+        sync_id = f"evt_sync_{self._syncs}"
+        await self.send(type="session.input_audio.unmute", event_id=sync_id)
+        for _ in range(6000):
+            if any(e.get("client_event_id") == sync_id for e in self.events):
+                return
+            await asyncio.sleep(0.005)
+        raise AssertionError(f"the server never acknowledged {sync_id}")
 
     async def wait_for(self, kind: str, *, after: int = 0) -> dict:
         for _ in range(6000):
