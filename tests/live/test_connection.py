@@ -196,3 +196,29 @@ async def test_g711_session_through_the_connection(live_factory, speech_24k):
     assert replied(got) and heard.startswith("go forward"), (heard, said(got))
     assert len(next(e for e in got if isinstance(e, ev.OutputAudioDelta)).audio) == 800  # 100 ms at 8 kHz
     await conn.close()
+
+
+async def test_a_server_that_never_answers_session_start_is_a_lost_connection():
+    from websockets.asyncio.server import serve
+
+    received = []
+
+    async def silent(ws):
+        received.append(await ws.recv())
+        await ws.wait_closed()
+
+    async with serve(silent, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        with pytest.raises(ConnectionLost, match="no session.started"):
+            await LiveConnection.open(LiveEndpoint(url=f"ws://127.0.0.1:{port}/v1/live/sessions", api_key="sk"),
+                                      m.SessionConfig.build(), open_timeout_s=0.5)
+    assert json.loads(received[0])["type"] == "session.start"
+
+
+async def test_a_dropped_link_is_a_lost_connection_to_retry(live_factory):
+    sim = await live_factory()
+    conn = await LiveConnection.open(endpoint(sim), m.SessionConfig.build())
+    await sim.drop_all()
+    with pytest.raises(ConnectionLost) as lost:
+        await conn.recv()
+    assert should_retry(lost.value)
