@@ -20,6 +20,8 @@ def _simulator(args: argparse.Namespace) -> int:
     from .simulator.server import SimulatorOptions, serve_forever
 
     keys = frozenset(k for k in (args.api_key or os.environ.get("PIVOICE_SIMULATOR_KEYS", "")).split(",") if k)
+    if args.api == "live":
+        return _live_simulator(args, keys)
     options = SimulatorOptions(dialect=Dialect.parse(args.dialect, key="--dialect"),
                                session_limit_s=args.session_limit, api_keys=keys, speedup=args.speedup,
                                quirks=not args.no_quirks,
@@ -50,6 +52,19 @@ def _token_server(args: argparse.Namespace) -> int:
         return 0
     options = TokenServerOptions(tokens_file=tokens, upstream=args.upstream, model=args.model,
                                  expires_s=args.expires, api_key=cfg.api_key())
+    try:
+        asyncio.run(serve_forever(options, args.host, args.port))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _live_simulator(args: argparse.Namespace, keys: frozenset[str]) -> int:
+    from .simulator.live_server import serve_forever
+    from .simulator.live_session import LiveSimOptions
+
+    options = LiveSimOptions(session_limit_s=args.session_limit, api_keys=keys, speedup=args.speedup,
+                             bad_key=args.bad_key, usage_interval_s=args.usage_interval)
     try:
         asyncio.run(serve_forever(options, args.host, args.port))
     except KeyboardInterrupt:
@@ -227,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulator", help="run the built-in Realtime server on this machine")
     sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sim.add_argument("--port", type=int, default=8765, help="TCP port (default 8765; 0 picks one)")
+    sim.add_argument("--api", choices=("realtime", "live"), default="realtime",
+                     help="realtime (default: /v1/realtime) or live (GPT-Live: /v1/live/sessions)")
     sim.add_argument("--dialect", default="ga", help="ga (default) or beta (the retired preview shape)")
     sim.add_argument("--session-limit", type=float, default=3600.0, metavar="SECONDS",
                      help="session time limit in seconds (default 3600, as OpenAI GA)")
@@ -236,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="plain-HTTP port for POST /v1/realtime/client_secrets (default --port + 1; 0 picks one)")
     sim.add_argument("--no-quirks", action="store_true",
                      help="do not reproduce the text-only replies that replayed text history causes")
+    sim.add_argument("--bad-key", choices=("http", "in_band"), default="http",
+                     help="live: refuse a bad key with HTTP 401 (default) or an error event and close 1008")
+    sim.add_argument("--usage-interval", type=float, default=60.0, metavar="SECONDS",
+                     help="live: seconds between session.usage.updated events (default 60)")
     sim.set_defaults(func=_simulator)
 
     demo = sub.add_parser("demo", help="a whole conversation on this machine: no Pi, no key, no network")

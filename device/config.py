@@ -56,6 +56,16 @@ class RealtimeConfig:
     #: Run the built-in simulator in-process and talk to it (no key, no network).
     simulator: bool = False
     simulator_speedup: float = 4.0
+    #: "realtime" (default: /v1/realtime, always connected) or "live" (GPT-Live: /v1/live/sessions,
+    #: connected on demand; url and model then default to the Live ones).
+    api: str = "realtime"
+    #: Live: seconds without speech either way before the billed session is closed.
+    idle_close: float = 30.0
+
+
+#: [realtime] url and model when api = "live" and the config names none (issue 14).
+LIVE_URL = "wss://api.openai.com/v1/live/sessions"
+LIVE_MODEL = "gpt-live-1"
 
 
 @dataclass(frozen=True)
@@ -211,6 +221,7 @@ class _Reader:
         table = self.section("realtime", tuple(f.name for f in fields(RealtimeConfig)))
         rt = self.fill("realtime", RealtimeConfig, table, RealtimeConfig())
         rt = replace(rt, dialect=self.choice("realtime", "dialect", str(rt.dialect), Dialect))
+        rt = self.live(rt, table)
         if not rt.simulator and not rt.url.startswith(("ws://", "wss://")):
             self.fail("[realtime] url", f"{rt.url!r} is not a ws:// or wss:// URL")
         if rt.reasoning_effort not in REASONING_EFFORTS:
@@ -223,6 +234,20 @@ class _Reader:
         if rt.rotate_margin < 0 or rt.carry_turns < 0 or rt.fatal_retry <= 0:
             self.fail("[realtime]", "rotate_margin and carry_turns must be >= 0, fatal_retry > 0")
         return rt
+
+    def live(self, rt: RealtimeConfig, table: dict[str, Any]) -> RealtimeConfig:
+        """[realtime] api and the Live defaults: url and model follow the API unless set."""
+        if rt.api not in ("realtime", "live"):
+            self.fail("[realtime] api", f"{rt.api!r} is not one of realtime, live")
+        if rt.idle_close <= 0:
+            self.fail("[realtime] idle_close", "must be more than 0 seconds")
+        if rt.api != "live":
+            return rt
+        from .live.models import VOICES
+
+        if rt.voice not in VOICES:
+            self.fail("[realtime] voice", f"{rt.voice!r} is not a GPT-Live voice; use one of {', '.join(sorted(VOICES))}")
+        return replace(rt, url=table.get("url", LIVE_URL), model=table.get("model", LIVE_MODEL))
 
     def audio(self, board: Any) -> AudioConfig:
         table = self.section("audio", tuple(f.name for f in fields(AudioConfig)))
