@@ -69,12 +69,12 @@ class Delegations:
         return {"id": task.response_id, "object": "response", "status": status, "model": responses.get("model"),
                 "output": output, "usage": usage}
 
-    async def delegate(self, reply: replies.Reply) -> None:
+    async def delegate(self, planned: replies.Call) -> None:
         """Start a backend task for a function call the request fits."""
         sim = self.sim
         sim.counts["delegations"] += 1
         call = {"id": sim.ids("fc"), "type": "function_call", "status": "completed", "call_id": sim.ids("call"),
-                "name": reply.tool, "arguments": reply.arguments or "{}"}
+                "name": planned.tool, "arguments": planned.arguments or "{}"}
         task = _Task(id=sim.ids("item"), response_id=sim.ids("resp"), call=call)
         self.tasks.append(task)
         await sim.send(sim.event(ev.DelegationCreated, offset_ms=sim.clock_ms, delegation=DelegationInfo(

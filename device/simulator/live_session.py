@@ -284,8 +284,8 @@ class LiveSimSession:
                            "content": [{"type": "input_text", "text": " ".join(words)}]})
         reply = replies.decide(self.items, self.tools(), heard_s=len(segment) / BYTES_PER_MS / 1000)
         self.counts["replies"] += 1
-        if reply.tool:
-            await self.delegations.delegate(reply)
+        if reply.calls:
+            await self.delegations.delegate(reply.calls[0])
         else:
             await self.speak(reply.text or "")
 

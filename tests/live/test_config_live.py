@@ -8,7 +8,7 @@ from device.errors import ConfigError
 
 def test_realtime_stays_the_default():
     rt = parse({}).realtime
-    assert rt.api == "realtime" and rt.url == "wss://api.openai.com/v1/realtime" and rt.model == "gpt-realtime"
+    assert rt.api == "realtime" and rt.url == "wss://api.openai.com/v1/realtime" and rt.model == "gpt-realtime-2"
 
 
 def test_live_brings_its_own_url_and_model_unless_set():
