@@ -31,6 +31,7 @@ from hardware.gestures import Gesture, GestureEvent
 from hardware.leds import LedAnimator
 
 from . import config as cfg
+from . import metrics
 from .audio.pipeline import API_RATE, AudioPipeline
 from .hwfactory import Hardware, real_hardware
 from .audio.playback import PlaybackBuffer
@@ -88,6 +89,7 @@ class App:
         self._volume = config.audio.volume
         self._speech_frames_at_hold = 0
         self.ready_at: float | None = None
+        self.metrics = metrics.for_app(self)
 
     # ------------------------------------------------------------- settings
     def _options(self) -> Options:
@@ -121,6 +123,10 @@ class App:
         elif kind == "speech_ended":
             self.machine.feed(Input.SPEECH_ENDED)
         self.publish(kind, data)
+
+    def _playback_started(self, item_id: str, at: float) -> None:
+        response = self.pipeline.item_response.get(item_id) if self.pipeline else None
+        self.bus.publish(BusEvent("playback_started", at, {"wall": time.time(), "item_id": item_id, "response_id": response}))
 
     def _on_mic(self, pcm: bytes, overflowed: bool) -> None:
         self.last_mic_frame = time.monotonic()
@@ -210,6 +216,9 @@ class App:
             "barge_ins": counters.barge_ins if counters else 0,
             "dropped_uplink_frames": counters.dropped_up if counters else 0,
             "mic_frames": counters.mic_frames if counters else 0,
+            "audio_bytes_up": counters.bytes_up if counters else 0,
+            "audio_bytes_down": counters.bytes_down if counters else 0,
+            "metrics": self.metrics.where(),
             "audio_problem": self.audio_problem, "gpio_problem": self.gpio_problem,
             "config": self.config.source,
             "api_key": "set" if self.api_key() else "not needed" if self.config.realtime.simulator else "missing",
@@ -251,7 +260,7 @@ class App:
             self.publish("error", {"error": str(exc), "fatal": False})
             self.notifier.notify(f"READY=1\nSTATUS={self.status_line()}")
             return
-        for section in ("audio", "gpio", "turns", "control"):
+        for section in ("audio", "gpio", "turns", "control", "metrics"):
             if getattr(new, section) != getattr(self.config, section):
                 logger.warning("[%s] changed: restart pivoice to apply it (systemctl restart pivoice)", section)
         self.config = replace(self.config, realtime=new.realtime, source=new.source)
@@ -305,7 +314,9 @@ class App:
             tg.create_task(self._run_manager(), name="realtime"),
             tg.create_task(self._watch_playback(), name="playback-watch"),
             tg.create_task(self._systemd(), name="systemd"),
+            tg.create_task(self.metrics.run(self.config.metrics.address), name="metrics"),
         ]
+        self.playback.on_first_sample = lambda item, at: bridge.post(self._playback_started, item, at)
         if pin_factory is not None and self.config.gpio.button_pin is not None:
             from hardware.buttons import PushButton
 

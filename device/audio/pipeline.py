@@ -71,6 +71,7 @@ class AudioPipeline:
         self.active_response: str | None = None
         self._ignored_responses: set[str] = set()
         self.received_ms: dict[str, int] = {}
+        self.item_response: dict[str, str] = {}  # assistant item -> its response (playback_started)
         self.last_barge_in: dict | None = None
         self.gain = 1.0  # output volume as a linear factor (set_volume)
 
@@ -133,6 +134,7 @@ class AudioPipeline:
         self.active_response = None
         self._ignored_responses.clear()
         self.received_ms.clear()
+        self.item_response.clear()
 
     def drain(self) -> list[ev.ClientEvent]:
         """Take everything queued, in order (for callers that send it themselves)."""
@@ -158,6 +160,7 @@ class AudioPipeline:
                 return
             pcm = event.pcm
             self.received_ms[event.item_id] = self.received_ms.get(event.item_id, 0) + len(pcm) // 48
+            self.item_response[event.item_id] = event.response_id
             out = self._down.process(np.frombuffer(pcm, "<i2"))
             if self.gain != 1.0:
                 out = (out.astype(np.float32) * self.gain).astype("<i2")

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 import threading
+import time
+from collections.abc import Callable
 from collections import deque
 from dataclasses import dataclass
 
@@ -46,6 +48,10 @@ class PlaybackBuffer:
         self.current_item: str | None = None
         self.stats = PlaybackStats()
         self._levels: deque[float] = deque(maxlen=10)  # dB of the last periods handed out
+        #: (item_id, monotonic) when an item's first sample goes to the speaker. Called on the
+        #: writer thread under the lock: it must only post to the loop (LoopBridge.post).
+        self.on_first_sample: Callable[[str, float], None] | None = None
+        self._announced: str | None = None
 
     def reference_db(self) -> float:
         """How loud what we played lately was (max over ~10 periods): the echo reference."""
@@ -103,6 +109,9 @@ class PlaybackBuffer:
                     self._chunks[0] = (item_id, pcm[len(take):])
             self._queued -= len(out)
             self.stats.played_bytes += len(out)
+            if out and self.current_item != self._announced and self.on_first_sample is not None:
+                self._announced = self.current_item
+                self.on_first_sample(self.current_item, time.monotonic())
             samples = np.frombuffer(bytes(out), "<i2").astype(np.float32) / 32768.0
             rms = float(np.sqrt(np.mean(samples * samples))) if len(samples) else 0.0
             self._levels.append(20 * math.log10(max(rms, 1e-9)))

@@ -29,7 +29,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
-from ..errors import AuthenticationError, ConnectionLost, PivoiceError, RejectedSetupError, SessionExpired, should_retry
+from ..errors import (AuthenticationError, ConnectionLost, PivoiceError, RejectedSetupError, SessionExpired, link_cause,
+                      should_retry)
 from ..statemachine import Input, StateMachine
 from ..state import DeviceState
 from . import events as ev
@@ -154,7 +155,7 @@ class SessionManager:
         return backoff(base_s=self.options.backoff_base_s, cap_s=self.options.backoff_cap_s, rng=self.rng)
 
     async def _after_failure(self, exc: BaseException, delays) -> None:  # noqa: ANN001
-        self.conn = None
+        phase, self.conn = "session" if self.conn is not None else "connect", None
         self._reset_link_state()
         message = scrub(str(exc), self.endpoint().api_key)
         self.stats.last_error, self.stats.last_error_at = message, self.wall()
@@ -162,12 +163,14 @@ class SessionManager:
             # The server ended it before we rotated (clock skew, a failed rotation): go on now.
             self.stats.expired += 1
             logger.warning("session expired before rotation; opening a new one")
+            self._link_down(exc, phase, 0.0)
             return
         if not should_retry(exc):
             self.stats.link = "error"
             logger.error("%s", message, extra={"PIVOICE_ERROR": type(exc).__name__})
             self.machine.feed(Input.FATAL, error=message)
             self.publish("error", {"error": message, "fatal": True})
+            self._link_down(exc, phase, self.options.fatal_retry_s)
             await self._sleep(self.options.fatal_retry_s)
             self.machine.feed(Input.LINK_DOWN)
             return
@@ -177,7 +180,13 @@ class SessionManager:
         logger.warning("%s; retrying in %.1f s", message, delay)
         self.machine.feed(Input.LINK_DOWN, error=message, retry_in_s=round(delay, 2))
         self.publish("error", {"error": message, "fatal": False, "retry_in_s": round(delay, 2)})
+        self._link_down(exc, phase, delay)
         await self._sleep(delay)
+
+    def _link_down(self, exc: BaseException, phase: str, retry_in_s: float) -> None:
+        """For metrics: why (a fixed word), the server's code, and whether it died opening."""
+        self.publish("link_down", {"cause": link_cause(exc), "code": getattr(exc, "code", None), "phase": phase,
+                                   "retry_in_s": round(retry_in_s, 2)})
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
@@ -346,6 +355,7 @@ class SessionManager:
             if event.response_id not in self._audio_responses and self.pipeline.active_response == event.response_id:
                 self._audio_responses.add(event.response_id)
                 self.machine.feed(Input.AUDIO_STARTED)
+                self.publish("first_delta", {"response_id": event.response_id, "item_id": event.item_id})
         elif isinstance(event, ev.AudioTranscriptDone):
             self.history.record(event.item_id, "assistant", event.transcript)
         elif isinstance(event, ev.ResponseDone):
@@ -401,7 +411,8 @@ class SessionManager:
     async def _run_tool(self, call: Item) -> None:
         self.publish("tool", {"name": call.name, "arguments": call.arguments})
         output = await self.call_tool(call.name or "", call.arguments or "{}")
-        self.publish("tool_result", {"name": call.name, "output": output[:300]})
+        self.publish("tool_result", {"name": call.name, "output": output[:300],
+                                     "outcome": getattr(output, "outcome", "ok")})
         self.pipeline.send_later(ev.ItemCreate(item=Item.function_output(call.call_id or "", output)))
         self.pipeline.send_later(ev.ResponseCreate())
 

@@ -59,19 +59,31 @@ class ToolBox:
         try:
             result = await asyncio.wait_for(spec.handler(args), spec.timeout_s)
         except asyncio.TimeoutError:
-            return self._fail(name, f"the tool did not answer within {spec.timeout_s:g} s")
+            return self._fail(name, f"the tool did not answer within {spec.timeout_s:g} s", "timeout")
         except ToolFailed as exc:
             return self._fail(name, str(exc))
         except Exception as exc:  # a tool's bug must reach the model as an error, and the log
             logger.exception("tool %s failed", name)
             return self._fail(name, f"the tool failed: {exc.__class__.__name__}")
         logger.info("tool %s(%s) -> %s", name, arguments, str(result)[:200])
-        return json.dumps(result if isinstance(result, dict) else {"result": result})
+        return ToolOutput(json.dumps(result if isinstance(result, dict) else {"result": result}))
 
-    def _fail(self, name: str, why: str) -> str:
+    def _fail(self, name: str, why: str, outcome: str = "error") -> str:
         self.failures += 1
         logger.warning("tool %s: %s", name, why)
-        return json.dumps({"error": why})
+        return ToolOutput(json.dumps({"error": why}), outcome)
+
+
+class ToolOutput(str):
+    """The output text, which also says how the call went ("ok", "error" or "timeout") for the
+    ``tool_result`` event; it is a plain ``str`` to everything else."""
+
+    outcome: str
+
+    def __new__(cls, text: str, outcome: str = "ok") -> ToolOutput:
+        self = super().__new__(cls, text)
+        self.outcome = outcome
+        return self
 
 
 class ToolFailed(Exception):
