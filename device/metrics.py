@@ -242,9 +242,10 @@ class Metrics:
         try:
             loop.call_soon_threadsafe(take)
             return done.result(SNAPSHOT_WAIT_S)
-        except (RuntimeError, TimeoutError):    # loop closed or stuck: the last one we have
+        except Exception as exc:  # noqa: BLE001 - loop closed or stuck, status failed: the last one we have
             if self._last is None:
                 raise
+            logger.debug("metrics: serving the last status snapshot (%s)", exc.__class__.__name__)
             return self._last
 
     # ------------------------------------------------------------------ the consumer

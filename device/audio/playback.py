@@ -11,7 +11,8 @@ period at a time. States:
 
 For every item it counts the samples actually handed to the writer (so to ALSA): that, not
 wall-clock time, is what ``conversation.item.truncate`` needs (field notes item 12). One lock
-guards the state; the writer holds it for a copy of one period, never across I/O.
+guards the state; the writer holds it for a copy of one period, never across I/O. The first
+sample of each item handed out is announced (``on_first_sample``: turn latency in metrics).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
