@@ -36,6 +36,7 @@ from hardware.bridge import LoopBridge
 from hardware.leds import LedAnimator
 
 from . import config as cfg
+from . import metrics
 from .audio.pipeline import AudioPipeline
 from .audio.turns import TurnMode, TurnTaker
 from .bus import BusEvent, EventBus
@@ -99,6 +100,7 @@ class App:
         self.started = time.monotonic()
         self._stop = asyncio.Event()
         self.ready_at: float | None = None
+        self.metrics = metrics.for_app(self)
 
     @property
     def history(self) -> History:
@@ -158,6 +160,8 @@ class App:
             "underruns": playback.stats.underruns if playback else 0,
             "playback_dropped_ms": playback.stats.dropped_ms if playback else 0,
             "overflows": counters.overflows, "mic_frames": counters.mic_frames,
+            "audio_bytes_up": self.conversation.stats.bytes_up, "audio_bytes_down": self.conversation.stats.bytes_down,
+            "metrics": self.metrics.where(),
             "audio_problem": self.audio_problem, "gpio_problem": self.gpio_problem,
             "microphone": self._device_line("microphone", self.mic), "speaker": self._device_line("speaker", self.speaker),
             "config": self.config.source,
@@ -232,7 +236,7 @@ class App:
             self.publish("error", {"error": str(exc), "fatal": False})
             self.notifier.notify(f"READY=1\nSTATUS={self.status_line()}")
             return
-        for section in ("audio", "gpio", "turns", "control"):
+        for section in ("audio", "gpio", "turns", "control", "metrics"):
             if getattr(new, section) != getattr(self.config, section):
                 logger.warning("[%s] changed: restart pivoice to apply it (systemctl restart pivoice)", section)
         self.config = replace(self.config, realtime=new.realtime, source=new.source)
@@ -287,6 +291,7 @@ class App:
             tg.create_task(follow_state(self.bus, LedAnimator(leds)), name="leds"),
             tg.create_task(self.manager.run(), name="realtime"),
             tg.create_task(report_to_systemd(self.notifier, self.bus, self.status_line, self.health), name="systemd"),
+            tg.create_task(self.metrics.run(self.config.metrics.address), name="metrics"),
         ]
         if pin_factory is not None and self.config.gpio.button_pin is not None:
             from hardware.buttons import PushButton

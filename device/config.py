@@ -106,6 +106,21 @@ class ControlConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    #: "host:port" of the Prometheus endpoint ("" turns it off; "0.0.0.0:9101" for the LAN;
+    #: port 0 picks a free port, shown by `pivoice status`).
+    listen: str = "127.0.0.1:9101"
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) to bind, or None when off. Valid once parsed (see _Reader.metrics)."""
+        if not self.listen:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
 class Config:
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
@@ -114,6 +129,7 @@ class Config:
     preset: str = "generic"
     control: ControlConfig = field(default_factory=ControlConfig)
     tools: tuple[HttpToolConfig, ...] = ()
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     source: str = "(embedded defaults)"
 
 
@@ -153,7 +169,7 @@ def parse(data: dict[str, Any], *, source: str = "(config)") -> Config:
 
 
 class _Reader:
-    SECTIONS = ("realtime", "audio", "turns", "gpio", "hardware", "control", "tools")
+    SECTIONS = ("realtime", "audio", "turns", "gpio", "hardware", "control", "tools", "metrics")
 
     def __init__(self, data: dict[str, Any], source: str) -> None:
         self.data = data
@@ -215,7 +231,8 @@ class _Reader:
         hw = self.section("hardware", ("preset",))
         board = preset(self.typed("hardware", hw, "preset", str, "generic"), key="[hardware] preset")
         return Config(realtime=self.realtime(), audio=self.audio(board), turns=self.turns(), gpio=self.gpio(board),
-                      preset=board.name, control=self.control(), tools=self.tools(), source=self.source)
+                      preset=board.name, control=self.control(), tools=self.tools(), metrics=self.metrics(),
+                      source=self.source)
 
     def realtime(self) -> RealtimeConfig:
         table = self.section("realtime", tuple(f.name for f in fields(RealtimeConfig)))
@@ -296,6 +313,15 @@ class _Reader:
     def control(self) -> ControlConfig:
         table = self.section("control", ("socket",))
         return ControlConfig(socket=self.typed("control", table, "socket", str, ControlConfig.socket))
+
+    def metrics(self) -> MetricsConfig:
+        table = self.section("metrics", ("listen",))
+        listen = self.typed("metrics", table, "listen", str, MetricsConfig.listen).strip()
+        host, sep, port = listen.rpartition(":")
+        if listen and not (sep and host.strip("[]") and port.isdigit() and int(port) <= 65535):
+            self.fail("[metrics] listen", f"{listen!r} is not host:port with a port 0-65535 (e.g. \"127.0.0.1:9101\"; "
+                      "\"0.0.0.0:9101\" to let the LAN scrape it; \"\" turns the endpoint off)")
+        return MetricsConfig(listen=listen)
 
     def tools(self) -> tuple[HttpToolConfig, ...]:
         entries = self.data.get("tools", [])

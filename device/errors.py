@@ -88,3 +88,17 @@ def should_retry(error: BaseException) -> bool:
     if isinstance(error, (RealtimeError, RemoteProtocolError, AudioDeviceError, OSError, TimeoutError)):
         return True
     return False
+
+
+def link_cause(error: BaseException) -> str:
+    """Why a Realtime link went down, in one word of a fixed set (a metrics label, never text):
+    network, expired, closed (the server ended it), auth or setup."""
+    if isinstance(error, AuthenticationError):
+        return "auth"
+    if isinstance(error, (RejectedSetupError, ConfigError, LocalProtocolError)):
+        return "setup"
+    if isinstance(error, SessionExpired):
+        return "expired"
+    if isinstance(error, (ServerError, RemoteProtocolError)):
+        return "closed"
+    return "network"

@@ -112,6 +112,8 @@ BUS_INPUTS: dict[str, Input] = {
 
 def input_for(event: BusEvent) -> Input | None:
     """The state-machine input a bus event is, if any."""
+    if event.kind == "link_down" and event.data.get("fatal"):
+        return I.FATAL   # a bad key, a refused setup: a person must act
     if event.kind in BUS_INPUTS:
         return BUS_INPUTS[event.kind]
     if event.kind == "error" and event.data.get("fatal"):

@@ -73,6 +73,7 @@ class AudioPipeline:
         self.frontend: FrontEnd | None = None
         self.playback: PlaybackBuffer | None = None
         self._down: StreamResampler | None = None
+        self._last_item: str | None = None
         self.gain = 1.0  # output volume as a linear factor (set_volume)
         self.last_frame_at = 0.0  # monotonic: when the microphone last delivered (the watchdog)
         self.last_barge_in: dict[str, Any] | None = None
@@ -146,6 +147,7 @@ class AudioPipeline:
         if self._down is not None:
             samples = self._down.process(samples)
         self.counters.bytes_played += len(pcm24)
+        self._last_item = item_id
         self.playback.push(item_id, samples.tobytes())
 
     def finish(self) -> None:
@@ -153,12 +155,17 @@ class AudioPipeline:
         if self.playback is None:
             self._post_drained()
             return
+        if self._down is not None and self._last_item is not None:
+            # the resampler holds the last few milliseconds back: they belong to this reply
+            self.playback.push(self._last_item, self._down.flush().tobytes())
         self.playback.finish()
 
     def flush(self) -> dict[str, int]:
         """Stop playing now; the milliseconds the speaker got of each item, in play order."""
         if self.playback is None:
             return {}
+        if self._down is not None:
+            self._down.reset()   # the cut-off reply's tail must not start the next one
         return self.playback.flush()
 
     def interrupt(self, cause: str) -> dict[str, int]:

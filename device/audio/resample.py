@@ -32,3 +32,16 @@ class StreamResampler:
         if self._stream is None:
             return samples
         return self._stream.resample_chunk(samples, last=last)
+
+    def flush(self) -> np.ndarray:
+        """The samples still inside the filter (the end of a stream), then start afresh."""
+        if self._stream is None:
+            return np.zeros(0, np.int16)
+        tail = self._stream.resample_chunk(np.zeros(0, np.int16), last=True)
+        self._stream.clear()
+        return tail
+
+    def reset(self) -> None:
+        """Forget what is inside the filter (the stream was cut off)."""
+        if self._stream is not None:
+            self._stream.clear()

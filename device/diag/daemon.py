@@ -37,6 +37,7 @@ def render_status(s: dict[str, Any]) -> str:
                      f"barge-ins {s.get('barge_ins')}"),
         ("api key", s.get("api_key")),
         ("uptime", _fmt_age(s.get("uptime_s"))),
+        ("metrics", s.get("metrics") or "-"),
         ("last error", f"{error} ({when})" if error else "none"),
     ]
     if s.get("audio_problem"):

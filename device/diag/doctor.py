@@ -201,6 +201,33 @@ def check_service(socket_path: str) -> list[Check]:
     return checks
 
 
+def check_metrics(config: cfg.Config) -> Check:
+    """Does the Prometheus endpoint answer, and is it pivoice's?"""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    address = config.metrics.address
+    if address is None:
+        return Check("metrics", "SKIP", "off ([metrics] listen is empty)")
+    host, port = address
+    if port == 0:
+        return Check("metrics", "SKIP", "port 0: picked at start; `pivoice status` shows the URL")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            families = {f.name: f for f in text_string_to_metric_families(response.read().decode("utf-8", "replace"))}
+    except (OSError, ValueError) as exc:
+        return Check("metrics", "WARN", f"{url} does not answer: {getattr(exc, 'reason', exc)}",
+                     "is pivoice running (pivoice status shows the metrics URL)? `pivoice logs` says why it is not serving")
+    if "pivoice_state" not in families:
+        return Check("metrics", "WARN", f"{url} answers, but not with pivoice's metrics",
+                     "another program uses the port: change [metrics] listen and restart pivoice")
+    state = next((s.labels["pivoice_state"] for s in families["pivoice_state"].samples if s.value == 1), "?")
+    return Check("metrics", "PASS", f"{url} answers: {len(families)} metric families, state {state}")
+
+
 def check_wifi() -> Check:
     wlans = [p.name for p in Path("/sys/class/net").glob("wl*")]
     if not wlans:
@@ -258,6 +285,8 @@ def doctor(config_path: str | None, socket_path: str | None, *, as_json: bool) -
                       lambda: check_gpio(config)):
             checks.extend(group())
     checks.extend(check_service(socket_path or cfg.ControlConfig.socket))
+    if config is not None:
+        checks.append(check_metrics(config))
     checks.extend([check_wifi(), check_power(), check_clock(), check_disk()])
     failed = any(c.result == "FAIL" for c in checks)
     if as_json:

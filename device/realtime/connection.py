@@ -217,11 +217,12 @@ class RealtimeConnection:
 
 def _handshake_error(exc: InvalidHandshake) -> RealtimeError:
     status = getattr(getattr(exc, "response", None), "status_code", None)
+    code = f"http_{status}" if status else None
     if status in (401, 403):
-        return AuthenticationError(f"the Realtime endpoint refused the upgrade (HTTP {status})")
+        return AuthenticationError(f"the Realtime endpoint refused the upgrade (HTTP {status})", code=code)
     if status in (400, 404):
-        return RejectedSetupError(f"the Realtime endpoint refused the upgrade (HTTP {status})")
-    return ConnectionLost(f"WebSocket handshake failed: {exc.__class__.__name__}")
+        return RejectedSetupError(f"the Realtime endpoint refused the upgrade (HTTP {status})", code=code)
+    return ConnectionLost(f"WebSocket handshake failed: {exc.__class__.__name__}", code=code)
 
 
 __all__: list[Any] = ["Endpoint", "RealtimeConnection", "error_for"]

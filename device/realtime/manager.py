@@ -38,7 +38,15 @@ from typing import Any
 from ..audio.pipeline import AudioPipeline
 from ..audio.turns import Actions as TurnActions
 from ..conversation import Action, FinishPlayback, NewConversation, Play, Publish, RunTool, StopPlayback
-from ..errors import AuthenticationError, ConnectionLost, PivoiceError, RejectedSetupError, SessionExpired, should_retry
+from ..errors import (
+    AuthenticationError,
+    ConnectionLost,
+    PivoiceError,
+    RejectedSetupError,
+    SessionExpired,
+    link_cause,
+    should_retry,
+)
 from . import events as ev
 from .backoff import backoff
 from .connection import Endpoint, RealtimeConnection, scrub
@@ -240,30 +248,35 @@ class SessionManager:
             self._execute(self.conversation.tick(self.clock()))
 
     async def _after_failure(self, exc: BaseException, delays: Iterator[float]) -> None:
-        self.conn = None
+        phase, self.conn = "session" if self.conn is not None else "connect", None
         self._lose_session()
         message = scrub(str(exc), self.endpoint().api_key)
         self.stats.last_error, self.stats.last_error_at = message, self.wall()
         if not should_retry(exc):
             self.stats.link = "error"
             logger.error("%s", message, extra={"PIVOICE_ERROR": type(exc).__name__})
-            self.publish("error", {"error": message, "fatal": True, "code": getattr(exc, "code", None),
-                                   "cause": "auth" if isinstance(exc, AuthenticationError) else "setup"})
+            self.publish("error", {"error": message, "fatal": True, "code": getattr(exc, "code", None)})
+            self._link_down(exc, phase, message, self.options.fatal_retry_s, fatal=True)
             await self._sleep(self.options.fatal_retry_s)
             self.publish("link_down", {"cause": "retry", "error": message, "retry_in_s": 0.0})
             return
-        expired = isinstance(exc, SessionExpired)
-        if expired:
+        if isinstance(exc, SessionExpired):
             # The server ended it before we rotated (a skewed clock, a failed rotation).
             self.stats.expired += 1
         delay = self.last_delay_s = next(delays)
         self.stats.link, self.stats.next_retry_at = "backoff", self.clock() + delay
         self.stats.reconnects += 1
         logger.warning("%s; retrying in %.1f s", message, delay)
-        self.publish("link_down", {"cause": "expired" if expired else "network", "error": message,
-                                   "code": getattr(exc, "code", None), "retry_in_s": round(delay, 2)})
+        self._link_down(exc, phase, message, delay)
         self.publish("error", {"error": message, "fatal": False, "retry_in_s": round(delay, 2)})
         await self._sleep(delay)
+
+    def _link_down(self, exc: BaseException, phase: str, message: str, retry_in_s: float, *,
+                   fatal: bool = False) -> None:
+        """Why (one word of a fixed set, for the metrics), the server's code, and whether it
+        died while opening (a handshake failure) or in the session."""
+        self.publish("link_down", {"cause": link_cause(exc), "code": getattr(exc, "code", None), "phase": phase,
+                                   "error": message, "retry_in_s": round(retry_in_s, 2), "fatal": fatal})
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()

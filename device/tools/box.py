@@ -61,8 +61,9 @@ class ToolBox:
         except (ValueError, RecursionError) as exc:
             return self._fail(name, f"the arguments are not valid JSON: {str(exc)[:100]}"), "error"
         try:
-            result = await asyncio.wait_for(spec.handler(args), spec.timeout_s)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(spec.timeout_s):   # wait_for could swallow a cancellation
+                result = await spec.handler(args)
+        except TimeoutError:   # asyncio's, or the tool's own (an HTTP read timeout)
             return self._fail(name, f"the tool did not answer within {spec.timeout_s:g} s"), "timeout"
         except ToolFailed as exc:
             return self._fail(name, str(exc)), "error"

@@ -39,6 +39,8 @@ def _post(config: HttpToolConfig, args: dict[str, Any]) -> Any:
         raise ToolFailed(f"the service answered HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            raise TimeoutError from None   # the tool's own timeout: a "timeout", not an error
         raise ToolFailed(f"the service is unreachable: {reason}") from None
     try:
         return json.loads(text)

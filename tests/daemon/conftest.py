@@ -128,11 +128,13 @@ async def device_factory(simulator_factory, tmp_path):
     async def start(*, sim_options: dict | None = None, realtime: dict | None = None, turns: dict | None = None,
                     tools: list | None = None, key: Callable[[], str] | str = "test-key", speed: float = 1.0,
                     manager: Options | None = None, notifier=None, wait_ready: bool = True,
-                    mic_present: bool = True, speaker_present: bool = True, device_token: str = "") -> Device:
+                    mic_present: bool = True, speaker_present: bool = True, device_token: str = "",
+                    metrics: str = "") -> Device:
         sim = await simulator_factory(**(sim_options or {}))
         data = {"realtime": {"model": "gpt-realtime", **(realtime or {})}, "turns": turns or {},
                 "audio": {"backend": "simulated"}, "gpio": {"pin_factory": "mock", "button_pin": 17, "led_pins": [18]},
-                "control": {"socket": str(tmp_path / f"control{len(running)}.sock")}, "tools": tools or []}
+                "control": {"socket": str(tmp_path / f"control{len(running)}.sock")}, "tools": tools or [],
+                "metrics": {"listen": metrics}}  # off unless a test scrapes it (no fixed ports in tests)
         data["realtime"].setdefault("url", sim.url)
         path = tmp_path / f"config{len(running)}.toml"
         path.write_text(to_toml(data))
