@@ -106,6 +106,8 @@ def say(socket_path: str, text: str, *, wait: bool, timeout_s: float) -> int:
 
 def _follow_reply(stream, deadline: float) -> int:  # noqa: ANN001
     for event in stream:
+        if event["kind"] == "reply" and event.get("preamble"):
+            print(f"device: {event['preamble']}", flush=True)     # a reasoning model's spoken preamble
         if event["kind"] == "reply" and event.get("text"):
             print(f"device: {event['text']}" + ("" if event.get("audio") else " (text only)"), flush=True)
         if event["kind"] == "state" and event.get("state") in ("idle", "muted") and event.get("cause") == "reply_finished":
