@@ -29,7 +29,7 @@ from ..errors import (
 )
 from .dialect import Dialect, parse_session
 from .events import ClientEvent, ErrorEvent, ServerEvent, SessionCreated
-from .protocol import RealtimeProtocol
+from .protocol import MAX_FRAME_BYTES, RealtimeProtocol, frame_kind
 from .session import SessionInfo
 
 logger = logging.getLogger(__name__)
@@ -116,6 +116,31 @@ def error_for(event: ErrorEvent | None, close_code: int | None, close_reason: st
     return ConnectionLost(f"the Realtime connection closed (code {close_code})", code=code)
 
 
+@dataclass
+class ConnectionStats:
+    """What a connection tolerated. ``bad_frames`` counts skipped frames by kind: ``json``,
+    ``depth``, ``too_large``, ``binary``, ``not_object``, ``no_type``, ``missing_field``,
+    ``field_type``, ``audio``, ``unexpected`` (see :mod:`device.realtime.protocol`)."""
+
+    bad_frames: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def bad_frames_total(self) -> int:
+        return sum(self.bad_frames.values())
+
+
+#: Kinds of bad frame already logged at WARNING in this process; later ones go to DEBUG so a
+#: server that sends nothing but garbage cannot flood the journal.
+_WARNED: set[str] = set()
+
+
+def _log_bad_frame(kind: str, exc: RemoteProtocolError, secret: str) -> None:
+    level = logging.DEBUG if kind in _WARNED else logging.WARNING
+    _WARNED.add(kind)
+    logger.log(level, "skipped a malformed server frame (%s): %s%s", kind, scrub(str(exc)[:300], secret),
+               "" if level == logging.DEBUG else " (further ones of this kind are logged at debug)")
+
+
 class RealtimeConnection:
     """An open Realtime session. Use :meth:`open`; iterate or :meth:`recv` for events."""
 
@@ -126,6 +151,7 @@ class RealtimeConnection:
         self.session: SessionInfo | None = None
         self.last_error: ErrorEvent | None = None
         self.protocol_errors = 0
+        self.stats = ConnectionStats()
         #: Monotonic time the session ends (set by whoever knows the clock: the session manager).
         self.deadline: float | None = None
 
@@ -136,7 +162,7 @@ class RealtimeConnection:
         try:
             ws = await connect(
                 endpoint.ws_url(), additional_headers=endpoint.headers(), open_timeout=open_timeout_s,
-                ping_interval=ping_interval_s, ping_timeout=ping_timeout_s, max_size=16 * 1024 * 1024,
+                ping_interval=ping_interval_s, ping_timeout=ping_timeout_s, max_size=MAX_FRAME_BYTES,
                 max_queue=256, proxy=None, close_timeout=2.0,
             )
         except InvalidURI as exc:
@@ -148,10 +174,14 @@ class RealtimeConnection:
             raise ConnectionLost(f"cannot reach {urlsplit(endpoint.url).netloc}: {exc.__class__.__name__}: {exc}") from None
         conn = cls(ws, RealtimeProtocol(endpoint.dialect), endpoint)
         try:
-            first = await asyncio.wait_for(conn.recv(), open_timeout_s)
+            first = await asyncio.wait_for(conn.recv(skip_bad=False), open_timeout_s)
         except asyncio.TimeoutError:
             await ws.close()
             raise ConnectionLost("the Realtime server sent no session.created in time") from None
+        except RemoteProtocolError as exc:
+            # Without a usable first event there is no session to run: end it (retried with backoff).
+            await ws.close()
+            raise RemoteProtocolError(f"the Realtime server's first frame is unusable: {scrub(str(exc)[:200])}") from None
         if isinstance(first, ErrorEvent):
             # An in-band handshake failure; the close follows in the same millisecond.
             try:
@@ -177,8 +207,9 @@ class RealtimeConnection:
         except ConnectionClosed as exc:
             raise self._closed_error(exc) from None
 
-    async def recv(self) -> ServerEvent:
-        """The next server event. Frames that do not parse are logged and skipped."""
+    async def recv(self, *, skip_bad: bool = True) -> ServerEvent:
+        """The next server event. Frames that cannot be used are counted in :attr:`stats`,
+        logged once per kind and skipped (``skip_bad=False`` raises RemoteProtocolError)."""
         while True:
             try:
                 frame = await self._ws.recv()
@@ -188,7 +219,11 @@ class RealtimeConnection:
                 event = self.protocol.receive_text(frame)
             except RemoteProtocolError as exc:
                 self.protocol_errors += 1
-                logger.warning("ignored a malformed server frame: %s", exc)
+                kind = frame_kind(exc)
+                self.stats.bad_frames[kind] = self.stats.bad_frames.get(kind, 0) + 1
+                _log_bad_frame(kind, exc, self.endpoint.api_key)
+                if not skip_bad:
+                    raise
                 continue
             if isinstance(event, ErrorEvent):
                 self.last_error = event
