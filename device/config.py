@@ -9,11 +9,14 @@ from here: it comes from ``OPENAI_API_KEY`` or the systemd credential ``openai_a
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from hardware.gestures import GestureTiming
 from hardware.gpio import FACTORIES, GpioSettings
@@ -22,6 +25,7 @@ from hardware.presets import LedSpec, preset
 from .audio.turns import EchoGuard, TurnMode
 from .audio.vad import VadSettings
 from .errors import ConfigError
+from .redact import scrub, url_secret
 from .realtime.dialect import Dialect
 from .realtime.session import DEFAULT_VOICE
 
@@ -112,7 +116,13 @@ def load(path: str | Path | None = None) -> Config:
     required = path is not None or "PIVOICE_CONFIG" in os.environ
     file = config_path(str(path) if path is not None else None)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A ValueError, not an OSError: caught here so reload's `except ConfigError` sees it.
+        raise ConfigError(f"{file} is not UTF-8 text (byte {exc.start} cannot be decoded)",
+                          fix="save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`) and send SIGHUP or restart") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {file} is a directory", fix="point --config / PIVOICE_CONFIG at a file") from None
     except FileNotFoundError:
         if required:
             raise ConfigError(f"config file {file} does not exist",
@@ -124,16 +134,43 @@ def load(path: str | Path | None = None) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file} is not valid TOML: {exc}", fix="fix the syntax and send SIGHUP or restart") from None
+        raise ConfigError(f"{file} is not valid TOML: {scrub(str(exc))}",
+                          fix="fix the syntax and send SIGHUP or restart") from None
+    except RecursionError:
+        raise ConfigError(f"{file}: arrays or tables nested too deeply to read",
+                          fix=f"no setting needs more than {MAX_DEPTH} levels; flatten it") from None
     return parse(data, source=str(file))
 
 
 def parse(data: dict[str, Any], *, source: str = "(config)") -> Config:
+    if _depth(data) > MAX_DEPTH:
+        raise ConfigError(f"{source}: arrays or tables nested more than {MAX_DEPTH} levels deep",
+                          fix="no setting needs that; flatten it")
     reader = _Reader(data, source)
     try:
         return reader.config()
     except (ValueError, TypeError) as exc:  # a settings dataclass refused a value
-        raise ConfigError(f"{source}: {exc}") from None
+        raise ConfigError(f"{source}: {scrub(str(exc))}") from None
+
+
+#: Deepest nesting of arrays/tables accepted (a tool's JSON Schema needs a handful).
+MAX_DEPTH = 32
+#: Names the device's own tools use; an HTTP tool may not shadow them.
+BUILTIN_TOOL_NAMES = ("set_volume", "mute_microphone", "get_time", "end_conversation")
+#: A function name the Realtime API accepts: letters, digits, _ and -, at most 64.
+_TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+#: sun_path holds 108 bytes including the terminating NUL.
+MAX_SOCKET_PATH = 107
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level  # deep enough to refuse; don't walk further
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
 
 
 class _Reader:
@@ -146,8 +183,9 @@ class _Reader:
             if key not in self.SECTIONS:
                 self.fail(f"[{key}]", f"unknown section; known: {', '.join(self.SECTIONS)}")
 
-    def fail(self, key: str, why: str) -> None:
-        raise ConfigError(f"{self.source}: {key}: {why}")
+    def fail(self, key: str, why: str, fix: str | None = None) -> None:
+        # Values are echoed to help the admin, but never anything shaped like a key.
+        raise ConfigError(scrub(f"{self.source}: {key}: {why}"), fix=fix)
 
     def section(self, name: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         table = self.data.get(name, {})
@@ -161,18 +199,28 @@ class _Reader:
                 self.fail(f"[{name}] {key}", f"unknown key; known: {', '.join(allowed)}")
         return table
 
-    def typed(self, section: str, table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    def typed(self, section: str, table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
+              prefix: str = "") -> Any:
         if key not in table:
             return default
         value = table[key]
+        key = prefix + key  # as the admin wrote it (vad_ settings are read from a stripped table)
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
             self.fail(f"[{section}] {key}", f"must be a {names}, not {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(f"[{section}] {key}", f"must be a finite number, not {value!r}")
         return value
 
-    def fill(self, section: str, cls: type, table: dict[str, Any], defaults: Any, skip: tuple[str, ...] = ()) -> Any:
+    def within(self, key: str, value: float, low: float, high: float, unit: str = "") -> None:
+        """Fail unless ``low <= value <= high`` (numbers are finite here, see :meth:`typed`)."""
+        if not low <= value <= high:
+            self.fail(key, f"{value!r} is out of range: use {low:g} to {high:g}{unit}")
+
+    def fill(self, section: str, cls: type, table: dict[str, Any], defaults: Any, skip: tuple[str, ...] = (),
+             prefix: str = "") -> Any:
         """Read the plain fields of a settings dataclass from one table."""
         values = {}
         for f in fields(cls):
@@ -182,7 +230,7 @@ class _Reader:
             kind: Any = type(default) if default is not None else str
             if isinstance(default, (Dialect, EchoGuard, TurnMode)):
                 kind = str
-            values[f.name] = self.typed(section, table, f.name, kind, default)
+            values[f.name] = self.typed(section, table, f.name, kind, default, prefix)
         return replace(defaults, **values)
 
     def choice(self, section: str, key: str, value: str, enum: Any) -> Any:
@@ -202,13 +250,39 @@ class _Reader:
         table = self.section("realtime", tuple(f.name for f in fields(RealtimeConfig)))
         rt = self.fill("realtime", RealtimeConfig, table, RealtimeConfig())
         rt = replace(rt, dialect=self.choice("realtime", "dialect", str(rt.dialect), Dialect))
-        if not rt.simulator and not rt.url.startswith(("ws://", "wss://")):
-            self.fail("[realtime] url", f"{rt.url!r} is not a ws:// or wss:// URL")
+        self.url("[realtime] url", rt.url, ("ws", "wss"), refuse_keys=True, check=not rt.simulator)
         if rt.session_limit < 10:
             self.fail("[realtime] session_limit", "must be at least 10 seconds")
-        if rt.rotate_margin < 0 or rt.carry_turns < 0 or rt.fatal_retry <= 0:
-            self.fail("[realtime]", "rotate_margin and carry_turns must be >= 0, fatal_retry > 0")
+        self.within("[realtime] session_limit", rt.session_limit, 10, 24 * 3600, " seconds")
+        self.within("[realtime] rotate_margin", rt.rotate_margin, 0, 3600, " seconds")
+        self.within("[realtime] carry_turns", rt.carry_turns, 0, 1000)
+        self.within("[realtime] fatal_retry", rt.fatal_retry, 1, 7 * 24 * 3600, " seconds")
+        self.within("[realtime] simulator_speedup", rt.simulator_speedup, 0.1, 1000)
         return rt
+
+    def url(self, key: str, url: str, schemes: tuple[str, ...], *, refuse_keys: bool = False, check: bool = True) -> None:
+        """A URL that can be connected to: scheme, host, port in range; never a key in it."""
+        if refuse_keys and (why := url_secret(url)):
+            # The URL is not echoed: it holds the secret.
+            self.fail(key, f"contains {why}; the API key does not belong in the config file",
+                      fix="remove it from the URL and set OPENAI_API_KEY or the systemd credential "
+                          "'openai_api_key' (install.sh --key-file)")
+        if not check:
+            return
+        want = " or ".join(f"{s}://" for s in schemes)
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            self.fail(key, f"{url!r} is not a usable URL ({exc})", fix=f"use {want}HOST[:PORT]/PATH with a port 1-65535")
+        if parts.scheme.lower() not in schemes:
+            self.fail(key, f"{url!r} is not a {want} URL")
+        if not parts.hostname:
+            self.fail(key, f"{url!r} has no host name", fix=f"use {want}HOST[:PORT]/PATH")
+        if port == 0:
+            self.fail(key, f"{url!r}: port 0 cannot be connected to", fix="use a port 1-65535")
+        if any(c.isspace() or ord(c) < 32 for c in url):
+            self.fail(key, f"{url!r} contains spaces or control characters")
 
     def audio(self, board: Any) -> AudioConfig:
         table = self.section("audio", tuple(f.name for f in fields(AudioConfig)))
@@ -219,6 +293,8 @@ class _Reader:
             self.fail("[audio] backend", f"{audio.backend!r}: use \"pyaudio\" or \"simulated\"")
         if not 0 <= audio.volume <= 100:
             self.fail("[audio] volume", "must be from 0 to 100")
+        self.within("[audio] mic_period_ms", audio.mic_period_ms, 10, 1000, " ms")
+        self.within("[audio] prebuffer_ms", audio.prebuffer_ms, 0, 10_000, " ms")
         return audio
 
     def turns(self) -> TurnsConfig:
@@ -226,8 +302,13 @@ class _Reader:
         table = self.section("turns", ("mode", "silence_ms") + vad_keys)
         turns = self.fill("turns", TurnsConfig, table, TurnsConfig(), skip=("vad",))
         turns = replace(turns, mode=self.choice("turns", "mode", str(turns.mode), TurnMode))
+        self.within("[turns] silence_ms", turns.silence_ms, 100, 10_000, " ms")
         vad_table = {k[4:]: v for k, v in table.items() if k.startswith("vad_")}
-        return replace(turns, vad=self.fill("turns", VadSettings, vad_table, VadSettings()))
+        vad = self.fill("turns", VadSettings, vad_table, VadSettings(), prefix="vad_")
+        for name in ("preroll_ms", "min_speech_ms", "hangover_ms", "barge_in_min_ms", "echo_learn_ms"):
+            self.within(f"[turns] vad_{name}", getattr(vad, name), 0, 60_000, " ms")
+        self.within("[turns] vad_echo_margin_db", vad.echo_margin_db, 0, 60, " dB")
+        return replace(turns, vad=vad)
 
     def gpio(self, board: Any) -> GpioSettings:
         keys = ("pin_factory", "button_pin", "button_active_low", "leds", "led_pins", "led_active_high",
@@ -248,15 +329,33 @@ class _Reader:
                            pins=tuple(pins), active_high=self.typed("gpio", table, "led_active_high", bool, leds.active_high),
                            count=self.typed("gpio", table, "led_count", int, leds.count),
                            power_pin=leds.power_pin, power_active_high=leds.power_active_high)
+        if leds.count is not None and not isinstance(leds.count, bool) and isinstance(leds.count, int):
+            self.within("[gpio] led_count", leds.count, 0, 1024)
         timing = GestureTiming(**{k: self.typed("gpio", table, k, float, getattr(GestureTiming(), k))
                                   for k in ("hold_s", "double_tap_s", "long_hold_s", "debounce_s")})
+        for k in ("hold_s", "double_tap_s", "long_hold_s", "debounce_s"):
+            self.within(f"[gpio] {k}", getattr(timing, k), 0, 60, " seconds")
         return GpioSettings(pin_factory=factory, button_pin=button,
                             button_active_low=self.typed("gpio", table, "button_active_low", bool, board.button_active_low),
                             leds=leds, brightness=self.typed("gpio", table, "brightness", float, 0.5), timing=timing)
 
     def control(self) -> ControlConfig:
         table = self.section("control", ("socket",))
-        return ControlConfig(socket=self.typed("control", table, "socket", str, ControlConfig.socket))
+        path = self.typed("control", table, "socket", str, ControlConfig.socket)
+        self.socket_path("[control] socket", path)
+        return ControlConfig(socket=path)
+
+    def socket_path(self, key: str, path: str) -> None:
+        """A path a Unix socket can be bound at (the daemon creates the directory)."""
+        fix = "use an absolute path of at most 107 bytes, e.g. /run/pivoice/control.sock"
+        if not path.startswith("/") or "\x00" in path or path.endswith("/"):
+            self.fail(key, f"{path!r} is not an absolute file path", fix=fix)
+        size = len(path.encode("utf-8", "surrogateescape"))
+        if size > MAX_SOCKET_PATH:
+            self.fail(key, f"the path is {size} bytes; a Unix socket path holds at most {MAX_SOCKET_PATH}", fix=fix)
+        if Path(path).is_dir():
+            self.fail(key, f"{path!r} is a directory", fix="name the socket file inside it, e.g. "
+                      f"{path.rstrip('/')}/control.sock")
 
     def tools(self) -> tuple[HttpToolConfig, ...]:
         entries = self.data.get("tools", [])
@@ -265,26 +364,39 @@ class _Reader:
         out = []
         for i, entry in enumerate(entries):
             where = f"[[tools]] #{i + 1}"
+            if not isinstance(entry, dict):
+                self.fail(where, "must be a table", fix="declare each tool as a [[tools]] table")
             for key in entry:
                 if key not in ("name", "description", "url", "timeout", "parameters"):
                     self.fail(f"{where} {key}", "unknown key; known: name, description, url, timeout, parameters")
             for key in ("name", "url"):
                 if not isinstance(entry.get(key), str) or not entry[key]:
                     self.fail(f"{where} {key}", "is required (a string)")
-            if not entry["url"].startswith(("http://", "https://")):
-                self.fail(f"{where} url", f"{entry['url']!r} is not an http:// or https:// URL")
+            self.tool_name(f"{where} name", entry["name"])
+            self.url(f"{where} url", entry["url"], ("http", "https"))
             timeout = entry.get("timeout", 5.0)
-            if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 60:
+            if (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not math.isfinite(timeout)
+                    or not 0 < timeout <= 60):
                 self.fail(f"{where} timeout", "seconds, more than 0 and at most 60")
             params = entry.get("parameters", {"type": "object", "properties": {}})
             if not isinstance(params, dict):
                 self.fail(f"{where} parameters", "a JSON Schema object (a TOML table)")
+            if not isinstance(entry.get("description", ""), str):
+                self.fail(f"{where} description", "must be a string")
             out.append(HttpToolConfig(name=entry["name"], description=str(entry.get("description", "")),
                                       url=entry["url"], timeout=float(timeout), parameters=params))
         names = [t.name for t in out]
         if len(set(names)) != len(names):
             self.fail("[[tools]] name", "tool names must be unique")
         return tuple(out)
+
+    def tool_name(self, key: str, name: str) -> None:
+        if name in BUILTIN_TOOL_NAMES:
+            self.fail(key, f"{name!r} is a built-in tool of the device ({', '.join(BUILTIN_TOOL_NAMES)})",
+                      fix="give the HTTP tool another name")
+        if not _TOOL_NAME.fullmatch(name):
+            self.fail(key, f"{name!r} is not a valid function name",
+                      fix="use letters, digits, _ and -, starting with a letter or _, at most 64 characters")
 
 
 # --------------------------------------------------------------------------- the key

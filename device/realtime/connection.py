@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -27,6 +26,7 @@ from ..errors import (
     ServerError,
     SessionExpired,
 )
+from ..redact import scrub
 from .dialect import Dialect, parse_session
 from .events import ClientEvent, ErrorEvent, ServerEvent, SessionCreated
 from .protocol import MAX_FRAME_BYTES, RealtimeProtocol, frame_kind
@@ -86,16 +86,6 @@ class Endpoint:
         if self.dialect is Dialect.BETA:
             headers["OpenAI-Beta"] = "realtime=v1"
         return headers
-
-
-_KEYLIKE = re.compile(r"\b(sk|ek|rk)-[^\s.,;]*")
-
-
-def scrub(text: str, secret: str = "") -> str:
-    """Remove a key, or anything shaped like one (servers echo a masked key), from ``text``."""
-    if secret:
-        text = text.replace(secret, "[key]")
-    return _KEYLIKE.sub("[key]", text)
 
 
 def error_for(event: ErrorEvent | None, close_code: int | None, close_reason: str = "") -> RealtimeError:
