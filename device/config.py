@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from hardware.gestures import GestureTiming
 from hardware.gpio import FACTORIES, GpioSettings
@@ -24,8 +22,10 @@ from hardware.presets import LedSpec, preset
 
 from .audio.turns import EchoGuard, TurnMode
 from .audio.vad import VadSettings
+from . import configcheck
+from .configcheck import BUILTIN_TOOL_NAMES, MAX_DEPTH
 from .errors import ConfigError
-from .redact import scrub, url_secret
+from .redact import scrub
 from .realtime.dialect import Dialect
 from .realtime.session import DEFAULT_VOICE
 
@@ -143,7 +143,7 @@ def load(path: str | Path | None = None) -> Config:
 
 
 def parse(data: dict[str, Any], *, source: str = "(config)") -> Config:
-    if _depth(data) > MAX_DEPTH:
+    if configcheck.depth(data) > MAX_DEPTH:
         raise ConfigError(f"{source}: arrays or tables nested more than {MAX_DEPTH} levels deep",
                           fix="no setting needs that; flatten it")
     reader = _Reader(data, source)
@@ -151,26 +151,6 @@ def parse(data: dict[str, Any], *, source: str = "(config)") -> Config:
         return reader.config()
     except (ValueError, TypeError) as exc:  # a settings dataclass refused a value
         raise ConfigError(f"{source}: {scrub(str(exc))}") from None
-
-
-#: Deepest nesting of arrays/tables accepted (a tool's JSON Schema needs a handful).
-MAX_DEPTH = 32
-#: Names the device's own tools use; an HTTP tool may not shadow them.
-BUILTIN_TOOL_NAMES = ("set_volume", "mute_microphone", "get_time", "end_conversation")
-#: A function name the Realtime API accepts: letters, digits, _ and -, at most 64.
-_TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
-#: sun_path holds 108 bytes including the terminating NUL.
-MAX_SOCKET_PATH = 107
-
-
-def _depth(value: Any, level: int = 0) -> int:
-    if level > MAX_DEPTH:
-        return level  # deep enough to refuse; don't walk further
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    return level
 
 
 class _Reader:
@@ -250,7 +230,9 @@ class _Reader:
         table = self.section("realtime", tuple(f.name for f in fields(RealtimeConfig)))
         rt = self.fill("realtime", RealtimeConfig, table, RealtimeConfig())
         rt = replace(rt, dialect=self.choice("realtime", "dialect", str(rt.dialect), Dialect))
-        self.url("[realtime] url", rt.url, ("ws", "wss"), refuse_keys=True, check=not rt.simulator)
+        self.check("[realtime] url", configcheck.key_in_url_problem(rt.url))
+        if not rt.simulator:  # the built-in simulator does not use the URL
+            self.check("[realtime] url", configcheck.url_problem(rt.url, ("ws", "wss")))
         if rt.session_limit < 10:
             self.fail("[realtime] session_limit", "must be at least 10 seconds")
         self.within("[realtime] session_limit", rt.session_limit, 10, 24 * 3600, " seconds")
@@ -260,29 +242,9 @@ class _Reader:
         self.within("[realtime] simulator_speedup", rt.simulator_speedup, 0.1, 1000)
         return rt
 
-    def url(self, key: str, url: str, schemes: tuple[str, ...], *, refuse_keys: bool = False, check: bool = True) -> None:
-        """A URL that can be connected to: scheme, host, port in range; never a key in it."""
-        if refuse_keys and (why := url_secret(url)):
-            # The URL is not echoed: it holds the secret.
-            self.fail(key, f"contains {why}; the API key does not belong in the config file",
-                      fix="remove it from the URL and set OPENAI_API_KEY or the systemd credential "
-                          "'openai_api_key' (install.sh --key-file)")
-        if not check:
-            return
-        want = " or ".join(f"{s}://" for s in schemes)
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError as exc:
-            self.fail(key, f"{url!r} is not a usable URL ({exc})", fix=f"use {want}HOST[:PORT]/PATH with a port 1-65535")
-        if parts.scheme.lower() not in schemes:
-            self.fail(key, f"{url!r} is not a {want} URL")
-        if not parts.hostname:
-            self.fail(key, f"{url!r} has no host name", fix=f"use {want}HOST[:PORT]/PATH")
-        if port == 0:
-            self.fail(key, f"{url!r}: port 0 cannot be connected to", fix="use a port 1-65535")
-        if any(c.isspace() or ord(c) < 32 for c in url):
-            self.fail(key, f"{url!r} contains spaces or control characters")
+    def check(self, key: str, problem: configcheck.Problem) -> None:
+        if problem is not None:
+            self.fail(key, *problem)
 
     def audio(self, board: Any) -> AudioConfig:
         table = self.section("audio", tuple(f.name for f in fields(AudioConfig)))
@@ -342,20 +304,8 @@ class _Reader:
     def control(self) -> ControlConfig:
         table = self.section("control", ("socket",))
         path = self.typed("control", table, "socket", str, ControlConfig.socket)
-        self.socket_path("[control] socket", path)
+        self.check("[control] socket", configcheck.socket_problem(path))
         return ControlConfig(socket=path)
-
-    def socket_path(self, key: str, path: str) -> None:
-        """A path a Unix socket can be bound at (the daemon creates the directory)."""
-        fix = "use an absolute path of at most 107 bytes, e.g. /run/pivoice/control.sock"
-        if not path.startswith("/") or "\x00" in path or path.endswith("/"):
-            self.fail(key, f"{path!r} is not an absolute file path", fix=fix)
-        size = len(path.encode("utf-8", "surrogateescape"))
-        if size > MAX_SOCKET_PATH:
-            self.fail(key, f"the path is {size} bytes; a Unix socket path holds at most {MAX_SOCKET_PATH}", fix=fix)
-        if Path(path).is_dir():
-            self.fail(key, f"{path!r} is a directory", fix="name the socket file inside it, e.g. "
-                      f"{path.rstrip('/')}/control.sock")
 
     def tools(self) -> tuple[HttpToolConfig, ...]:
         entries = self.data.get("tools", [])
@@ -372,8 +322,8 @@ class _Reader:
             for key in ("name", "url"):
                 if not isinstance(entry.get(key), str) or not entry[key]:
                     self.fail(f"{where} {key}", "is required (a string)")
-            self.tool_name(f"{where} name", entry["name"])
-            self.url(f"{where} url", entry["url"], ("http", "https"))
+            self.check(f"{where} name", configcheck.tool_name_problem(entry["name"]))
+            self.check(f"{where} url", configcheck.url_problem(entry["url"], ("http", "https")))
             timeout = entry.get("timeout", 5.0)
             if (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not math.isfinite(timeout)
                     or not 0 < timeout <= 60):
@@ -389,14 +339,6 @@ class _Reader:
         if len(set(names)) != len(names):
             self.fail("[[tools]] name", "tool names must be unique")
         return tuple(out)
-
-    def tool_name(self, key: str, name: str) -> None:
-        if name in BUILTIN_TOOL_NAMES:
-            self.fail(key, f"{name!r} is a built-in tool of the device ({', '.join(BUILTIN_TOOL_NAMES)})",
-                      fix="give the HTTP tool another name")
-        if not _TOOL_NAME.fullmatch(name):
-            self.fail(key, f"{name!r} is not a valid function name",
-                      fix="use letters, digits, _ and -, starting with a letter or _, at most 64 characters")
 
 
 # --------------------------------------------------------------------------- the key
