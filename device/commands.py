@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 def control_commands(app: App) -> dict[str, Callable[[dict], Any]]:
     def mute(req: dict) -> dict:
         muted = req.get("muted")
+        if muted is not None and not isinstance(muted, bool):
+            return {"ok": False, "error": "mute takes {\"muted\": true} or {\"muted\": false} (or nothing, to toggle)"}
         app.set_muted(not app.turns.muted if muted is None else bool(muted))
         return {"muted": app.turns.muted}
 
@@ -23,7 +25,10 @@ def control_commands(app: App) -> dict[str, Callable[[dict], Any]]:
         if app.turns.mode is not TurnMode.PUSH_TO_TALK:
             return {"ok": False, "error": f"talk is for [turns] mode = \"push_to_talk\"; in {app.turns.mode} "
                     "mode just speak"}
-        app.talk(bool(req.get("on", True)))
+        on = req.get("on", True)
+        if not isinstance(on, bool):
+            return {"ok": False, "error": "talk takes {\"on\": true} or {\"on\": false}"}
+        app.talk(on)
         return {"talking": app.turns.talking}
 
     def say(req: dict) -> dict:
