@@ -252,7 +252,11 @@ def check_request(obj: dict[str, Any]) -> None:
         raise BadRequest("say: the text must be a non-empty string")
 
 
-def request(path: str, obj: dict[str, Any], *, timeout_s: float = 5.0) -> dict[str, Any]:
+#: Seconds the CLI waits for a live daemon to answer a request.
+ANSWER_TIMEOUT_S = 5.0
+
+
+def request(path: str, obj: dict[str, Any], *, timeout_s: float = ANSWER_TIMEOUT_S) -> dict[str, Any]:
     """One request, one reply (blocking; for the CLI)."""
     check_request(obj)
     with _connect(path, timeout_s) as sock:
@@ -281,11 +285,14 @@ class EventStream:
 
     def __init__(self, path: str, *, timeout_s: float | None = None) -> None:
         self.path = path
-        self._sock = _connect(path, timeout_s if timeout_s is not None else 5.0)
+        self._sock = _connect(path, ANSWER_TIMEOUT_S)  # a live daemon acknowledges at once
         self._buf = b""
         try:
             self._sock.sendall(json.dumps({"cmd": "events", "ack": True}).encode() + b"\n")
             first = next(self._lines(), None)
+        except TimeoutError:
+            self.close()
+            raise DaemonUnreachable(_no_answer(path, ANSWER_TIMEOUT_S)) from None
         except BaseException:
             self.close()
             raise
@@ -324,7 +331,7 @@ class EventStream:
 
 def stream(path: str, obj: dict[str, Any], *, timeout_s: float | None = None):  # noqa: ANN201 - dicts
     """Events as they come; ``timeout_s`` of silence raises TimeoutError."""
-    with _connect(path, timeout_s if timeout_s is not None else 5.0) as sock:
+    with _connect(path, ANSWER_TIMEOUT_S) as sock:
         sock.sendall(json.dumps(obj).encode() + b"\n")
         sock.settimeout(timeout_s)
         buf = b""

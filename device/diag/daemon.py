@@ -101,12 +101,10 @@ def render_event(event: dict[str, Any]) -> str:
 def events(socket_path: str, *, as_json: bool, kinds: set[str] | None, count: int | None) -> int:
     seen = 0
     try:
-        for event in control.stream(socket_path, {"cmd": "events"}):
-            if "kind" not in event:  # an error line instead of the stream (busy)
-                print(f"pivoice: {event.get('error', 'the daemon refused the event stream')}")
-                return 1
+        # Acknowledged: a stopped daemon is reported in seconds, a busy one refuses with a message.
+        for event in control.EventStream(socket_path):
             event = safe_status(event)
-            if kinds and event["kind"] not in kinds:
+            if "kind" not in event or (kinds and event["kind"] not in kinds):
                 continue
             print(json.dumps(event, allow_nan=False) if as_json else render_event(event), flush=True)
             seen += 1
