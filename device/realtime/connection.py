@@ -234,8 +234,9 @@ class RealtimeConnection:
         return self._ws.close_code is None
 
     def _closed_error(self, exc: ConnectionClosed) -> RealtimeError:
-        rcvd = exc.rcvd
-        return error_for(self.last_error, rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
+        # Without a server close frame, say why we closed (1009: a frame over MAX_FRAME_BYTES).
+        frame = exc.rcvd or exc.sent
+        return error_for(self.last_error, frame.code if frame else None, frame.reason if frame else "")
 
 
 def _handshake_error(exc: InvalidHandshake) -> RealtimeError:

@@ -132,3 +132,24 @@ async def test_each_kind_is_logged_once_at_warning(caplog):
     skipped = [r for r in caplog.records if "malformed server frame" in r.getMessage()]
     assert len(skipped) == 5 and conn.stats.bad_frames == {"json": 5}
     assert sum(r.levelno == logging.WARNING for r in skipped) <= 1
+
+
+def test_a_frame_over_the_size_bound_is_refused_before_parsing():
+    from device.realtime.protocol import MAX_FRAME_BYTES, RealtimeProtocol
+
+    proto = RealtimeProtocol()
+    with pytest.raises(RemoteProtocolError, match="too large"):
+        proto.receive_text('{"type":"x","pad":"' + "a" * MAX_FRAME_BYTES + '"}')
+    assert proto.rejected == {"too_large": 1}
+
+
+async def test_a_frame_over_the_websocket_limit_ends_the_connection_as_retryable():
+    from device.errors import ConnectionLost, should_retry
+    from device.realtime.protocol import MAX_FRAME_BYTES
+
+    huge = json.dumps(delta(base64.b64encode(b"\0" * (MAX_FRAME_BYTES // 4 * 3 + 3)).decode()))
+    async with await serve_frames([SESSION, huge]) as server:
+        conn = await open_against(server)
+        with pytest.raises(ConnectionLost) as err:
+            await conn.recv()
+    assert should_retry(err.value) and "1009" in str(err.value)
