@@ -127,3 +127,20 @@ def test_events_says_busy_instead_of_a_traceback(tmp_path):
         daemon.server.max_streams = 0
         assert_clean(pivoice("events", "--socket", str(tmp_path / "c.sock")), 3, "busy")
         assert_clean(pivoice("say", "--socket", str(tmp_path / "c.sock"), "hi"), 3, "busy")
+
+
+def test_doctor_reports_a_hung_or_odd_daemon_as_a_warning(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[realtime]\nsimulator = true\n[audio]\nbackend = "simulated"\n[gpio]\npin_factory = "mock"\n')
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "hung.sock"))
+    listener.listen(8)
+    try:
+        hung = pivoice("doctor", "--config", str(config), "--socket", str(tmp_path / "hung.sock"))
+    finally:
+        listener.close()
+    assert "Traceback" not in hung.stdout + hung.stderr and "did not answer" in hung.stdout
+    with FakeDaemon(tmp_path / "odd.sock", {"status": lambda d, req: {"ok": False, "error": "sk-proj-ODD1 busy"}}):
+        odd = pivoice("doctor", "--config", str(config), "--socket", str(tmp_path / "odd.sock"))
+    assert "Traceback" not in odd.stdout + odd.stderr and "did not give its status" in odd.stdout
+    assert "ODD1" not in odd.stdout
