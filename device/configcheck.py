@@ -74,6 +74,13 @@ def socket_problem(path: str) -> Problem:
         return f"the path is {size} bytes; a Unix socket path holds at most {MAX_SOCKET_PATH}", fix
     if Path(path).is_dir():
         return f"{path!r} is a directory", f"name the socket file inside it, e.g. {path.rstrip('/')}/control.sock"
+    for parent in Path(path).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{str(parent)!r} is a file, so no socket can be made under it", fix
+            break
+    if Path(path).exists() and not Path(path).is_socket():
+        return f"{path!r} exists and is not a socket (the daemon will not replace it)", fix
     return None
 
 

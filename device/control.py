@@ -93,6 +93,8 @@ class ControlServer:
         if self._server is not None:
             self._server.close()
             self._closing.set()  # streams end on their own: a cancelled handler logs a traceback on 3.11
+            for task in list(self._idle):  # nothing to finish for clients that sent nothing yet
+                task.cancel()
             tasks = self._clients | self._streams
             if tasks:
                 _, late = await asyncio.wait(tasks, timeout=2.0)

@@ -119,6 +119,8 @@ BAD_VALUES = [
     ("[control]\nsocket = \"\"\n", "[control] socket"),
     ("[control]\nsocket = \"/tmp/\"\n", "[control] socket"),
     ("[control]\nsocket = \"/tmp\"\n", "[control] socket"),
+    ("[control]\nsocket = \"/etc/hostname/control.sock\"\n", "[control] socket"),
+    ("[control]\nsocket = \"/etc/hostname\"\n", "[control] socket"),
     # tool names
     ("[[tools]]\nname = \"set_volume\"\nurl = \"http://h/x\"\n", "[[tools]] #1 name"),
     ("[[tools]]\nname = \"end_conversation\"\nurl = \"http://h/x\"\n", "[[tools]] #1 name"),
