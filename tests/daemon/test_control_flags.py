@@ -33,6 +33,10 @@ async def test_mute_refuses_a_string_flag_and_keeps_the_state(device_factory):
         assert reply["ok"] is False and "true" in reply["error"]
         assert device.app.turns.muted is False
     assert (await asyncio.to_thread(raw_request, path, {"cmd": "mute", "muted": True}))["muted"] is True
+    await device.wait_state(DeviceState.MUTED)
+    # settle before teardown stops the app: on 3.11 App._systemd's wait_for can swallow a cancel
+    # that races a state event (an app.py bug reported separately), and the app would not stop
+    await asyncio.sleep(0.3)
 
 
 async def test_talk_refuses_a_non_boolean_flag(device_factory):
