@@ -44,6 +44,7 @@ MAX_DEPTH = 64
 #: Largest text frame accepted (the client's WebSocket ``max_size`` is the same figure).
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 class InvalidFrame(RemoteProtocolError):
@@ -74,9 +75,6 @@ def nesting_depth_ok(text: str, limit: int = MAX_DEPTH) -> bool:
         if depth > limit:
             return False
     return True
-
-
-_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 class UnsupportedEventType(InvalidFrame):

@@ -153,3 +153,13 @@ async def test_a_frame_over_the_websocket_limit_ends_the_connection_as_retryable
         with pytest.raises(ConnectionLost) as err:
             await conn.recv()
     assert should_retry(err.value) and "1009" in str(err.value)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    from device.realtime.protocol import RealtimeProtocol, nesting_depth_ok
+
+    text = json.dumps({"type": "response.output_text.delta", "response_id": "r", "item_id": "i",
+                       "delta": "[{" * 500 + '\\"[' * 100})
+    assert nesting_depth_ok(text)
+    assert RealtimeProtocol().receive_text(text).delta.startswith("[{[{")
+    assert not nesting_depth_ok("[" * 65 + "]" * 65) and nesting_depth_ok("[" * 64 + "]" * 64)
