@@ -1,7 +1,10 @@
 """The ``pivoice`` command. Each subcommand lives in its own module; this only dispatches.
 
-Exit codes: 0 success; 1 a check failed (doctor FAIL, no microphone signal, no reply);
-2 a usage or configuration error; 3 the daemon is not running or not reachable.
+Exit codes: 0 success; 1 a check failed (doctor FAIL, no microphone signal, no reply) or an
+unexpected failure (a one-line message; -vv logs the traceback); 2 a usage or configuration
+error (a bad request argument included); 3 the daemon is not running, not reachable (socket
+path, permission) or accepted the connection but did not answer in time (stopped or hung).
+The CLI never prints a traceback.
 """
 
 from __future__ import annotations
@@ -273,18 +276,27 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    from .control import DaemonUnreachable
+    from .control import BadRequest, DaemonUnreachable
+    from .redact import scrub
 
     try:
         return args.func(args)
     except DaemonUnreachable as exc:
         print(f"pivoice: {exc}", file=sys.stderr)
         return 3
-    except PivoiceError as exc:
-        print(f"pivoice: error: {exc}", file=sys.stderr)
+    except (PivoiceError, BadRequest) as exc:
+        print(f"pivoice: error: {scrub(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `pivoice events | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the CLI prints a message, never a traceback
+        logging.getLogger(__name__).debug("traceback", exc_info=True)
+        print(f"pivoice: {args.command} failed: {exc.__class__.__name__}: {scrub(str(exc))[:300]} "
+              "(run with -vv for details)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

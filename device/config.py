@@ -9,6 +9,7 @@ from here: it comes from ``OPENAI_API_KEY`` or the systemd credential ``openai_a
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -21,7 +22,10 @@ from hardware.presets import LedSpec, preset
 
 from .audio.turns import EchoGuard, TurnMode
 from .audio.vad import VadSettings
+from . import configcheck
+from .configcheck import BUILTIN_TOOL_NAMES, MAX_DEPTH
 from .errors import ConfigError
+from .redact import scrub
 from .realtime.dialect import Dialect
 from .realtime.session import DEFAULT_VOICE, REASONING_EFFORTS
 
@@ -144,7 +148,13 @@ def load(path: str | Path | None = None) -> Config:
     required = path is not None or "PIVOICE_CONFIG" in os.environ
     file = config_path(str(path) if path is not None else None)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A ValueError, not an OSError: caught here so reload's `except ConfigError` sees it.
+        raise ConfigError(f"{file} is not UTF-8 text (byte {exc.start} cannot be decoded)",
+                          fix="save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`) and send SIGHUP or restart") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {file} is a directory", fix="point --config / PIVOICE_CONFIG at a file") from None
     except FileNotFoundError:
         if required:
             raise ConfigError(f"config file {file} does not exist",
@@ -156,16 +166,23 @@ def load(path: str | Path | None = None) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file} is not valid TOML: {exc}", fix="fix the syntax and send SIGHUP or restart") from None
+        raise ConfigError(f"{file} is not valid TOML: {scrub(str(exc))}",
+                          fix="fix the syntax and send SIGHUP or restart") from None
+    except RecursionError:
+        raise ConfigError(f"{file}: arrays or tables nested too deeply to read",
+                          fix=f"no setting needs more than {MAX_DEPTH} levels; flatten it") from None
     return parse(data, source=str(file))
 
 
 def parse(data: dict[str, Any], *, source: str = "(config)") -> Config:
+    if configcheck.depth(data) > MAX_DEPTH:
+        raise ConfigError(f"{source}: arrays or tables nested more than {MAX_DEPTH} levels deep",
+                          fix="no setting needs that; flatten it")
     reader = _Reader(data, source)
     try:
         return reader.config()
     except (ValueError, TypeError) as exc:  # a settings dataclass refused a value
-        raise ConfigError(f"{source}: {exc}") from None
+        raise ConfigError(f"{source}: {scrub(str(exc))}") from None
 
 
 class _Reader:
@@ -178,8 +195,9 @@ class _Reader:
             if key not in self.SECTIONS:
                 self.fail(f"[{key}]", f"unknown section; known: {', '.join(self.SECTIONS)}")
 
-    def fail(self, key: str, why: str) -> None:
-        raise ConfigError(f"{self.source}: {key}: {why}")
+    def fail(self, key: str, why: str, fix: str | None = None) -> None:
+        # Values are echoed to help the admin, but never anything shaped like a key.
+        raise ConfigError(scrub(f"{self.source}: {key}: {why}"), fix=fix)
 
     def section(self, name: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         table = self.data.get(name, {})
@@ -196,18 +214,28 @@ class _Reader:
                 self.fail(f"[{name}] {key}", f"unknown key; known: {', '.join(allowed)}")
         return table
 
-    def typed(self, section: str, table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    def typed(self, section: str, table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
+              prefix: str = "") -> Any:
         if key not in table:
             return default
         value = table[key]
+        key = prefix + key  # as the admin wrote it (vad_ settings are read from a stripped table)
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
             self.fail(f"[{section}] {key}", f"must be a {names}, not {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(f"[{section}] {key}", f"must be a finite number, not {value!r}")
         return value
 
-    def fill(self, section: str, cls: type, table: dict[str, Any], defaults: Any, skip: tuple[str, ...] = ()) -> Any:
+    def within(self, key: str, value: float, low: float, high: float, unit: str = "") -> None:
+        """Fail unless ``low <= value <= high`` (numbers are finite here, see :meth:`typed`)."""
+        if not low <= value <= high:
+            self.fail(key, f"{value!r} is out of range: use {low:g} to {high:g}{unit}")
+
+    def fill(self, section: str, cls: type, table: dict[str, Any], defaults: Any, skip: tuple[str, ...] = (),
+             prefix: str = "") -> Any:
         """Read the plain fields of a settings dataclass from one table."""
         values = {}
         for f in fields(cls):
@@ -217,7 +245,7 @@ class _Reader:
             kind: Any = type(default) if default is not None else str
             if isinstance(default, (Dialect, EchoGuard, TurnMode)):
                 kind = str
-            values[f.name] = self.typed(section, table, f.name, kind, default)
+            values[f.name] = self.typed(section, table, f.name, kind, default, prefix)
         return replace(defaults, **values)
 
     def choice(self, section: str, key: str, value: str, enum: Any) -> Any:
@@ -239,25 +267,28 @@ class _Reader:
         rt = self.fill("realtime", RealtimeConfig, table, RealtimeConfig())
         rt = replace(rt, dialect=self.choice("realtime", "dialect", str(rt.dialect), Dialect))
         rt = self.live(rt, table)
-        if not rt.simulator and not rt.url.startswith(("ws://", "wss://")):
-            self.fail("[realtime] url", f"{rt.url!r} is not a ws:// or wss:// URL")
+        self.check("[realtime] url", configcheck.key_in_url_problem(rt.url))
+        if not rt.simulator:  # the built-in simulator does not use the URL
+            self.check("[realtime] url", configcheck.url_problem(rt.url, ("ws", "wss")))
         if rt.reasoning_effort not in REASONING_EFFORTS:
             self.fail("[realtime] reasoning_effort", f"{rt.reasoning_effort!r} is not one of {', '.join(REASONING_EFFORTS)}")
-        if rt.token_url and not rt.token_url.startswith(("http://", "https://")):
-            self.fail("[realtime] token_url", f"{rt.token_url!r} is not an http:// or https:// URL "
-                      "(the address of `pivoice token-server`, e.g. http://homeserver:8788/token)")
+        if rt.token_url:
+            self.check("[realtime] token_url", configcheck.key_in_url_problem(rt.token_url))
+            self.check("[realtime] token_url", configcheck.url_problem(rt.token_url, ("http", "https")))
         if rt.session_limit < 10:
             self.fail("[realtime] session_limit", "must be at least 10 seconds")
-        if rt.rotate_margin < 0 or rt.carry_turns < 0 or rt.fatal_retry <= 0:
-            self.fail("[realtime]", "rotate_margin and carry_turns must be >= 0, fatal_retry > 0")
+        self.within("[realtime] session_limit", rt.session_limit, 10, 24 * 3600, " seconds")
+        self.within("[realtime] rotate_margin", rt.rotate_margin, 0, 3600, " seconds")
+        self.within("[realtime] carry_turns", rt.carry_turns, 0, 1000)
+        self.within("[realtime] fatal_retry", rt.fatal_retry, 1, 7 * 24 * 3600, " seconds")
+        self.within("[realtime] simulator_speedup", rt.simulator_speedup, 0.1, 1000)
         return rt
 
     def live(self, rt: RealtimeConfig, table: dict[str, Any]) -> RealtimeConfig:
         """[realtime] api and the Live defaults: url and model follow the API unless set."""
         if rt.api not in ("realtime", "live"):
             self.fail("[realtime] api", f"{rt.api!r} is not one of realtime, live")
-        if rt.idle_close <= 0:
-            self.fail("[realtime] idle_close", "must be more than 0 seconds")
+        self.within("[realtime] idle_close", rt.idle_close, 1, 24 * 3600, " seconds")
         if rt.api != "live":
             return rt
         from .live.models import VOICES
@@ -265,6 +296,10 @@ class _Reader:
         if rt.voice not in VOICES:
             self.fail("[realtime] voice", f"{rt.voice!r} is not a GPT-Live voice; use one of {', '.join(sorted(VOICES))}")
         return replace(rt, url=table.get("url", LIVE_URL), model=table.get("model", LIVE_MODEL))
+
+    def check(self, key: str, problem: configcheck.Problem) -> None:
+        if problem is not None:
+            self.fail(key, *problem)
 
     def audio(self, board: Any) -> AudioConfig:
         table = self.section("audio", tuple(f.name for f in fields(AudioConfig)))
@@ -275,6 +310,8 @@ class _Reader:
             self.fail("[audio] backend", f"{audio.backend!r}: use \"pyaudio\" or \"simulated\"")
         if not 0 <= audio.volume <= 100:
             self.fail("[audio] volume", "must be from 0 to 100")
+        self.within("[audio] mic_period_ms", audio.mic_period_ms, 10, 1000, " ms")
+        self.within("[audio] prebuffer_ms", audio.prebuffer_ms, 0, 10_000, " ms")
         return audio
 
     def turns(self) -> TurnsConfig:
@@ -282,8 +319,13 @@ class _Reader:
         table = self.section("turns", ("mode", "silence_ms") + vad_keys)
         turns = self.fill("turns", TurnsConfig, table, TurnsConfig(), skip=("vad",))
         turns = replace(turns, mode=self.choice("turns", "mode", str(turns.mode), TurnMode))
+        self.within("[turns] silence_ms", turns.silence_ms, 100, 10_000, " ms")
         vad_table = {k[4:]: v for k, v in table.items() if k.startswith("vad_")}
-        return replace(turns, vad=self.fill("turns", VadSettings, vad_table, VadSettings()))
+        vad = self.fill("turns", VadSettings, vad_table, VadSettings(), prefix="vad_")
+        for name in ("preroll_ms", "min_speech_ms", "hangover_ms", "barge_in_min_ms", "echo_learn_ms"):
+            self.within(f"[turns] vad_{name}", getattr(vad, name), 0, 60_000, " ms")
+        self.within("[turns] vad_echo_margin_db", vad.echo_margin_db, 0, 60, " dB")
+        return replace(turns, vad=vad)
 
     def gpio(self, board: Any) -> GpioSettings:
         keys = ("pin_factory", "button_pin", "button_active_low", "leds", "led_pins", "led_active_high",
@@ -304,15 +346,21 @@ class _Reader:
                            pins=tuple(pins), active_high=self.typed("gpio", table, "led_active_high", bool, leds.active_high),
                            count=self.typed("gpio", table, "led_count", int, leds.count),
                            power_pin=leds.power_pin, power_active_high=leds.power_active_high)
+        if leds.count is not None and not isinstance(leds.count, bool) and isinstance(leds.count, int):
+            self.within("[gpio] led_count", leds.count, 0, 1024)
         timing = GestureTiming(**{k: self.typed("gpio", table, k, float, getattr(GestureTiming(), k))
                                   for k in ("hold_s", "double_tap_s", "long_hold_s", "debounce_s")})
+        for k in ("hold_s", "double_tap_s", "long_hold_s", "debounce_s"):
+            self.within(f"[gpio] {k}", getattr(timing, k), 0, 60, " seconds")
         return GpioSettings(pin_factory=factory, button_pin=button,
                             button_active_low=self.typed("gpio", table, "button_active_low", bool, board.button_active_low),
                             leds=leds, brightness=self.typed("gpio", table, "brightness", float, 0.5), timing=timing)
 
     def control(self) -> ControlConfig:
         table = self.section("control", ("socket",))
-        return ControlConfig(socket=self.typed("control", table, "socket", str, ControlConfig.socket))
+        path = self.typed("control", table, "socket", str, ControlConfig.socket)
+        self.check("[control] socket", configcheck.socket_problem(path))
+        return ControlConfig(socket=path)
 
     def metrics(self) -> MetricsConfig:
         table = self.section("metrics", ("listen",))
@@ -330,20 +378,25 @@ class _Reader:
         out = []
         for i, entry in enumerate(entries):
             where = f"[[tools]] #{i + 1}"
+            if not isinstance(entry, dict):
+                self.fail(where, "must be a table", fix="declare each tool as a [[tools]] table")
             for key in entry:
                 if key not in ("name", "description", "url", "timeout", "parameters"):
                     self.fail(f"{where} {key}", "unknown key; known: name, description, url, timeout, parameters")
             for key in ("name", "url"):
                 if not isinstance(entry.get(key), str) or not entry[key]:
                     self.fail(f"{where} {key}", "is required (a string)")
-            if not entry["url"].startswith(("http://", "https://")):
-                self.fail(f"{where} url", f"{entry['url']!r} is not an http:// or https:// URL")
+            self.check(f"{where} name", configcheck.tool_name_problem(entry["name"]))
+            self.check(f"{where} url", configcheck.url_problem(entry["url"], ("http", "https")))
             timeout = entry.get("timeout", 5.0)
-            if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 60:
+            if (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not math.isfinite(timeout)
+                    or not 0 < timeout <= 60):
                 self.fail(f"{where} timeout", "seconds, more than 0 and at most 60")
             params = entry.get("parameters", {"type": "object", "properties": {}})
             if not isinstance(params, dict):
                 self.fail(f"{where} parameters", "a JSON Schema object (a TOML table)")
+            if not isinstance(entry.get("description", ""), str):
+                self.fail(f"{where} description", "must be a string")
             out.append(HttpToolConfig(name=entry["name"], description=str(entry.get("description", "")),
                                       url=entry["url"], timeout=float(timeout), parameters=params))
         names = [t.name for t in out]

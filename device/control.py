@@ -6,6 +6,12 @@ nobody else. The protocol is JSON lines: the client sends one request object, ``
 and reads one reply object; ``events`` instead streams one object per bus event until the
 client hangs up. Replies are ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``.
 
+Limits keep a flood of clients from exhausting the daemon: at most ``MAX_CLIENTS`` requests
+and ``MAX_STREAMS`` event subscribers at once (the next one gets a ``busy`` error line and is
+closed), a request line within ``REQUEST_TIMEOUT_S`` and ``MAX_REQUEST`` bytes; subscribers are
+exempt from the request timeout. ``{"cmd": "events", "ack": true}`` first answers
+``{"ok": true, "subscribed": true}`` once subscribed, so a client can send after it.
+
 Commands: ``status``, ``events``, ``talk`` (``{"on": true|false}``: start/stop a push-to-talk
 turn), ``mute`` (``{"muted": true|false}``, or toggle), ``new_conversation``,
 ``say`` (``{"text": "..."}``).
@@ -20,24 +26,54 @@ import logging
 import os
 import stat
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .bus import EventBus
 
 logger = logging.getLogger(__name__)
+#: Longest request line; a longer one gets an error reply and the connection is closed.
 MAX_REQUEST = 64 * 1024
+#: Connections served at once (events subscribers not included). At the cap a new connection
+#: closes the oldest one that has not sent its request yet, else it gets one ``busy`` line.
+MAX_CLIENTS = 32
+#: ``events`` subscribers at once; they may stay connected for days, so they have their own cap.
+MAX_STREAMS = 16
+#: Seconds a client may take to send its request line, and a reader to take a line we write.
+REQUEST_TIMEOUT_S = 5.0
+WRITE_TIMEOUT_S = 10.0
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]] | dict[str, Any]]
 
 
+@dataclass
+class ControlStats:
+    """Connections the socket turned away, by reason (for ``pivoice status``)."""
+
+    refused_busy: int = 0
+    evicted: int = 0
+    timed_out: int = 0
+    bad_requests: int = 0
+
+
 class ControlServer:
-    def __init__(self, path: str, bus: EventBus, commands: dict[str, Handler], *, mode: int = 0o660) -> None:
+    def __init__(self, path: str, bus: EventBus, commands: dict[str, Handler], *, mode: int = 0o660,
+                 max_clients: int = MAX_CLIENTS, max_streams: int = MAX_STREAMS,
+                 request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
         self.path = Path(path)
         self.bus = bus
         self.commands = commands
         self.mode = mode
+        self.max_clients = max_clients
+        self.max_streams = max_streams
+        self.request_timeout_s = request_timeout_s
+        self.stats = ControlStats()
         self._server: asyncio.base_events.Server | None = None
         self._clients: set[asyncio.Task] = set()
+        self._streams: set[asyncio.Task] = set()
+        #: Connections still waiting for their request line, oldest first.
+        self._idle: dict[asyncio.Task, asyncio.StreamWriter] = {}
+        self._closing = asyncio.Event()
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -56,9 +92,15 @@ class ControlServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-            for task in list(self._clients):
+            self._closing.set()  # streams end on their own: a cancelled handler logs a traceback on 3.11
+            for task in list(self._idle):  # nothing to finish for clients that sent nothing yet
                 task.cancel()
-            await asyncio.gather(*self._clients, return_exceptions=True)
+            tasks = self._clients | self._streams
+            if tasks:
+                _, late = await asyncio.wait(tasks, timeout=2.0)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
             self._server = None
@@ -68,96 +110,259 @@ class ControlServer:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._clients.add(task)
         try:
-            line = await reader.readline()
+            if len(self._clients) >= self.max_clients and not self._evict_idle():
+                self.stats.refused_busy += 1
+                await _write(writer, {"ok": False, "error": f"busy: {self.max_clients} requests running; try again"})
+                return
+            self._clients.add(task)
+            self._idle[task] = writer
             try:
-                request = json.loads(line or b"{}")
-                if not isinstance(request, dict):
-                    raise ValueError("not an object")
-            except ValueError as exc:
-                await _write(writer, {"ok": False, "error": f"bad request: {exc}"})
+                request = await self._read_request(reader, writer)
+            finally:
+                self._idle.pop(task, None)
+            if request is None:
                 return
-            cmd = request.get("cmd")
-            if cmd == "events":
-                await self._stream(reader, writer)
+            if request.get("cmd") == "events":
+                self._clients.discard(task)
+                await self._subscribe(task, request, reader, writer)
                 return
-            handler = self.commands.get(str(cmd))
-            if handler is None:
-                await _write(writer, {"ok": False, "error": f"unknown command {cmd!r}; known: events, "
-                                      + ", ".join(sorted(self.commands))})
-                return
-            try:
-                reply = handler(request)
-                if asyncio.iscoroutine(reply):
-                    reply = await reply
-            except (ValueError, TypeError, KeyError) as exc:
-                reply = {"ok": False, "error": str(exc)}
-            await _write(writer, {"ok": True, **reply} if "ok" not in reply else reply)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-            pass  # the client went away or sent garbage: its problem, not the daemon's
+            await _write(writer, await self._run(request))
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+            pass  # the client went away or stopped reading: its problem, not the daemon's
+        except asyncio.CancelledError:
+            # Only close() cancels a handler (one that did not end in time). Ending normally
+            # keeps asyncio 3.11 from logging a traceback for the cancelled connection task.
+            pass
         finally:
             self._clients.discard(task)
+            self._streams.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
-                await writer.wait_closed()
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
 
-    async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _evict_idle(self) -> bool:
+        """Make room by closing the oldest connection that has not sent its request yet.
+
+        A flood of idle connections then costs the flood, not the admin running ``pivoice status``.
+        """
+        if not self._idle:
+            return False
+        task, writer = next(iter(self._idle.items()))
+        del self._idle[task]
+        self._clients.discard(task)
+        self.stats.evicted += 1
+        with contextlib.suppress(Exception):
+            writer.write(b'{"ok": false, "error": "closed: too many connections"}\n')
+        task.cancel()
+        return True
+
+    async def _read_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict | None:
+        """The request object, or None after telling the client what was wrong with it."""
+        try:
+            line = await asyncio.wait_for(reader.readline(), self.request_timeout_s)
+        except asyncio.TimeoutError:
+            self.stats.timed_out += 1
+            await _write(writer, {"ok": False, "error": f"no request within {self.request_timeout_s:g} s"})
+            return None
+        except ValueError:  # asyncio's LimitOverrunError for a line over MAX_REQUEST
+            self.stats.bad_requests += 1
+            await _write(writer, {"ok": False, "error": f"request longer than {MAX_REQUEST} bytes"})
+            return None
+        try:
+            request = json.loads(line or b"{}")
+            if not isinstance(request, dict):
+                raise ValueError("not an object")
+        except (ValueError, RecursionError) as exc:
+            self.stats.bad_requests += 1
+            await _write(writer, {"ok": False, "error": f"bad request: {str(exc)[:200]}"})
+            return None
+        return request
+
+    async def _run(self, request: dict[str, Any]) -> dict[str, Any]:
+        cmd = request.get("cmd")
+        handler = self.commands.get(str(cmd))
+        if handler is None:
+            return {"ok": False, "error": f"unknown command {str(cmd)[:60]!r}; known: events, "
+                    + ", ".join(sorted(self.commands))}
+        try:
+            reply = handler(request)
+            if asyncio.iscoroutine(reply):
+                reply = await reply
+        except (ValueError, TypeError, KeyError) as exc:
+            reply = {"ok": False, "error": str(exc)}
+        return {"ok": True, **reply} if "ok" not in reply else reply
+
+    async def _subscribe(self, task: asyncio.Task, request: dict, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> None:
+        if len(self._streams) >= self.max_streams:
+            self.stats.refused_busy += 1
+            await _write(writer, {"ok": False, "error": f"busy: {self.max_streams} event streams open; "
+                                  "close one (pivoice events) and try again"})
+            return
+        self._streams.add(task)
+        await self._stream(reader, writer, ack=request.get("ack") is True)
+
+    async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, ack: bool) -> None:
         sub = self.bus.subscribe(maxsize=500)
+        # Subscribed before the ack: a client that waits for it (pivoice say) misses nothing.
+        if ack:
+            await _write(writer, {"ok": True, "subscribed": True})
         hangup = asyncio.ensure_future(reader.read(1))
+        closing = asyncio.ensure_future(self._closing.wait())
+        getter: asyncio.Future | None = None
         try:
             while True:
                 getter = asyncio.ensure_future(sub.get())
-                done, _ = await asyncio.wait({getter, hangup}, return_when=asyncio.FIRST_COMPLETED)
-                if hangup in done:
-                    getter.cancel()
+                done, _ = await asyncio.wait({getter, hangup, closing}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
                     return
                 event = getter.result()
                 await _write(writer, {"kind": event.kind, "at": event.at, "wall": event.data.get("wall"),
                                       **{k: v for k, v in event.data.items() if k != "wall"}})
         finally:
-            hangup.cancel()
+            for future in (getter, hangup, closing):
+                if future is not None:
+                    future.cancel()
             sub.close()
 
 
 async def _write(writer: asyncio.StreamWriter, obj: dict[str, Any]) -> None:
     writer.write(json.dumps(obj, default=str).encode() + b"\n")
-    await writer.drain()
+    # A reader that never reads must not hold the handler (and its descriptor) for ever.
+    await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT_S)
 
 
 # ------------------------------------------------------------------------ the client side
 class DaemonUnreachable(Exception):
-    """No daemon answers on the control socket."""
+    """No daemon answers on the control socket (not running, hung, or not ours to use)."""
 
 
-def request(path: str, obj: dict[str, Any], *, timeout_s: float = 5.0) -> dict[str, Any]:
+class BadRequest(ValueError):
+    """A request the daemon would refuse; caught before it is sent."""
+
+
+#: Flags that must be JSON booleans: a string "false" would otherwise read as true.
+_BOOLEAN_FLAGS = {"mute": "muted", "talk": "on"}
+
+
+def check_request(obj: dict[str, Any]) -> None:
+    flag = _BOOLEAN_FLAGS.get(str(obj.get("cmd")))
+    if flag and flag in obj and obj[flag] is not None and not isinstance(obj[flag], bool):
+        raise BadRequest(f"{obj['cmd']}: {flag} must be true or false, not {obj[flag]!r}")
+    if obj.get("cmd") == "say" and (not isinstance(obj.get("text"), str) or not obj["text"].strip()):
+        raise BadRequest("say: the text must be a non-empty string")
+
+
+#: Seconds the CLI waits for a live daemon to answer a request.
+ANSWER_TIMEOUT_S = 5.0
+
+
+def request(path: str, obj: dict[str, Any], *, timeout_s: float = ANSWER_TIMEOUT_S) -> dict[str, Any]:
     """One request, one reply (blocking; for the CLI)."""
+    check_request(obj)
     with _connect(path, timeout_s) as sock:
-        sock.sendall(json.dumps(obj).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                # A busy daemon answers and closes before reading: its answer is still there.
+                sock.sendall(json.dumps(obj).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except TimeoutError:
+            raise DaemonUnreachable(_no_answer(path, timeout_s)) from None
+        except OSError as exc:
+            raise DaemonUnreachable(f"the connection to the daemon at {path} failed: {exc.strerror or exc}") from None
     if not data:
         raise DaemonUnreachable(f"the daemon closed {path} without answering")
-    return json.loads(data)
+    return _decode(data, path)
+
+
+class EventStream:
+    """The daemon's event stream, subscribed when the constructor returns (the daemon has
+    acknowledged), so a request sent afterwards cannot be answered before we listen."""
+
+    def __init__(self, path: str, *, timeout_s: float | None = None) -> None:
+        self.path = path
+        self._sock = _connect(path, ANSWER_TIMEOUT_S)  # a live daemon acknowledges at once
+        self._buf = b""
+        try:
+            self._sock.sendall(json.dumps({"cmd": "events", "ack": True}).encode() + b"\n")
+            first = next(self._lines(), None)
+        except TimeoutError:
+            self.close()
+            raise DaemonUnreachable(_no_answer(path, ANSWER_TIMEOUT_S)) from None
+        except BaseException:
+            self.close()
+            raise
+        if first is None or not first.get("subscribed"):
+            self.close()
+            raise DaemonUnreachable(f"the daemon refused the event stream: {(first or {}).get('error', 'no answer')}")
+        self._sock.settimeout(timeout_s)
+
+    def __iter__(self):  # noqa: ANN204 - dicts
+        return self._lines()
+
+    def _lines(self):  # noqa: ANN202
+        while True:
+            while b"\n" not in self._buf:
+                try:
+                    chunk = self._sock.recv(65536)
+                except TimeoutError:
+                    raise TimeoutError("no event from the daemon in time") from None
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                self._buf += chunk
+            line, self._buf = self._buf.split(b"\n", 1)
+            yield _decode(line, self.path)
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def stream(path: str, obj: dict[str, Any], *, timeout_s: float | None = None):  # noqa: ANN201 - dicts
     """Events as they come; ``timeout_s`` of silence raises TimeoutError."""
-    with _connect(path, timeout_s) as sock:
+    with _connect(path, ANSWER_TIMEOUT_S) as sock:
         sock.sendall(json.dumps(obj).encode() + b"\n")
+        sock.settimeout(timeout_s)
         buf = b""
         while True:
-            chunk = sock.recv(65536)
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionError:
+                return
             if not chunk:
                 return
             buf += chunk
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
-                yield json.loads(line)
+                yield _decode(line, path)
+
+
+def _decode(line: bytes, path: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        raise DaemonUnreachable(f"{path} answered with something that is not pivoice's JSON") from None
+    if not isinstance(obj, dict):
+        raise DaemonUnreachable(f"{path} answered with something that is not pivoice's JSON")
+    return obj
+
+
+def _no_answer(path: str, timeout_s: float | None) -> str:
+    return (f"the daemon at {path} accepted the connection but did not answer within {timeout_s:g} s "
+            "(stopped or hung? see `systemctl status pivoice` and `pivoice logs`)")
 
 
 def _connect(path: str, timeout_s: float | None):  # noqa: ANN202
@@ -179,4 +384,12 @@ def _connect(path: str, timeout_s: float | None):  # noqa: ANN202
         sock.close()
         raise DaemonUnreachable(f"no permission to use {path}: run as root or add yourself to the "
                                "pivoice group (`sudo usermod -aG pivoice $USER`, then log in again)") from None
+    except TimeoutError:
+        sock.close()
+        raise DaemonUnreachable(_no_answer(path, timeout_s)) from None
+    except OSError as exc:
+        sock.close()
+        # "AF_UNIX path too long" (sun_path holds 107 bytes), not a socket, ...
+        raise DaemonUnreachable(f"cannot connect to the control socket {path[:120]}: {exc.strerror or exc}; "
+                               "check --socket / [control] socket (an absolute path of at most 107 bytes)") from None
     return sock

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
 from .. import control
+from ..redact import scrub, scrub_url
 
 EXIT_NOT_RUNNING = 3
 
@@ -20,13 +22,20 @@ def _fmt_age(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
+def _local(wall: Any, fmt: str) -> str:
+    try:
+        return time.strftime(fmt, time.localtime(wall)) if wall else ""
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
 def render_status(s: dict[str, Any]) -> str:
     error = s.get("last_error")
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s["last_error_at"])) if s.get("last_error_at") else ""
+    when = _local(s.get("last_error_at"), "%Y-%m-%d %H:%M:%S")
     rows = [
-        ("state", f"{s['state']} (for {_fmt_age(s.get('state_for_s'))})" + (", microphone muted" if s.get("muted") else "")),
+        ("state", f"{s.get('state')} (for {_fmt_age(s.get('state_for_s'))})" + (", microphone muted" if s.get("muted") else "")),
         ("connection", {"up": "connected", "backoff": f"reconnecting in {s.get('next_retry_in_s')} s",
-                        "error": "stopped: needs a fix (see last error)", "connecting": "connecting"}.get(s["link"], s["link"])),
+                        "error": "stopped: needs a fix (see last error)", "connecting": "connecting"}.get(s.get("link"), s.get("link"))),
         ("session", f"{s.get('session_id') or '-'}, age {_fmt_age(s.get('session_age_s'))}"),
         ("rotation", f"in {_fmt_age(s.get('rotation_in_s'))} (limit in {_fmt_age(s.get('deadline_in_s'))})"
          if s.get("rotation_in_s") is not None else "-"),
@@ -47,10 +56,29 @@ def render_status(s: dict[str, Any]) -> str:
     return "\n".join(f"{k:<11} {v}" for k, v in rows)
 
 
+def safe_status(reply: dict[str, Any]) -> dict[str, Any]:
+    """The status as it may be shown: valid JSON (non-finite numbers become null) and nothing
+    shaped like a key, not even in the endpoint URL's query."""
+    def clean(value: Any, key: str = "") -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, str):
+            return scrub_url(value) if key == "endpoint" else scrub(value)
+        if isinstance(value, dict):
+            return {str(k): clean(v, str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+    return clean(reply)
+
+
 def status(socket_path: str, *, as_json: bool) -> int:
-    reply = control.request(socket_path, {"cmd": "status"})
+    reply = safe_status(control.request(socket_path, {"cmd": "status"}))
+    if reply.get("ok") is False or "state" not in reply:
+        print(f"pivoice: the daemon did not give its status: {reply.get('error', 'no state in the reply')}")
+        return 1
     if as_json:
-        print(json.dumps(reply, indent=2, sort_keys=True))
+        print(json.dumps(reply, indent=2, sort_keys=True, allow_nan=False))
     else:
         print(render_status(reply))
     return 0
@@ -74,10 +102,12 @@ def render_event(event: dict[str, Any]) -> str:
 def events(socket_path: str, *, as_json: bool, kinds: set[str] | None, count: int | None) -> int:
     seen = 0
     try:
-        for event in control.stream(socket_path, {"cmd": "events"}):
-            if kinds and event["kind"] not in kinds:
+        # Acknowledged: a stopped daemon is reported in seconds, a busy one refuses with a message.
+        for event in control.EventStream(socket_path):
+            event = safe_status(event)
+            if "kind" not in event or (kinds and event["kind"] not in kinds):
                 continue
-            print(json.dumps(event) if as_json else render_event(event), flush=True)
+            print(json.dumps(event, allow_nan=False) if as_json else render_event(event), flush=True)
             seen += 1
             if count is not None and seen >= count:
                 return 0
@@ -88,31 +118,40 @@ def events(socket_path: str, *, as_json: bool, kinds: set[str] | None, count: in
 
 
 def say(socket_path: str, text: str, *, wait: bool, timeout_s: float) -> int:
-    stream = control.stream(socket_path, {"cmd": "events"}, timeout_s=timeout_s) if wait else None
-    reply = control.request(socket_path, {"cmd": "say", "text": text})
+    if not wait:
+        return _say_reply(control.request(socket_path, {"cmd": "say", "text": text}), "queued")
+    # Subscribed (and acknowledged) before the text is sent: a fast reply cannot be missed.
+    with control.EventStream(socket_path, timeout_s=timeout_s) as stream:
+        failed = _say_reply(control.request(socket_path, {"cmd": "say", "text": text}), None)
+        if failed:
+            return failed
+        deadline = time.monotonic() + timeout_s
+        try:
+            return _follow_reply(stream, deadline)
+        except TimeoutError:
+            print("pivoice: no reply in time")
+            return 1
+
+
+def _say_reply(reply: dict[str, Any], done: str | None) -> int:
     if not reply.get("ok"):
         print(f"pivoice: {reply.get('error')}")
         return 1
-    if stream is None:
-        print("queued")
-        return 0
-    deadline = time.monotonic() + timeout_s
-    try:
-        return _follow_reply(stream, deadline)
-    except TimeoutError:
-        print("pivoice: no reply in time")
-        return 1
+    if done:
+        print(done)
+    return 0
 
 
 def _follow_reply(stream, deadline: float) -> int:  # noqa: ANN001
     for event in stream:
-        if event["kind"] == "reply" and event.get("preamble"):
+        event = safe_status(event)
+        if event.get("kind") == "reply" and event.get("preamble"):
             print(f"device: {event['preamble']}", flush=True)     # a reasoning model's spoken preamble
-        if event["kind"] == "reply" and event.get("text"):
+        if event.get("kind") == "reply" and event.get("text"):
             print(f"device: {event['text']}" + ("" if event.get("audio") else " (text only)"), flush=True)
-        if event["kind"] == "state" and event.get("state") in ("idle", "muted") and event.get("cause") == "reply_finished":
+        if event.get("kind") == "state" and event.get("state") in ("idle", "muted") and event.get("cause") == "reply_finished":
             return 0
-        if event["kind"] == "error" and event.get("fatal"):
+        if event.get("kind") == "error" and event.get("fatal"):
             print(f"pivoice: {event.get('error')}")
             return 1
         if time.monotonic() > deadline:

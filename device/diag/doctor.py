@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from .. import config as cfg
 from .. import control
 from ..errors import PivoiceError
+from ..redact import scrub
 
 MARKS = {"PASS": "PASS", "WARN": "WARN", "FAIL": "FAIL", "SKIP": "SKIP"}
 
@@ -192,9 +193,13 @@ def check_service(socket_path: str) -> list[Check]:
                             "" if verdict == "PASS" else "sudo systemctl enable --now pivoice; pivoice logs -n 50"))
     try:
         status = control.request(socket_path, {"cmd": "status"}, timeout_s=3)
+        if status.get("ok") is False or "state" not in status:
+            checks.append(Check("daemon", "WARN", f"did not give its status: {scrub(str(status.get('error')))[:200]}",
+                                "pivoice status; pivoice logs"))
+            return checks
         bad = status["state"] in ("error", "offline")
-        checks.append(Check("daemon", "WARN" if bad else "PASS", f"state {status['state']}, connection {status['link']}"
-                            + (f"; last error: {status['last_error']}" if bad and status.get("last_error") else ""),
+        checks.append(Check("daemon", "WARN" if bad else "PASS", f"state {status['state']}, connection {status.get('link')}"
+                            + (f"; last error: {scrub(str(status['last_error']))}" if bad and status.get("last_error") else ""),
                             "pivoice status; pivoice logs" if bad else ""))
     except control.DaemonUnreachable as exc:
         checks.append(Check("daemon", "WARN", str(exc).split(";")[0], "sudo systemctl start pivoice"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -27,9 +26,10 @@ from ..errors import (
     ServerError,
     SessionExpired,
 )
+from ..redact import scrub
 from .dialect import Dialect, parse_session
 from .events import ClientEvent, ErrorEvent, ServerEvent, SessionCreated
-from .protocol import RealtimeProtocol
+from .protocol import MAX_FRAME_BYTES, RealtimeProtocol, frame_kind
 from .session import SessionInfo
 
 logger = logging.getLogger(__name__)
@@ -88,16 +88,6 @@ class Endpoint:
         return headers
 
 
-_KEYLIKE = re.compile(r"\b(sk|ek|rk)[-_][^\s.,;]*")  # ek_: client secrets (section 3.1)
-
-
-def scrub(text: str, secret: str = "") -> str:
-    """Remove a key, or anything shaped like one (servers echo a masked key), from ``text``."""
-    if secret:
-        text = text.replace(secret, "[key]")
-    return _KEYLIKE.sub("[key]", text)
-
-
 def error_for(event: ErrorEvent | None, close_code: int | None, close_reason: str = "") -> RealtimeError:
     """The exception for a connection that ended, from its last error event and close code."""
     code = event.code if event else None
@@ -116,6 +106,31 @@ def error_for(event: ErrorEvent | None, close_code: int | None, close_reason: st
     return ConnectionLost(f"the Realtime connection closed (code {close_code})", code=code)
 
 
+@dataclass
+class ConnectionStats:
+    """What a connection tolerated. ``bad_frames`` counts skipped frames by kind: ``json``,
+    ``depth``, ``too_large``, ``binary``, ``not_object``, ``no_type``, ``missing_field``,
+    ``field_type``, ``audio``, ``unexpected`` (see :mod:`device.realtime.protocol`)."""
+
+    bad_frames: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def bad_frames_total(self) -> int:
+        return sum(self.bad_frames.values())
+
+
+#: Kinds of bad frame already logged at WARNING in this process; later ones go to DEBUG so a
+#: server that sends nothing but garbage cannot flood the journal.
+_WARNED: set[str] = set()
+
+
+def _log_bad_frame(kind: str, exc: RemoteProtocolError, secret: str) -> None:
+    level = logging.DEBUG if kind in _WARNED else logging.WARNING
+    _WARNED.add(kind)
+    logger.log(level, "skipped a malformed server frame (%s): %s%s", kind, scrub(str(exc)[:300], secret),
+               "" if level == logging.DEBUG else " (further ones of this kind are logged at debug)")
+
+
 class RealtimeConnection:
     """An open Realtime session. Use :meth:`open`; iterate or :meth:`recv` for events."""
 
@@ -126,6 +141,7 @@ class RealtimeConnection:
         self.session: SessionInfo | None = None
         self.last_error: ErrorEvent | None = None
         self.protocol_errors = 0
+        self.stats = ConnectionStats()
         #: Monotonic time the session ends (set by whoever knows the clock: the session manager).
         self.deadline: float | None = None
 
@@ -136,7 +152,7 @@ class RealtimeConnection:
         try:
             ws = await connect(
                 endpoint.ws_url(), additional_headers=endpoint.headers(), open_timeout=open_timeout_s,
-                ping_interval=ping_interval_s, ping_timeout=ping_timeout_s, max_size=16 * 1024 * 1024,
+                ping_interval=ping_interval_s, ping_timeout=ping_timeout_s, max_size=MAX_FRAME_BYTES,
                 max_queue=256, proxy=None, close_timeout=2.0,
             )
         except InvalidURI as exc:
@@ -149,10 +165,14 @@ class RealtimeConnection:
         conn = cls(ws, RealtimeProtocol(endpoint.dialect), endpoint)
         try:
             async with asyncio.timeout(open_timeout_s):   # not wait_for: it can swallow a cancellation
-                first = await conn.recv()
+                first = await conn.recv(skip_bad=False)
         except TimeoutError:
             await ws.close()
             raise ConnectionLost("the Realtime server sent no session.created in time") from None
+        except RemoteProtocolError as exc:
+            # Without a usable first event there is no session to run: end it (retried with backoff).
+            await ws.close()
+            raise RemoteProtocolError(f"the Realtime server's first frame is unusable: {scrub(str(exc)[:200])}") from None
         if isinstance(first, ErrorEvent):
             # An in-band handshake failure; the close follows in the same millisecond.
             try:
@@ -179,8 +199,9 @@ class RealtimeConnection:
         except ConnectionClosed as exc:
             raise self._closed_error(exc) from None
 
-    async def recv(self) -> ServerEvent:
-        """The next server event. Frames that do not parse are logged and skipped."""
+    async def recv(self, *, skip_bad: bool = True) -> ServerEvent:
+        """The next server event. Frames that cannot be used are counted in :attr:`stats`,
+        logged once per kind and skipped (``skip_bad=False`` raises RemoteProtocolError)."""
         while True:
             try:
                 frame = await self._ws.recv()
@@ -190,7 +211,11 @@ class RealtimeConnection:
                 event = self.protocol.receive_text(frame)
             except RemoteProtocolError as exc:
                 self.protocol_errors += 1
-                logger.warning("ignored a malformed server frame: %s", exc)
+                kind = frame_kind(exc)
+                self.stats.bad_frames[kind] = self.stats.bad_frames.get(kind, 0) + 1
+                _log_bad_frame(kind, exc, self.endpoint.api_key)
+                if not skip_bad:
+                    raise
                 continue
             if isinstance(event, ErrorEvent):
                 self.last_error = event
@@ -211,8 +236,9 @@ class RealtimeConnection:
         return self._ws.close_code is None
 
     def _closed_error(self, exc: ConnectionClosed) -> RealtimeError:
-        rcvd = exc.rcvd
-        return error_for(self.last_error, rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
+        # Without a server close frame, say why we closed (1009: a frame over MAX_FRAME_BYTES).
+        frame = exc.rcvd or exc.sent
+        return error_for(self.last_error, frame.code if frame else None, frame.reason if frame else "")
 
 
 def _handshake_error(exc: InvalidHandshake) -> RealtimeError:

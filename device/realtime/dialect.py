@@ -10,6 +10,7 @@ directions, for the client and for the simulator.
 from __future__ import annotations
 
 import enum
+import math
 import re
 from typing import Any
 
@@ -158,37 +159,75 @@ def render_session(settings: SessionSettings, dialect: Dialect, *, model: str | 
 
 
 def parse_session(session: dict[str, Any], dialect: Dialect) -> SessionInfo:
-    """Read the server's session object (either dialect's shape is accepted)."""
-    audio = session.get("audio") if isinstance(session.get("audio"), dict) else None
+    """Read the server's session object (either dialect's shape is accepted).
+
+    Never raises: a field of the wrong type reads as absent (the session still works, only
+    the device's view of it is less complete).
+    """
+    session = _obj(session)
+    audio = _obj(session.get("audio")) if isinstance(session.get("audio"), dict) else None
     if audio is not None:
-        audio_in = audio.get("input") or {}
-        audio_out = audio.get("output") or {}
-        turn = audio_in.get("turn_detection")
-        voice = audio_out.get("voice")
-        fmt = audio_in.get("format")
-        rate = fmt.get("rate") if isinstance(fmt, dict) else None
-        modalities = session.get("output_modalities") or ["audio"]
+        audio_in, audio_out = _obj(audio.get("input")), _obj(audio.get("output"))
+        turn, voice = audio_in.get("turn_detection"), audio_out.get("voice")
+        rate = _obj(audio_in.get("format")).get("rate")
+        modalities = _strings(session.get("output_modalities")) or ["audio"]
     else:
-        turn = session.get("turn_detection")
-        voice = session.get("voice")
+        turn, voice = session.get("turn_detection"), session.get("voice")
         rate = PCM_RATE_HZ if session.get("input_audio_format", "pcm16") == "pcm16" else 8000
-        beta_modalities = session.get("modalities") or ["text", "audio"]
+        beta_modalities = _strings(session.get("modalities")) or ["text", "audio"]
         modalities = ["audio"] if "audio" in beta_modalities else ["text"]
     if isinstance(voice, dict):
         voice = voice.get("id")
     expires = session.get("expires_at")
     return SessionInfo(
-        id=session.get("id"),
-        model=session.get("model"),
-        expires_at=float(expires) if isinstance(expires, (int, float)) and expires > 0 else None,
-        instructions=session.get("instructions"),
-        voice=voice,
+        id=_str(session.get("id")),
+        model=_str(session.get("model")),
+        expires_at=float(expires) if _number(expires) and expires > 0 else None,
+        instructions=_str(session.get("instructions")),
+        voice=_str(voice),
         output_modalities=tuple(modalities),
-        turn_detection=TurnDetection.from_dict(turn) if isinstance(turn, dict) else None,
-        tools=tuple(t.get("name", "") for t in session.get("tools") or () if isinstance(t, dict)),
-        input_rate_hz=rate,
+        turn_detection=_turn_detection(turn),
+        tools=tuple(t["name"] for t in _list(session.get("tools")) if isinstance(t, dict) and _str(t.get("name"))),
+        input_rate_hz=int(rate) if _number(rate) and 0 < rate < 1_000_000 else None,
         raw=session,
     )
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in _list(value) if isinstance(v, str)]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _turn_detection(turn: Any) -> TurnDetection | None:
+    """The server's turn detection; fields of the wrong type keep their defaults."""
+    if not isinstance(turn, dict) or not turn:
+        return None
+    defaults = TurnDetection()
+    known = {}
+    for name in TurnDetection.__dataclass_fields__:
+        value, default = turn.get(name), getattr(defaults, name)
+        if value is None:
+            continue
+        if isinstance(default, bool) and isinstance(value, bool) or isinstance(default, str) and isinstance(value, str):
+            known[name] = value
+        elif not isinstance(default, (bool, str)) and _number(value):
+            known[name] = value
+    return TurnDetection(**known)
 
 
 def render_response_params(dialect: Dialect, *, instructions: str | None = None,

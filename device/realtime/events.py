@@ -8,11 +8,12 @@ have no default; everything else is optional so new server fields never break pa
 from __future__ import annotations
 
 import base64
+import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from ..errors import LocalProtocolError, RemoteProtocolError
-from .models import ErrorDetail, Item, Model, RateLimit, Response
+from .models import ErrorDetail, FieldError, Item, Model, RateLimit, Response
 
 SERVER_EVENTS: dict[str, type[ServerEvent]] = {}
 CLIENT_EVENTS: dict[str, type[ClientEvent]] = {}
@@ -264,17 +265,40 @@ class _ResponsePartEvent(ServerEvent):
 class AudioDelta(_ResponsePartEvent):
     delta: str
 
-    @property
+    def check(self) -> None:
+        # Parsed frames are checked once here, so a bad delta is one skipped frame, not an
+        # exception in the playback path that ends the session.
+        pcm = _decode_audio(self.delta)
+        if pcm is None:
+            raise AudioFrameError("response.output_audio.delta: delta is not base64")
+        self.__dict__["pcm"] = pcm[:len(pcm) - len(pcm) % 2]  # fills the cached property
+
+    @functools.cached_property
     def pcm(self) -> bytes:
-        """The audio bytes (PCM16 LE mono 24 kHz in the default format)."""
-        try:
-            return base64.b64decode(self.delta, validate=True)
-        except ValueError as exc:
-            raise RemoteProtocolError("response.output_audio.delta: delta is not base64") from exc
+        """The audio bytes (PCM16 LE mono 24 kHz in the default format); never raises.
+
+        A trailing odd byte (half a sample) is dropped; a delta that is not base64 (only
+        possible for an event built by hand, parsed ones are checked) gives no audio.
+        """
+        pcm = _decode_audio(self.delta) or b""
+        return pcm[:len(pcm) - len(pcm) % 2]
 
     @classmethod
     def from_pcm(cls, pcm: bytes, **kwargs: Any) -> AudioDelta:
         return cls(delta=base64.b64encode(pcm).decode("ascii"), **kwargs)
+
+
+class AudioFrameError(FieldError):
+    """An audio delta whose payload is not base64."""
+
+    kind = "audio"
+
+
+def _decode_audio(data: str) -> bytes | None:
+    try:
+        return base64.b64decode(data, validate=True)
+    except ValueError:
+        return None
 
 
 @_server("response.output_audio.done")

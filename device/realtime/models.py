@@ -2,14 +2,16 @@
 
 Theory of operation: every model is a frozen dataclass in the *canonical* (GA) spelling.
 ``from_dict`` is lenient the way the protocol reference (section 10, pitfall 16) asks:
-unknown fields are ignored, required fields (those without a default) must be present,
-and nested models are converted by their annotations. ``to_dict`` drops ``None`` fields,
+unknown fields are ignored, required fields (those without a default) must be present and
+of their JSON type (else :class:`FieldError`), optional fields of the wrong type read as
+absent, and nested models are converted by their annotations. ``to_dict`` drops ``None`` fields,
 so what goes on the wire is exactly what was set.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,8 +20,16 @@ from typing import Any, ClassVar, get_args, get_origin
 from ..errors import RemoteProtocolError
 
 
-class MissingField(RemoteProtocolError):
+class FieldError(RemoteProtocolError):
+    """A field has the wrong JSON type (a number where an object belongs, ...)."""
+
+    kind = "field_type"
+
+
+class MissingField(FieldError):
     """A required field is absent from the object at path ``where``."""
+
+    kind = "missing_field"
 
     def __init__(self, where: str, name: str) -> None:
         super().__init__(f"{where}: missing required field {name!r}")
@@ -45,7 +55,7 @@ class Model:
     def from_dict(cls, data: Any, *, where: str = "") -> Any:
         where = where or cls.__name__
         if not isinstance(data, dict):
-            raise RemoteProtocolError(f"{where}: expected an object, got {type(data).__name__}")
+            raise FieldError(f"{where}: expected an object, got {type(data).__name__}")
         hints = cls._type_hints()
         kwargs: dict[str, Any] = {}
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
@@ -53,11 +63,23 @@ class Model:
                 continue
             name = f.name if f.name in data else next(
                 (alias for alias, target in cls.ALIASES.items() if target == f.name and alias in data), None)
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             if name is not None:
-                kwargs[f.name] = _convert(hints[f.name], data[name], f"{where}.{f.name}")
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                try:
+                    kwargs[f.name] = _convert(hints[f.name], data[name], f"{where}.{f.name}")
+                except FieldError:
+                    if required:
+                        raise
+                    # An optional field of the wrong type reads as absent (seed 002 logged
+                    # status_details as ""): the event stays usable, with the default.
+            elif required:
                 raise MissingField(where, f.name)
-        return cls(**kwargs)
+        made = cls(**kwargs)
+        made.check()
+        return made
+
+    def check(self) -> None:
+        """Raise :class:`FieldError` when field values are unusable together (models override)."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -93,15 +115,28 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if origin is list:
         (inner,) = get_args(tp) or (Any,)
         if not isinstance(value, list):
-            raise RemoteProtocolError(f"{where}: expected a list, got {type(value).__name__}")
+            raise FieldError(f"{where}: expected a list, got {type(value).__name__}")
         return [_convert(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        tp = dict
     if isinstance(tp, type) and issubclass(tp, Model):
         return tp.from_dict(value, where=where)
-    if tp is str and not isinstance(value, str):
-        raise RemoteProtocolError(f"{where}: expected a string, got {type(value).__name__}")
-    if tp is int and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise RemoteProtocolError(f"{where}: expected a number, got {type(value).__name__}")
+    expected = _JSON_TYPES.get(tp)
+    if expected is not None and not _is_json(value, tp):
+        raise FieldError(f"{where}: expected {expected}, got {type(value).__name__}")
     return value
+
+
+#: Annotation -> how an error names it; anything else (Any, unions of scalars) is not checked.
+_JSON_TYPES = {str: "a string", int: "a number", float: "a number", bool: "true or false",
+               dict: "an object", list: "a list"}
+
+
+def _is_json(value: Any, tp: type) -> bool:
+    if tp in (int, float):
+        # bool is an int in Python but never a number on the wire; nan/inf never parse.
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, tp)
 
 
 # Content part types. GA spells assistant parts output_text/output_audio; beta and the
@@ -195,13 +230,16 @@ class Response(Model):
     @property
     def reason(self) -> str | None:
         """Why a response ended early: turn_detected, client_cancelled, max_output_tokens…"""
-        return (self.status_details or {}).get("reason")
+        reason = (self.status_details or {}).get("reason")
+        return reason if isinstance(reason, str) else None
 
     @property
     def error(self) -> dict | None:
-        return (self.status_details or {}).get("error")
+        error = (self.status_details or {}).get("error")
+        return error if isinstance(error, dict) else None
 
     @property
     def audio_tokens(self) -> int:
-        details = (self.usage or {}).get("output_token_details") or {}
-        return int(details.get("audio_tokens") or 0)
+        details = (self.usage or {}).get("output_token_details")
+        tokens = details.get("audio_tokens") if isinstance(details, dict) else None
+        return int(tokens) if isinstance(tokens, int) and not isinstance(tokens, bool) else 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any, Literal
 
 from ..errors import LocalProtocolError, RemoteProtocolError
@@ -37,13 +38,43 @@ from .events import (
 logger = logging.getLogger(__name__)
 
 
-class InvalidFrame(RemoteProtocolError):
-    """A frame the server side rejects; ``code`` is the real server's error code for it."""
+#: Deepest JSON nesting accepted; real events nest about 6 deep. Deeper frames are refused
+#: before ``json.loads`` so its recursion can never reach Python's limit.
+MAX_DEPTH = 64
+#: Largest text frame accepted (the client's WebSocket ``max_size`` is the same figure).
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{}]")
 
-    def __init__(self, message: str, *, code: str, param: str | None = None) -> None:
+
+class InvalidFrame(RemoteProtocolError):
+    """A frame the server side rejects; ``code`` is the real server's error code for it.
+
+    ``kind`` names the class of defect for counters (``json``, ``depth``, ``too_large``...).
+    """
+
+    def __init__(self, message: str, *, code: str, param: str | None = None, kind: str = "invalid") -> None:
         super().__init__(message)
         self.code = code
         self.param = param
+        self.kind = kind
+
+
+def frame_kind(exc: RemoteProtocolError) -> str:
+    """The counter name for a rejected frame."""
+    return str(getattr(exc, "kind", "invalid"))
+
+
+def nesting_depth_ok(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether no object/array in ``text`` nests deeper than ``limit`` (brackets in strings don't count)."""
+    if text.count("{") + text.count("[") <= limit:
+        return True  # the common case, audio frames included: no scan needed
+    depth = 0
+    for match in _BRACKETS.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > limit:
+            return False
+    return True
 
 
 class UnsupportedEventType(InvalidFrame):
@@ -56,6 +87,8 @@ class RealtimeProtocol:
         self.side = side
         self.frames_received = 0
         self.frames_rejected = 0
+        #: Rejected frames by kind (see :func:`frame_kind`).
+        self.rejected: dict[str, int] = {}
 
     # ---------------------------------------------------------------------------- parsing
     def receive_text(self, frame: str | bytes) -> Event:
@@ -66,22 +99,38 @@ class RealtimeProtocol:
             if self.side == "client":
                 return self._parse_server_event(data)
             return self._parse_client_event(data)
-        except RemoteProtocolError:
-            self.frames_rejected += 1
+        except RemoteProtocolError as exc:
+            self._reject(frame_kind(exc))
             raise
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            # A shape the models did not foresee: still one bad frame, never a dead link.
+            self._reject("unexpected")
+            raise InvalidFrame(f"Invalid event: {exc.__class__.__name__}: {exc}"[:300], code="invalid_event",
+                               kind="unexpected") from None
+
+    def _reject(self, kind: str) -> None:
+        self.frames_rejected += 1
+        self.rejected[kind] = self.rejected.get(kind, 0) + 1
 
     def _decode(self, frame: str | bytes) -> dict[str, Any]:
         if isinstance(frame, (bytes, bytearray)):
             raise InvalidFrame("Expected a text WebSocket message; binary frames are not supported.",
-                               code="invalid_event")
+                               code="invalid_event", kind="binary")
+        if len(frame) > MAX_FRAME_BYTES:
+            raise InvalidFrame(f"Invalid event: a frame of {len(frame)} characters is too large.",
+                               code="invalid_event", kind="too_large")
+        if not nesting_depth_ok(frame):
+            raise InvalidFrame(f"Invalid event: JSON nested deeper than {MAX_DEPTH} levels.",
+                               code="invalid_json", kind="depth")
         try:
-            data = json.loads(frame)
-        except ValueError as exc:
-            raise InvalidFrame(f"Invalid event: failed to parse JSON value. {exc}", code="invalid_json") from None
+            data = json.loads(frame)  # Infinity/NaN pass here (a seed has one); typed fields refuse them
+        except (ValueError, RecursionError) as exc:
+            raise InvalidFrame(f"Invalid event: failed to parse JSON value. {exc}"[:300], code="invalid_json",
+                               kind="json") from None
         if not isinstance(data, dict):
-            raise InvalidFrame("Invalid event: expected a JSON object.", code="invalid_event")
+            raise InvalidFrame("Invalid event: expected a JSON object.", code="invalid_event", kind="not_object")
         if not isinstance(data.get("type"), str):
-            raise InvalidFrame("The 'type' field is missing.", code="invalid_event", param="type")
+            raise InvalidFrame("The 'type' field is missing.", code="invalid_event", param="type", kind="no_type")
         return data
 
     def _parse_server_event(self, data: dict[str, Any]) -> ServerEvent:
