@@ -47,6 +47,7 @@ from .errors import AudioDeviceError
 from .hwfactory import Hardware, real_hardware
 from .ledview import follow_state
 from .notify import Notifier, health_problems, report_to_systemd
+from .redact import scrub_url
 from .realtime.backoff import backoff
 from .realtime.carryover import History
 from .realtime.connection import Endpoint
@@ -100,6 +101,7 @@ class App:
         self.started = time.monotonic()
         self._stop = asyncio.Event()
         self.ready_at: float | None = None
+        self.control: ControlServer | None = None
         self.metrics = metrics.for_app(self)
 
     @property
@@ -154,7 +156,8 @@ class App:
         return {
             "state": str(self.machine.state), "state_for_s": round(time.monotonic() - self.machine.since, 1),
             "muted": self.turns.muted, **manager,
-            "endpoint": endpoint.url if not self.config.realtime.simulator else f"{endpoint.url} (built-in simulator)",
+            "endpoint": (scrub_url(endpoint.url) if not self.config.realtime.simulator
+                         else f"{endpoint.url} (built-in simulator)"),
             "model": endpoint.model, "dialect": str(endpoint.dialect), "turn_mode": str(self.turns.mode),
             "uptime_s": round(time.monotonic() - self.started, 1), "volume": self.controls.volume,
             "underruns": playback.stats.underruns if playback else 0,
@@ -168,7 +171,14 @@ class App:
             "api_key": ("short-lived secrets from the token server" if self.config.realtime.token_url else
                         "set" if self.api_key() else "not needed" if self.config.realtime.simulator else "missing"),
             "tools": [t.name for t in self.tools.tools()],
+            **self._control_counters(),
         }
+
+    def _control_counters(self) -> dict[str, int]:
+        stats = self.control.stats if self.control is not None else None
+        return {"control_refused": stats.refused_busy if stats else 0, "control_evicted": stats.evicted if stats else 0,
+                "control_timed_out": stats.timed_out if stats else 0,
+                "control_bad_requests": stats.bad_requests if stats else 0}
 
     def _device_line(self, part: str, device: Any) -> str:
         if part in self.device_problems:
@@ -251,7 +261,8 @@ class App:
         bridge = LoopBridge(loop)
         self.pipeline.post = bridge.post
         self._install_signals(loop)
-        control = ControlServer(self.config.control.socket, self.bus, control_commands(self.controls, self.status))
+        control = self.control = ControlServer(self.config.control.socket, self.bus,
+                                               control_commands(self.controls, self.status))
         await control.start()
         try:
             if self.config.realtime.simulator:

@@ -123,6 +123,7 @@ class SessionManager:
         self._tool_tasks: set[asyncio.Task[None]] = set()
         self._hard_deadline = 0.0
         self.last_delay_s = 0.0
+        self.bad_frames: dict[str, int] = {}   # frames skipped (malformed), by kind, all sessions
         #: called with every server event before the conversation sees it (diagnostics, tests)
         self.observers: list[Callable[[ev.ServerEvent], None]] = []
         pipeline.listener = self
@@ -402,10 +403,14 @@ class SessionManager:
             outbox.pop()
 
     async def _receive(self, conn: RealtimeConnection) -> None:
-        async for event in conn:
-            for observe in self.observers:
-                observe(event)
-            self._execute(self.conversation.server_event(event, self.clock()))
+        try:
+            async for event in conn:
+                for observe in self.observers:
+                    observe(event)
+                self._execute(self.conversation.server_event(event, self.clock()))
+        finally:
+            for kind, count in conn.stats.bad_frames.items():
+                self.bad_frames[kind] = self.bad_frames.get(kind, 0) + count
 
     async def _rotation(self, conn: RealtimeConnection) -> RealtimeConnection:
         deadline, hard, rotate_at = self.stats.deadline or 0.0, self._hard_deadline, self.stats.rotate_at or 0.0
@@ -450,6 +455,10 @@ class SessionManager:
                 and not turns.talking and not turns.segmenter.in_speech)
 
     # -------------------------------------------------------------- status
+    def _bad_frames_now(self) -> int:
+        live = self.conn.stats.bad_frames_total if self.conn is not None else 0
+        return sum(self.bad_frames.values()) + live
+
     def status(self) -> dict[str, Any]:
         now = self.clock()
         s = self.stats
@@ -461,7 +470,7 @@ class SessionManager:
             "deadline_in_s": round(s.deadline - now, 1) if s.deadline and up else None,
             "next_retry_in_s": round(s.next_retry_at - now, 1) if s.next_retry_at else None,
             "connects": s.connects, "reconnects": s.reconnects, "rotations": s.rotations, "expired": s.expired,
-            "clock_distrusted": s.clock_distrusted,
+            "clock_distrusted": s.clock_distrusted, "bad_frames": self._bad_frames_now(),
             "last_error": s.last_error, "last_error_at": s.last_error_at,
             **self.conversation.counters(),
         }
