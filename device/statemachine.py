@@ -13,12 +13,13 @@ socket follow those events.
     state      input -> next state
     =========  ==========================================================================
     idle       speech_started -> listening, turn_sent/response_started -> thinking,
-               audio_started -> speaking, mute -> muted
+               audio_started -> speaking, mute -> muted, working -> thinking
     listening  speech_ended -> REST, turn_sent/response_started -> thinking,
                audio_started -> speaking, mute -> muted
     thinking   audio_started -> speaking, reply_finished -> REST, speech_started -> listening,
                mute -> muted
-    speaking   reply_finished -> REST, speech_started -> listening (barge-in)
+    speaking   reply_finished -> REST, speech_started -> listening (barge-in),
+               working -> thinking (a preamble ended; its tools still run)
     muted      unmute -> idle, audio_started -> speaking (a "say" still speaks),
                turn_sent/response_started -> thinking
     offline    link_up -> REST
@@ -57,6 +58,7 @@ class Input(enum.StrEnum):
     REPLY_FINISHED = "reply_finished"
     MUTE = "mute"
     UNMUTE = "unmute"
+    WORKING = "working"           # the reply's tools run after its spoken part ended
     DEVICE_MISSING = "device_missing"
     DEVICE_BACK = "device_back"
 
@@ -82,6 +84,8 @@ TRANSITIONS: dict[tuple[S, Input], S | str] = {
     (S.THINKING, I.SPEECH_STARTED): S.LISTENING,
     (S.THINKING, I.MUTE): S.MUTED,
     (S.SPEAKING, I.REPLY_FINISHED): REST,
+    (S.SPEAKING, I.WORKING): S.THINKING,
+    (S.IDLE, I.WORKING): S.THINKING,
     (S.SPEAKING, I.SPEECH_STARTED): S.LISTENING,
     (S.MUTED, I.UNMUTE): S.IDLE,
     (S.MUTED, I.AUDIO_STARTED): S.SPEAKING,
@@ -105,6 +109,7 @@ BUS_INPUTS: dict[str, Input] = {
     "response_started": I.RESPONSE_STARTED,
     "first_delta": I.AUDIO_STARTED,
     "reply_finished": I.REPLY_FINISHED,
+    "working": I.WORKING,
     "session": I.LINK_UP,
     "link_down": I.LINK_DOWN,
 }

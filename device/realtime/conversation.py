@@ -315,6 +315,8 @@ class RealtimeConversation:
 
     def playback_drained(self, now: float) -> list[Action]:
         self._playing = False
+        if self._tools:
+            return [Publish("working", {"tools": sorted(self._tools.values())})]
         return self._maybe_finished(now)
 
     def _maybe_finished(self, now: float) -> list[Action]:

@@ -79,7 +79,7 @@ def test_status_for_people_and_scripts(daemon):
 
 
 def test_say_speaks_the_reply_and_events_show_it(daemon):
-    events = subprocess.Popen([*PIVOICE, "events", "--config", str(daemon), "--json", "--kinds", "say,tool,state,reply", "--count", "8"], cwd=ROOT,
+    events = subprocess.Popen([*PIVOICE, "events", "--config", str(daemon), "--json", "--kinds", "say,tool,state,reply", "--count", "5"], cwd=ROOT,
                               stdout=subprocess.PIPE, text=True)
     time.sleep(1.0)
     said = pivoice("say", "--config", str(daemon), "What", "time", "is", "it?")
