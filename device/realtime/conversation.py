@@ -27,46 +27,20 @@ session knew (``end_session``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from ..audio.turns import Actions as TurnActions
 from ..conversation import Action, FinishPlayback, NewConversation, Outbox, Play, Publish, RunTool, StopPlayback
 from . import events as ev
-from .carryover import History, digest, instructions_with
-from .dialect import Dialect, render_response_params, render_session
-from .models import Item, Response
+from .carryover import History, instructions_with, text_only_repair
+from .dialect import Dialect, render_session
+from .models import Item
+from .reply import Counters, Reply, reply_summary
 from .session import SessionSettings
 
 logger = logging.getLogger(__name__)
 BYTES_PER_MS = 48  # 24 kHz mono PCM16
-
-
-@dataclass
-class Counters:
-    turns: int = 0
-    replies: int = 0
-    appends: int = 0
-    bytes_up: int = 0
-    bytes_down: int = 0
-    commits: int = 0
-    barge_ins: int = 0
-    truncates: int = 0
-    cancels: int = 0
-    text_only_fallbacks: int = 0
-    reply_timeouts: int = 0
-    tool_calls: int = 0
-
-
-@dataclass
-class _Reply:
-    """The response being answered, from ``response.created`` to finished."""
-
-    id: str
-    started_at: float
-    last_news: float
-    audio: bool = False
-    server_done: bool = False
 
 
 class RealtimeConversation:
@@ -84,7 +58,7 @@ class RealtimeConversation:
         self.dialect = Dialect.GA
         self.model: str | None = None
         self.session_id: str | None = None
-        self._reply: _Reply | None = None
+        self._reply: Reply | None = None
         self._awaiting_reply_since: float | None = None   # a turn was sent; no response yet
         self._ignored: set[str] = set()                   # responses cut off by a barge-in
         self._received_ms: dict[str, int] = {}            # audio received per item
@@ -95,6 +69,7 @@ class RealtimeConversation:
         self._verify_audio = False
         self._end_after_reply = False
         self._user_talking = False
+        self.carried = (0, 0)   # (items, digest characters) given to the current session
 
     # ---------------------------------------------------------------- sessions
     def begin_session(self, *, session_id: str, fresh: bool, now: float, settings: SessionSettings | None = None,
@@ -112,13 +87,8 @@ class RealtimeConversation:
             first.append(ev.SessionUpdate(session=render_session(carried, self.dialect, model=self.model)))
         first.extend(ev.ItemCreate(item=item) for item in items)
         self._verify_audio = bool(self.history.carried_assistant_ids()) and not fresh
-        self._carried = (len(items), len(earlier))
+        self.carried = (len(items), len(earlier))
         return first
-
-    @property
-    def carried(self) -> tuple[int, int]:
-        """(items, digest characters) given to the current session."""
-        return getattr(self, "_carried", (0, 0))
 
     def end_session(self, *, lost: bool, now: float) -> list[Action]:
         """Forget what only the old session knew. A lost link also cuts off the reply in flight."""
@@ -218,7 +188,7 @@ class RealtimeConversation:
         return out
 
     def _on_response_created(self, event: ev.ResponseCreated, now: float) -> list[Action]:
-        self._reply = _Reply(event.response.id or "", now, now)
+        self._reply = Reply(event.response.id or "", now, now)
         self._awaiting_reply_since = None
         return [Publish("response_started", {"response_id": event.response.id})]
 
@@ -281,7 +251,7 @@ class RealtimeConversation:
         calls = [item for item in response.output if item.type == "function_call"]
         messages = [item for item in response.output if item.type == "message"]
         had_audio = bool(reply and reply.audio) or any(item.has_audio for item in messages)
-        out: list[Action] = [Publish("reply", _reply_summary(response, messages, calls, had_audio))]
+        out: list[Action] = [Publish("reply", reply_summary(response, messages, calls, had_audio))]
         if response.status == "cancelled":
             for item in messages:
                 self.history.mark_interrupted(item.id or "")
@@ -405,26 +375,12 @@ class RealtimeConversation:
 
     # ------------------------------------------------------------- carry-over
     def _text_only_fallback(self, messages: list[Item]) -> list[Action]:
-        """Field notes item 3: the model answered in text after replayed history. Delete what
-        biased it and the text reply, and ask again; later carry-overs use the digest only."""
+        """Field notes item 3: the model answered in text after replayed history."""
         self.stats.text_only_fallbacks += 1
-        carried = self.history.carried_assistant_ids()
-        logger.warning("the first reply after the carry-over was text only; removing %d carried "
-                       "replies and asking again", len(carried))
-        self.history.assistant_items_failed()
-        for item_id in carried + [m.id for m in messages if m.id]:
-            self.outbox.put(ev.ItemDelete(item_id=item_id))
-        instructions = instructions_with(self.settings.instructions or "", digest(self.history.turns[-12:]))
-        self.outbox.put(ev.ResponseCreate(response=render_response_params(self.dialect, instructions=instructions)))
-        return [Publish("carry_over_fallback", {"deleted": len(carried)})]
-
-
-def _reply_summary(response: Response, messages: list[Item], calls: list[Item], had_audio: bool) -> dict[str, Any]:
-    answers = [i for i in messages if i.phase != "commentary"]
-    return {"response_id": response.id, "status": response.status, "audio": had_audio,
-            "text": " ".join(i.text for i in answers)[:300], "tools": [c.name for c in calls],
-            "preamble": " ".join(i.text for i in messages if i.phase == "commentary")[:300] or None,
-            "phases": [i.phase for i in messages]}
+        deleted = len(self.history.carried_assistant_ids())
+        for event in text_only_repair(self.history, messages, self.settings, self.dialect):
+            self.outbox.put(event)
+        return [Publish("carry_over_fallback", {"deleted": deleted})]
 
 
 _HANDLERS: dict[type, Any] = {
