@@ -98,7 +98,9 @@ class Daemon:
         while not done():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"the daemon did not reach {what}; see {self.log.name}")
+                lines = [x for x in Path(self.log.name).read_text(errors="replace").splitlines()
+                         if x.strip() and not x.startswith(("ALSA", "Cannot connect", "jack", "Jack"))]
+                raise RuntimeError(f"the daemon did not reach {what}: {lines[-1] if lines else '(no output)'}")
             time.sleep(0.05)
 
     def _read(self) -> None:
@@ -174,10 +176,11 @@ def self_interruptions(d: Daemon, pulse: Pulse, loop: str, db: float, tmp: Path,
             "cpu": percent, "window": (start, end)}
 
 
-def barge_in(d: Daemon, pulse: Pulse, loop: str, db: float, gain_db: float, tmp: Path, spk: Recorder, mic: Recorder):
-    """A long reply; a person talks over it at the level the reply's echo reaches the mic."""
-    pulse.echo_gain(loop, db)
-    start = time.monotonic()
+def barge_in(d: Daemon, pulse: Pulse, loop: str, db: float, gain_db: float, tmp: Path, spk: Recorder,
+             mic: Recorder, *, echo: bool = True) -> dict:
+    """A long reply; a person talks over it at the level the reply's echo reaches the mic (with
+    the echo path open, or muted: the same person without the device hearing itself)."""
+    pulse.echo_gain(loop, db if echo else None)
     play(pulse, "micfeed", write_wav(tmp / "long.wav", clip48("numbers.raw"))).wait()
     deadline = time.monotonic() + 6
     while spk.level_db(30) < -45 and time.monotonic() < deadline:
@@ -185,8 +188,8 @@ def barge_in(d: Daemon, pulse: Pulse, loop: str, db: float, gain_db: float, tmp:
     if time.monotonic() >= deadline:
         pulse.echo_gain(loop, None)
         return {"note": "no reply started"}
-    time.sleep(0.6)                                   # well into the reply
-    echo_level = active_rms(spk.samples()[spk.at(time.monotonic() - 0.6):]) * 10 ** (gain_db / 20)
+    time.sleep(0.5)                                   # into the reply
+    echo_level = active_rms(spk.samples()[spk.at(time.monotonic() - 0.5):]) * 10 ** (gain_db / 20)
     person = clip48("goforward.raw")
     person *= echo_level / max(active_rms(person), 1.0)
     played_at = time.monotonic()
@@ -194,23 +197,30 @@ def barge_in(d: Daemon, pulse: Pulse, loop: str, db: float, gain_db: float, tmp:
     time.sleep(1.5)
     pulse.echo_gain(loop, None)
     wait_quiet(spk)
-    # Onset: where the person's clip sits in the microphone recording, plus its own first word.
+    onset = _onset(mic, person, played_at)
+    result = _speaker_stop(spk, onset)
+    barges = [(at, e.get("cause")) for at, e in d.since(onset - 0.2, "barge_in")]
+    barges = [(at, c) for at, c in barges if at < onset + 2.0]
+    return {**result, "detected": [c for _, c in barges], "echo_dbfs": rms_db(np.array([echo_level])),
+            "event_after_ms": int(1000 * (barges[0][0] - onset)) if barges else None}
+
+
+def _onset(mic: Recorder, person: np.ndarray, played_at: float) -> float:
+    """When the person's first word reached the microphone: the clip found in the recording."""
     m = mic.samples()
     i0 = mic.at(played_at - 0.1)
     lag, _ = gcc_phat(person.astype(np.int16), m[i0:i0 + len(person) + RATE], RATE)
-    first = int(np.argmax(frame_db(person.astype(np.int16)) > rms_db(person) - 20)) * 480
-    onset = mic.time_of(i0 + lag + first)
-    s = spk.samples()
-    levels = frame_db(s[spk.at(onset - 0.05):spk.at(onset + 4)])
-    was_playing = bool((levels[:5] > -50).any())
-    silent = np.convolve(levels < -60, np.ones(50), "valid") == 50   # 500 ms of silence from here
-    stop_ms = int(np.argmax(silent)) * 10 - 50 if silent.any() else None
-    barges = [(at, e.get("cause")) for at, e in d.since(onset - 0.2, "barge_in")]
-    if os.environ.get("BENCH_DEBUG"):
-        np.savez(tmp / "bargein.npz", spk=s, mic=m, spk_t0=spk.time_of(0), mic_t0=mic.time_of(0), onset=onset,
-                 played_at=played_at, start=start, lag=lag, i0=i0, first=first)
-    return {"playing_at_onset": was_playing, "onset_to_silent_ms": stop_ms,
-            "detected": [c for at, c in barges if at < onset + 2.0], "echo_dbfs": rms_db(np.array([echo_level]))}
+    levels = frame_db(person.astype(np.int16))
+    first = int(np.argmax(levels > levels.max() - 25)) * 480     # the first word, not the room before it
+    return mic.time_of(i0 + lag + first)
+
+
+def _speaker_stop(spk: Recorder, onset: float) -> dict:
+    """Was the speaker playing in the 300 ms before the onset; ms from onset to lasting silence."""
+    levels = frame_db(spk.samples()[spk.at(onset - 0.3):spk.at(onset + 4)])
+    was_playing = bool((levels[:30] > -45).any())
+    silent = np.convolve(levels[30:] < -60, np.ones(50), "valid") == 50   # 500 ms of silence from here
+    return {"playing_at_onset": was_playing, "onset_to_silent_ms": int(np.argmax(silent)) * 10 if silent.any() else None}
 
 
 def describe(r: dict) -> str:
@@ -221,7 +231,8 @@ def describe(r: dict) -> str:
     heard = ", ".join(r["detected"]) or "none"
     stop = r["onset_to_silent_ms"]
     verdict = ("stopped" if r["detected"] else "not stopped: the reply played to its end") if stop is not None else "still playing"
-    return f"person at {r['echo_dbfs']:.0f} dBFS; barge-in events {heard}; onset to silent speaker {stop} ms ({verdict})"
+    return (f"person at {r['echo_dbfs']:.0f} dBFS; barge-in events {heard} (first {r['event_after_ms']} ms after "
+            f"onset); onset to silent speaker {stop} ms ({verdict})")
 
 
 def thread_cpu(pid: int, seconds: float) -> list[tuple[str, float, float]]:
@@ -371,8 +382,11 @@ def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, windo
                     print(f"{label} ERLE of AEC3 on these recordings: "
                           f"{'n/a' if value is None else f'{value:.1f} dB'} (no AEC in the daemon: 0 dB)")
             if "bargein" in scenarios:
-                print(f"{label} barge-in at the echo's level: "
-                      f"{describe(barge_in(d, pulse, loops[ms], db, measured[db, ms][0], tmp, spk, mic))}")
+                r = barge_in(d, pulse, loops[ms], db, measured[db, ms][0], tmp, spk, mic)
+                print(f"{label} barge-in at the echo's level: {describe(r)}")
+                if not r.get("playing_at_onset"):
+                    r = barge_in(d, pulse, loops[ms], db, measured[db, ms][0], tmp, spk, mic, echo=False)
+                    print(f"{label} the same person, echo path muted: {describe(r)}")
     finally:
         d.stop()
 
