@@ -24,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -61,7 +62,8 @@ class ReferenceTimeline:
     frame and then advances by one frame per call, so a burst of frames delivered together (a
     large capture period) still reads consecutive reference frames. If the two clocks drift
     apart by more than ``resync_ms`` (an overflow, a stalled loop) the anchor is taken again.
-    Samples never handed to the speaker read as silence.
+    Samples never handed to the speaker read as silence. ``write`` may come from the speaker's
+    writer thread while ``read`` runs on the event loop: one lock guards both.
     """
 
     def __init__(self, rate: int, *, span_s: float = 4.0, resync_ms: int = 120) -> None:
@@ -72,6 +74,7 @@ class ReferenceTimeline:
         self._mic_pos: int | None = None
         self._resync = resync_ms * rate // 1000
         self.resyncs = 0
+        self._lock = threading.Lock()
 
     def _index(self, at: float) -> int:
         if self._t0 is None:
@@ -79,6 +82,10 @@ class ReferenceTimeline:
         return round((at - self._t0) * self.rate)
 
     def write(self, samples: np.ndarray, at: float) -> None:
+        with self._lock:
+            self._write(samples, at)
+
+    def _write(self, samples: np.ndarray, at: float) -> None:
         start = self._index(at)
         # Consecutive writes a little early are the same stream, not an overlap to overwrite.
         if 0 < self._written_to - start < self._resync:
@@ -94,6 +101,10 @@ class ReferenceTimeline:
 
     def read(self, n: int, at: float) -> np.ndarray:
         """The reference for the ``n`` mic samples that ended at time ``at``."""
+        with self._lock:
+            return self._read(n, at)
+
+    def _read(self, n: int, at: float) -> np.ndarray:
         expected = self._index(at) - n
         if self._mic_pos is None or abs(self._mic_pos - expected) > self._resync:
             if self._mic_pos is not None:
