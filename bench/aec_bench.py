@@ -28,9 +28,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import webrtcvad  # noqa: E402
+import webrtcvad
 
-from device.audio import aec  # noqa: E402
+from device.audio import aec
 
 RATE = 16000
 N = RATE // 100
@@ -76,7 +76,7 @@ def scene(delay_ms: int, gain_db: float):
     near[t2:t2 + len(near2)] = near2 * 0.5
     rng = np.random.default_rng(1)
     mic = echo + near + rng.normal(0, 20, total)
-    as16 = lambda a: np.clip(a, -32768, 32767).astype(np.int16)  # noqa: E731
+    as16 = lambda a: np.clip(a, -32768, 32767).astype(np.int16)
     return as16(far_full), as16(mic), echo, near
 
 

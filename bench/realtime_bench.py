@@ -45,7 +45,17 @@ import soxr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).parent)]
 
-from rtaudio import RATE, CpuMeter, Pulse, Recorder, frame_db, gcc_phat, play, write_wav  # noqa: E402
+from rtaudio import (
+    RATE,
+    CpuMeter,
+    Pulse,
+    Recorder,
+    frame_db,
+    gcc_phat,
+    play,
+    thread_cpu,
+    write_wav,
+)
 
 CLIPS = Path("/usr/share/pocketsphinx/test/data")
 PIVOICE = [sys.executable, "-m", "device.cli"]
@@ -191,6 +201,8 @@ def barge_in(d: Daemon, pulse: Pulse, loop: str, db: float, gain_db: float, tmp:
     time.sleep(0.5)                                   # into the reply
     echo_level = active_rms(spk.samples()[spk.at(time.monotonic() - 0.5):]) * 10 ** (gain_db / 20)
     person = clip48("goforward.raw")
+    levels = frame_db(person.astype(np.int16))
+    person = person[max(0, int(np.argmax(levels > levels.max() - 25)) * 480 - RATE // 10):]  # 100 ms before the word
     person *= echo_level / max(active_rms(person), 1.0)
     played_at = time.monotonic()
     play(pulse, "micfeed", write_wav(tmp / "person.wav", person)).wait()
@@ -223,6 +235,12 @@ def _speaker_stop(spk: Recorder, onset: float) -> dict:
     return {"playing_at_onset": was_playing, "onset_to_silent_ms": int(np.argmax(silent)) * 10 if silent.any() else None}
 
 
+def measurable(r: dict) -> bool:
+    """The reply was playing at the onset and did not end by itself right then."""
+    stop = r.get("onset_to_silent_ms")
+    return "note" not in r and r["playing_at_onset"] and (bool(r["detected"]) or stop is None or stop >= 150)
+
+
 def describe(r: dict) -> str:
     if "note" in r:
         return r["note"]
@@ -231,31 +249,10 @@ def describe(r: dict) -> str:
     heard = ", ".join(r["detected"]) or "none"
     stop = r["onset_to_silent_ms"]
     verdict = ("stopped" if r["detected"] else "not stopped: the reply played to its end") if stop is not None else "still playing"
+    if not r["detected"] and stop is not None and stop < 150:
+        return "not measurable: the reply stopped as the person started, before any barge-in of theirs"
     return (f"person at {r['echo_dbfs']:.0f} dBFS; barge-in events {heard} (first {r['event_after_ms']} ms after "
             f"onset); onset to silent speaker {stop} ms ({verdict})")
-
-
-def thread_cpu(pid: int, seconds: float) -> list[tuple[str, float, float]]:
-    """(thread name, % of a core, wake-ups/s) per thread over a window, from /proc/PID/task."""
-    def snap() -> dict[str, tuple[str, int, int]]:
-        out = {}
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            try:
-                comm = (task / "comm").read_text().strip()
-                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-                status = (task / "status").read_text()
-                switches = sum(int(line.split()[1]) for line in status.splitlines() if "ctxt_switches" in line)
-                out[task.name] = (comm, int(fields[11]) + int(fields[12]), switches)
-            except OSError:
-                pass
-        return out
-    tick = os.sysconf("SC_CLK_TCK")
-    before = snap()
-    time.sleep(seconds)
-    after = snap()
-    rows = [(f"{comm} [{tid}]", 100 * (t - before[tid][1]) / tick / seconds, (sw - before[tid][2]) / seconds)
-            for tid, (comm, t, sw) in after.items() if tid in before]
-    return sorted(rows, key=lambda r: -r[1])
 
 
 def profile(d: Daemon, tmp: Path, name: str, seconds: int = 10) -> None:
@@ -270,7 +267,7 @@ def profile(d: Daemon, tmp: Path, name: str, seconds: int = 10) -> None:
         print("  profile: py-spy is not installed (pip install py-spy)")
         return
     subprocess.run([str(spy), "record", "-p", str(d.proc.pid), "-d", str(seconds), "-r", "200", "--threads",
-                    "-f", "raw", "-o", str(out)], capture_output=True)
+                    "-f", "raw", "-o", str(out)], capture_output=True, check=False)
     stacks = [line.rsplit(" ", 1) for line in out.read_text().splitlines() if " " in line] if out.exists() else []
     total = sum(int(n) for _, n in stacks) or 1
     inclusive: dict[str, int] = {}
@@ -286,7 +283,7 @@ def profile(d: Daemon, tmp: Path, name: str, seconds: int = 10) -> None:
         print(f"    {100 * n / total:5.1f} %  {key[:150]}")
 
 
-def erle(spk: Recorder, mic: Recorder, window: tuple[float, float], question_s: float = 3.5) -> float | None:
+def erle(spk: Recorder, mic: Recorder, window: tuple[float, float], question_s: float = 3.5) -> dict | None:
     """AEC3 on the real-time recordings: far end = the speaker, mic = the microphone source."""
     from device.audio import aec
     try:
@@ -310,7 +307,18 @@ def erle(spk: Recorder, mic: Recorder, window: tuple[float, float], question_s: 
         return None
     p_in = (10 ** (e_in[mask] / 10)).sum()
     p_out = (10 ** (frame_db(out, 160)[skip:][mask] / 10)).sum()
-    return 10 * np.log10(p_in / p_out)
+    return {"erle": 10 * np.log10(p_in / p_out), "vad_in": _vad_share(near, skip, mask), "vad_out": _vad_share(out, skip, mask)}
+
+
+def _vad_share(x: np.ndarray, skip: int, mask: np.ndarray) -> float:
+    """Share of the echo's 20 ms frames webrtcvad (aggressiveness 2, as the device) calls speech."""
+    import webrtcvad
+    vad = webrtcvad.Vad(2)
+    frames = mask[: len(mask) // 2 * 2].reshape(-1, 2).any(axis=1)
+    start = skip * 160
+    hits = [vad.is_speech(x[start + i * 320:start + (i + 1) * 320].tobytes(), 16000)
+            for i in np.flatnonzero(frames) if start + (i + 1) * 320 <= len(x)]
+    return float(np.mean(hits)) if hits else float("nan")
 
 
 def main() -> None:
@@ -318,7 +326,7 @@ def main() -> None:
     parser.add_argument("--levels", default="-18:40,-6:40,0:25", help="echo paths as DB:LATENCY_MS,...")
     parser.add_argument("--variants", default="guarded,off", help=f"configs to compare: {', '.join(VARIANTS)}")
     parser.add_argument("--scenarios", default="cpu,selfint,bargein,erle")
-    parser.add_argument("--window", type=float, default=10.0, help="seconds of open speaker after the question")
+    parser.add_argument("--window", type=float, default=8.0, help="seconds of open speaker after the question")
     args = parser.parse_args()
     levels = [(float(db), int(ms)) for db, ms in (x.split(":") for x in args.levels.split(","))]
     scenarios = set(args.scenarios.split(","))
@@ -352,7 +360,7 @@ def main() -> None:
     print(f"(logs and configs in {tmp})")
 
 
-def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, window, spk, mic) -> None:  # noqa: ANN001
+def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, window, spk, mic) -> None:
     try:
         d = Daemon(tmp, pulse, url, VARIANTS[name], name)
     except RuntimeError as exc:
@@ -378,13 +386,14 @@ def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, windo
                       f"barge-ins server_vad {r['server_vad']} voice {r['voice']}; CPU in conversation "
                       f"{r['cpu']:.2f} % (Pi Zero 2 W ~{10 * r['cpu']:.0f} %)")
                 if "erle" in scenarios:
-                    value = erle(spk, mic, r["window"])
-                    print(f"{label} ERLE of AEC3 on these recordings: "
-                          f"{'n/a' if value is None else f'{value:.1f} dB'} (no AEC in the daemon: 0 dB)")
+                    e = erle(spk, mic, r["window"])
+                    print(f"{label} AEC3 offline on these recordings: " + ("n/a" if e is None else
+                          f"ERLE {e['erle']:.1f} dB, echo frames webrtcvad calls speech {e['vad_in']:.0%} -> "
+                          f"{e['vad_out']:.0%}"))
             if "bargein" in scenarios:
                 r = barge_in(d, pulse, loops[ms], db, measured[db, ms][0], tmp, spk, mic)
                 print(f"{label} barge-in at the echo's level: {describe(r)}")
-                if not r.get("playing_at_onset"):
+                if not measurable(r):
                     r = barge_in(d, pulse, loops[ms], db, measured[db, ms][0], tmp, spk, mic, echo=False)
                     print(f"{label} the same person, echo path muted: {describe(r)}")
     finally:

@@ -46,7 +46,7 @@ class Pulse:
              "-L", "module-default-device-restore"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
-        while subprocess.run(["pactl", "info"], env=self.env, capture_output=True).returncode:
+        while subprocess.run(["pactl", "info"], env=self.env, capture_output=True, check=False).returncode:
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise SystemExit("the private PulseAudio did not start")
             time.sleep(0.1)
@@ -173,3 +173,26 @@ class CpuMeter:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
+
+
+def thread_cpu(pid: int, seconds: float) -> list[tuple[str, float, float]]:
+    """(thread name, % of a core, wake-ups/s) per thread over a window, from /proc/PID/task."""
+    def snap() -> dict[str, tuple[str, int, int]]:
+        out = {}
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                comm = (task / "comm").read_text().strip()
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                status = (task / "status").read_text()
+                switches = sum(int(line.split()[1]) for line in status.splitlines() if "ctxt_switches" in line)
+                out[task.name] = (comm, int(fields[11]) + int(fields[12]), switches)
+            except OSError:
+                pass
+        return out
+    tick = os.sysconf("SC_CLK_TCK")
+    before = snap()
+    time.sleep(seconds)
+    after = snap()
+    rows = [(f"{comm} [{tid}]", 100 * (t - before[tid][1]) / tick / seconds, (sw - before[tid][2]) / seconds)
+            for tid, (comm, t, sw) in after.items() if tid in before]
+    return sorted(rows, key=lambda r: -r[1])

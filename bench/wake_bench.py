@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from device.audio.wake import WakeWordDetector  # noqa: E402
+from device.audio.wake import WakeWordDetector
 
 RATE = 16000
 CLIPS = Path("/usr/share/pocketsphinx/test/data")

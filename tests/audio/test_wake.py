@@ -13,7 +13,7 @@ import pytest
 from .helpers import clip16k
 
 pytest.importorskip("pymicro_wakeword", reason="the wake extra (pymicro-wakeword) is not installed")
-from device.audio.wake import WakeWordDetector, WakeWordUnavailable, model_config  # noqa: E402
+from device.audio.wake import WakeWordDetector, WakeWordUnavailable, model_config
 
 needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed (install.sh --dev)")
 NOISE = np.random.default_rng(0).normal(0, 30, 16000).astype(np.int16).tobytes()   # 1 s of room
