@@ -50,33 +50,19 @@ from rtaudio import (
     CpuMeter,
     Pulse,
     Recorder,
+    active_rms,
+    clip48,
     frame_db,
     gcc_phat,
     play,
+    rms_db,
     thread_cpu,
     write_wav,
 )
 
-CLIPS = Path("/usr/share/pocketsphinx/test/data")
 PIVOICE = [sys.executable, "-m", "device.cli"]
 VARIANTS = {"guarded": {"echo_guard": "guarded"}, "off": {"echo_guard": "off"},
             "half_duplex": {"echo_guard": "half_duplex"}, "webrtc": {"echo_cancel": "webrtc"}}
-
-
-def clip48(name: str, scale: float = 1.0) -> np.ndarray:
-    x = np.frombuffer((CLIPS / name).read_bytes(), "<i2").astype(np.float32)
-    return soxr.resample(x, 16000, RATE) * scale
-
-
-def rms_db(x: np.ndarray) -> float:
-    return 20 * np.log10(np.sqrt(((x.astype(np.float64) / 32768) ** 2).mean()) + 1e-12) if len(x) else -120
-
-
-def active_rms(x: np.ndarray) -> float:
-    levels = frame_db(x)
-    blocks = x[: len(levels) * 480].reshape(-1, 480).astype(np.float64)
-    keep = blocks[levels > -45]
-    return float(np.sqrt((keep ** 2).mean())) if len(keep) else 0.0
 
 
 class Daemon:

@@ -22,8 +22,10 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import soxr
 
 RATE = 48000
+CLIPS = Path("/usr/share/pocketsphinx/test/data")
 
 
 class Pulse:
@@ -196,3 +198,19 @@ def thread_cpu(pid: int, seconds: float) -> list[tuple[str, float, float]]:
     rows = [(f"{comm} [{tid}]", 100 * (t - before[tid][1]) / tick / seconds, (sw - before[tid][2]) / seconds)
             for tid, (comm, t, sw) in after.items() if tid in before]
     return sorted(rows, key=lambda r: -r[1])
+
+
+def clip48(name: str, scale: float = 1.0) -> np.ndarray:
+    x = np.frombuffer((CLIPS / name).read_bytes(), "<i2").astype(np.float32)
+    return soxr.resample(x, 16000, RATE) * scale
+
+
+def rms_db(x: np.ndarray) -> float:
+    return 20 * np.log10(np.sqrt(((x.astype(np.float64) / 32768) ** 2).mean()) + 1e-12) if len(x) else -120
+
+
+def active_rms(x: np.ndarray) -> float:
+    levels = frame_db(x)
+    blocks = x[: len(levels) * 480].reshape(-1, 480).astype(np.float64)
+    keep = blocks[levels > -45]
+    return float(np.sqrt((keep ** 2).mean())) if len(keep) else 0.0
