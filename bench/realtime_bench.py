@@ -138,8 +138,12 @@ def calibrate(pulse: Pulse, loop: str, db: float, tmp: Path, spk: Recorder, mic:
     s, m = spk.samples()[spk.at(start):spk.at(end)], mic.samples()[mic.at(start):mic.at(end)]
     n = min(len(s), len(m))
     lag, _ = gcc_phat(s[:n], m[:n], RATE // 2)
-    ref, got = s[: n - lag].astype(np.float64), m[lag:n].astype(np.float64)
-    gain = abs(ref @ got) / max(ref @ ref, 1.0)       # least squares: got ~ gain * ref
+    ref, got = s[: n - lag], m[lag:n]
+    # Level ratio over the frames where the speaker is loud: a least-squares fit would be biased
+    # low by the loopback's adaptive resampler drifting the alignment over the clip.
+    loud = frame_db(ref) > -45
+    blocks = lambda x: x[: len(loud) * 480].reshape(-1, 480)[loud].astype(np.float64)
+    gain = np.sqrt((blocks(got) ** 2).mean() / max((blocks(ref) ** 2).mean(), 1.0))
     return 20 * np.log10(max(gain, 1e-6)), 1000 * lag / RATE
 
 
@@ -198,7 +202,8 @@ def barge_in(d: Daemon, pulse: Pulse, loop: str, db: float, gain_db: float, tmp:
     onset = _onset(mic, person, played_at)
     result = _speaker_stop(spk, onset)
     barges = [(at, e.get("cause")) for at, e in d.since(onset - 0.2, "barge_in")]
-    barges = [(at, c) for at, c in barges if at < onset + 2.0]
+    # A voice barge-in needs 100+ ms of speech: an event before the first word is not the person's.
+    barges = [(at, c) for at, c in barges if onset < at < onset + 2.0]
     return {**result, "detected": [c for _, c in barges], "echo_dbfs": rms_db(np.array([echo_level])),
             "event_after_ms": int(1000 * (barges[0][0] - onset)) if barges else None}
 
