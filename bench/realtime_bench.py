@@ -142,6 +142,8 @@ def calibrate(pulse: Pulse, loop: str, db: float, tmp: Path, spk: Recorder, mic:
     # Level ratio over the frames where the speaker is loud: a least-squares fit would be biased
     # low by the loopback's adaptive resampler drifting the alignment over the clip.
     loud = frame_db(ref) > -45
+    if not loud.any():
+        return -120.0, 1000 * lag / RATE                # nothing came through (the path is still starting)
     blocks = lambda x: x[: len(loud) * 480].reshape(-1, 480)[loud].astype(np.float64)
     gain = np.sqrt((blocks(got) ** 2).mean() / max((blocks(ref) ** 2).mean(), 1.0))
     return 20 * np.log10(max(gain, 1e-6)), 1000 * lag / RATE
