@@ -267,7 +267,7 @@ class SpeexAec:
             self.delay = lag
 
     def close(self) -> None:
-        if self._echo:
+        if getattr(self, "_echo", None):  # None too when __init__ refused its arguments
             self._lib.speex_echo_state_destroy(self._echo)
             self._lib.speex_preprocess_state_destroy(self._pre)
             self._echo = self._pre = None

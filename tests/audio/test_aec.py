@@ -20,6 +20,7 @@ RATE, N = 16000, 160
 REPLY = ("Sure. The weather tomorrow looks bright and mild, with a light breeze from the west "
          "and a small chance of rain in the late afternoon, so take a jacket just in case.")
 needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed (install.sh --dev)")
+needs_speex = pytest.mark.skipif(not aec.available("speex"), reason="libspeexdsp1 is not installed")
 
 
 def flite(tmp_path, text: str, voice: str = "slt") -> np.ndarray:
@@ -103,6 +104,7 @@ def test_webrtc_removes_the_echo_and_keeps_the_person(scene):
 
 
 @needs_flite
+@needs_speex
 def test_speex_reduces_the_echo_less(scene):
     far, mic, echo_only, alone, _ = scene
     canceller = aec.create("speex", RATE)
@@ -132,9 +134,15 @@ def test_timeline_reads_what_was_played_at_that_time():
     assert t.resyncs == 1
 
 
-def test_bad_frames_and_names_are_refused():
+def test_bad_names_are_refused():
     with pytest.raises(ValueError, match="echo_cancel"):
         aec.create("acoustic")
     assert aec.create("off") is None
+
+
+@pytest.mark.parametrize("kind", [k for k in ("webrtc", "speex") if aec.available(k)])
+def test_bad_frames_and_rates_are_refused(kind):
     with pytest.raises(ValueError, match="160 int16"):
-        aec.create("speex", RATE).process(np.zeros(320, np.int16), at=0.01)
+        aec.create(kind, RATE).process(np.zeros(320, np.int16), at=0.01)
+    with pytest.raises(ValueError, match="rate must be one of"):
+        aec.create(kind, 22050)
