@@ -114,7 +114,7 @@ install_dev() {
   require_root
   require_debian
   install_packages "${PKGS_BUILD[@]}" "${PKGS_AUDIO[@]}" "${PKGS_SYSTEMD[@]}" "${PKGS_VOICE[@]}" "${PKGS_TEST[@]}"
-  make_venv "$here/.venv" "audio,systemd,test"
+  make_venv "$here/.venv" "audio,systemd,aec,wake,test"
   say "ready: $here/.venv/bin/pivoice demo   |   ./run-tests"
 }
 
@@ -154,7 +154,7 @@ ensure_user() {
 }
 
 install_venv() {
-  local stamp extras=audio,systemd py
+  local stamp extras=audio,systemd,aec,wake py
   stamp=$(source_stamp)
   case "$preset" in respeaker-*) extras=$extras,apa102 ;; esac
   if [ -x "$PREFIX/venv/bin/pivoice" ] && [ "$(cat "$PREFIX/.installed" 2>/dev/null)" = "$stamp $extras" ]; then
