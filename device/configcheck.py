@@ -6,6 +6,8 @@ Each check returns None when the value is usable, else ``(why, fix)`` for a
 
 from __future__ import annotations
 
+import math
+
 import re
 from pathlib import Path
 from typing import Any
@@ -91,4 +93,20 @@ def tool_name_problem(name: str) -> Problem:
     if not _TOOL_NAME.fullmatch(name):
         return (f"{name!r} is not a valid function name",
                 "use letters, digits, _ and -, starting with a letter or _, at most 64 characters")
+    return None
+
+
+def listen_problem(listen: str) -> Problem:
+    """``host:port`` for the metrics endpoint ("" is off)."""
+    host, sep, port = listen.rpartition(":")
+    if listen and not (sep and host.strip("[]") and port.isdigit() and int(port) <= 65535):
+        return (f"{listen!r} is not host:port with a port 0-65535",
+                "e.g. \"127.0.0.1:9101\"; \"0.0.0.0:9101\" to let the LAN scrape it; \"\" turns the endpoint off")
+    return None
+
+
+def tool_timeout_problem(timeout: object) -> Problem:
+    if (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not math.isfinite(timeout)
+            or not 0 < timeout <= 60):
+        return "seconds, more than 0 and at most 60", None
     return None

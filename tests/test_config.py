@@ -7,6 +7,7 @@ import os
 import pytest
 
 from device import config as cfg
+from device import configcheck
 from device.audio.turns import EchoGuard, TurnMode
 from device.errors import ConfigError
 
@@ -199,7 +200,7 @@ def test_builtin_tool_names_match_the_device_tools():
         def set_muted(self, muted): ...
         def end_conversation(self): ...
 
-    assert {spec.tool.name for spec in builtin_tools(Device())} == set(cfg.BUILTIN_TOOL_NAMES)
+    assert {spec.tool.name for spec in builtin_tools(Device())} == set(configcheck.BUILTIN_TOOL_NAMES)
 
 
 CLI_CASES = [
