@@ -37,6 +37,7 @@ from .carryover import History, instructions_with, text_only_repair
 from .dialect import Dialect, render_session
 from .models import Item
 from .reply import Counters, Reply, reply_summary
+from .transcripts import Transcripts
 from .session import SessionSettings
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class RealtimeConversation:
         #: The server cancels a reply itself when its VAD hears the person (server_vad mode).
         self.server_interrupts = server_interrupts
         self.history = history or History()
+        self.transcripts = Transcripts(self.history)       # what was said, for the carry-over
         self.carry_turns = carry_turns
         self.reply_timeout_s = reply_timeout_s
         self.outbox = Outbox(max_audio=max(1, max_queue_ms // frame_ms),
@@ -62,10 +64,10 @@ class RealtimeConversation:
         self._awaiting_reply_since: float | None = None   # a turn was sent; no response yet
         self._ignored: set[str] = set()                   # responses cut off by a barge-in
         self._received_ms: dict[str, int] = {}            # audio received per item
-        self._phases: dict[str, str] = {}                 # item -> commentary | final_answer
         self._playing = False                             # audio handed to the pipeline, not drained
         self._tools: dict[str, str] = {}                  # call_id -> name, running
         self._tools_answer = True                         # ask for the answer once they are done
+        self._drop_next_reply = False                     # cancel the next response on arrival
         self._verify_audio = False
         self._end_after_reply = False
         self._user_talking = False
@@ -101,7 +103,7 @@ class RealtimeConversation:
         self._awaiting_reply_since = None
         self._ignored.clear()
         self._received_ms.clear()
-        self._phases.clear()
+        self.transcripts.forget_session()
         self.session_id = None
         return out
 
@@ -161,7 +163,9 @@ class RealtimeConversation:
     # ---------------------------------------------------------------- downlink
     def server_event(self, event: ev.ServerEvent, now: float) -> list[Action]:
         handler = _HANDLERS.get(type(event))
-        return handler(self, event, now) if handler else []
+        if handler is not None:
+            return handler(self, event, now)   # type: ignore[no-any-return]
+        return self.transcripts.server_event(event)
 
     def _on_committed(self, event: ev.InputAudioCommitted, now: float) -> list[Action]:
         self.stats.turns += 1
@@ -171,16 +175,6 @@ class RealtimeConversation:
             self._awaiting_reply_since = now
         return [Publish("turn", {"item_id": event.item_id})]
 
-    def _on_transcript(self, event: ev.InputTranscriptionCompleted, now: float) -> list[Action]:
-        self.history.record(event.item_id, "user", event.transcript)
-        return [Publish("heard", {"item_id": event.item_id, "text": event.transcript})]
-
-    def _on_item_added(self, event: ev.ConversationItemAdded, now: float) -> list[Action]:
-        item = event.item
-        if item.role == "user" and item.text and not (item.id or "").startswith("carry_"):
-            self.history.record(item.id or "", "user", item.text)
-        return []
-
     def _on_speech_started(self, event: ev.SpeechStarted, now: float) -> list[Action]:
         out: list[Action] = [Publish("speech_started", {"source": "server"})]
         if self._playing:
@@ -188,6 +182,13 @@ class RealtimeConversation:
         return out
 
     def _on_response_created(self, event: ev.ResponseCreated, now: float) -> list[Action]:
+        if self._drop_next_reply:
+            # asked for before the person stopped the device: it is not wanted any more
+            self._drop_next_reply = False
+            self._ignored.add(event.response.id or "")
+            self.outbox.put(ev.ResponseCancel())
+            self.stats.cancels += 1
+            return []
         self._reply = Reply(event.response.id or "", now, now)
         self._awaiting_reply_since = None
         return [Publish("response_started", {"response_id": event.response.id})]
@@ -219,19 +220,6 @@ class RealtimeConversation:
         if self._reply is not None:
             self._reply.last_news = now
         return [FinishPlayback()]
-
-    def _on_output_item(self, event: ev.OutputItemAdded, now: float) -> list[Action]:
-        if event.item.phase and event.item.id:
-            self._phases[event.item.id] = event.item.phase
-        return []
-
-    def _on_transcript_done(self, event: ev.AudioTranscriptDone, now: float) -> list[Action]:
-        phase = event.phase or self._phases.get(event.item_id)
-        if phase != "commentary":
-            # A spoken preamble ("let me check that") is not a turn of its own: the carry-over
-            # keeps the answers, and the preamble stays out of the history.
-            self.history.record(event.item_id, "assistant", event.transcript)
-        return [Publish("said", {"item_id": event.item_id, "text": event.transcript[:500], "phase": phase})]
 
     def _on_error(self, event: ev.ErrorEvent, now: float) -> list[Action]:
         code = event.code or "error"
@@ -310,6 +298,9 @@ class RealtimeConversation:
             # The person stopped the device (or talks): the running calls still get their
             # outputs (the conversation must stay whole), but no spoken answer follows them.
             self._tools_answer = False
+        if cause not in ("voice", "server_vad", "link_lost") and reply is None and self._awaiting_reply_since:
+            self._drop_next_reply = True   # an answer already asked for (after tools) is not wanted
+            self._awaiting_reply_since = None
         self.stats.barge_ins += cause != "link_lost"
         if cause == "link_lost":
             return []
@@ -385,14 +376,10 @@ class RealtimeConversation:
 
 _HANDLERS: dict[type, Any] = {
     ev.InputAudioCommitted: RealtimeConversation._on_committed,
-    ev.InputTranscriptionCompleted: RealtimeConversation._on_transcript,
-    ev.ConversationItemAdded: RealtimeConversation._on_item_added,
     ev.SpeechStarted: RealtimeConversation._on_speech_started,
     ev.ResponseCreated: RealtimeConversation._on_response_created,
     ev.AudioDelta: RealtimeConversation._on_audio_delta,
     ev.AudioDone: RealtimeConversation._on_audio_done,
-    ev.AudioTranscriptDone: RealtimeConversation._on_transcript_done,
-    ev.OutputItemAdded: RealtimeConversation._on_output_item,
     ev.ResponseDone: RealtimeConversation._on_response_done,
     ev.ErrorEvent: RealtimeConversation._on_error,
 }
