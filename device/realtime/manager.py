@@ -43,12 +43,13 @@ from ..errors import (
     link_cause,
     should_retry,
 )
+from ..redact import scrub
 from . import events as ev
 from .backoff import backoff
-from .connection import Endpoint, RealtimeConnection, scrub
+from .connection import Endpoint, RealtimeConnection
 from .conversation import RealtimeConversation
-from .session import SessionSettings
 from .opening import open_configured
+from .session import SessionSettings
 from .timing import Options, SessionStats, session_limit
 
 __all__ = ["Options", "SessionManager", "SessionStats"]
@@ -368,7 +369,8 @@ class SessionManager:
             await nxt.close()
             raise
         if not urgent and not self.idle():
-            logger.warning("rotating in the middle of a turn: the session limit is %.1f s away", deadline - self.clock())
+            logger.warning("rotating in the middle of a turn: the session limit is %.1f s away",
+                           deadline - self.clock())
             self.pipeline.interrupt("rotation")
         return nxt
 
