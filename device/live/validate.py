@@ -119,9 +119,12 @@ def check_session(session: Any) -> None:
         raise _missing("session.model")
     _string(session["model"], "session.model")
     instructions = session.get("instructions")
-    if instructions is not None and estimate_tokens(_string(instructions, "session.instructions")) > MAX_INSTRUCTIONS_TOKENS:
-        raise RequestError("string_above_max_length", f"'session.instructions' exceeds {MAX_INSTRUCTIONS_TOKENS} tokens.",
-                           "session.instructions")
+    if instructions is not None:
+        tokens = estimate_tokens(_string(instructions, "session.instructions"))
+        if tokens > MAX_INSTRUCTIONS_TOKENS:
+            raise RequestError("string_above_max_length",
+                               f"'session.instructions' exceeds {MAX_INSTRUCTIONS_TOKENS} tokens.",
+                               "session.instructions")
     if session.get("input") is not None:
         check_input(session["input"])
     if session.get("audio") is not None:
