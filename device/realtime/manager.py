@@ -36,13 +36,7 @@ from typing import Any
 from ..audio.pipeline import AudioPipeline
 from ..audio.turns import Actions as TurnActions
 from ..conversation import Action, FinishPlayback, NewConversation, Play, Publish, RunTool, StopPlayback
-from ..errors import (
-    ConnectionLost,
-    PivoiceError,
-    SessionExpired,
-    link_cause,
-    should_retry,
-)
+from ..errors import ConnectionLost, PivoiceError, SessionExpired, link_cause, should_retry
 from ..redact import scrub
 from . import events as ev
 from .backoff import backoff
