@@ -24,13 +24,14 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import stat
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from .bus import EventBus
+from .bus import BusEvent, EventBus
 
 logger = logging.getLogger(__name__)
 #: Longest request line; a longer one gets an error reply and the connection is closed.
@@ -69,10 +70,10 @@ class ControlServer:
         self.request_timeout_s = request_timeout_s
         self.stats = ControlStats()
         self._server: asyncio.base_events.Server | None = None
-        self._clients: set[asyncio.Task] = set()
-        self._streams: set[asyncio.Task] = set()
+        self._clients: set[asyncio.Task[Any]] = set()
+        self._streams: set[asyncio.Task[Any]] = set()
         #: Connections still waiting for their request line, oldest first.
-        self._idle: dict[asyncio.Task, asyncio.StreamWriter] = {}
+        self._idle: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
         self._closing = asyncio.Event()
 
     async def start(self) -> None:
@@ -128,7 +129,7 @@ class ControlServer:
                 await self._subscribe(task, request, reader, writer)
                 return
             await _write(writer, await self._run(request))
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away or stopped reading: its problem, not the daemon's
         except asyncio.CancelledError:
             # Only close() cancels a handler (one that did not end in time). Ending normally
@@ -157,11 +158,12 @@ class ControlServer:
         task.cancel()
         return True
 
-    async def _read_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict | None:
+    async def _read_request(self, reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> dict[str, Any] | None:
         """The request object, or None after telling the client what was wrong with it."""
         try:
             line = await asyncio.wait_for(reader.readline(), self.request_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.stats.timed_out += 1
             await _write(writer, {"ok": False, "error": f"no request within {self.request_timeout_s:g} s"})
             return None
@@ -186,14 +188,16 @@ class ControlServer:
             return {"ok": False, "error": f"unknown command {str(cmd)[:60]!r}; known: events, "
                     + ", ".join(sorted(self.commands))}
         try:
-            reply = handler(request)
-            if asyncio.iscoroutine(reply):
-                reply = await reply
+            result = handler(request)
+            if asyncio.iscoroutine(result):
+                reply: dict[str, Any] = await result
+            else:
+                reply = cast(dict[str, Any], result)  # not a coroutine: a synchronous handler's reply
         except (ValueError, TypeError, KeyError) as exc:
             reply = {"ok": False, "error": str(exc)}
         return {"ok": True, **reply} if "ok" not in reply else reply
 
-    async def _subscribe(self, task: asyncio.Task, request: dict, reader: asyncio.StreamReader,
+    async def _subscribe(self, task: asyncio.Task[Any], request: dict[str, Any], reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
         if len(self._streams) >= self.max_streams:
             self.stats.refused_busy += 1
@@ -210,7 +214,7 @@ class ControlServer:
             await _write(writer, {"ok": True, "subscribed": True})
         hangup = asyncio.ensure_future(reader.read(1))
         closing = asyncio.ensure_future(self._closing.wait())
-        getter: asyncio.Future | None = None
+        getter: asyncio.Future[BusEvent] | None = None
         try:
             while True:
                 getter = asyncio.ensure_future(sub.get())
@@ -303,10 +307,10 @@ class EventStream:
             raise DaemonUnreachable(f"the daemon refused the event stream: {(first or {}).get('error', 'no answer')}")
         self._sock.settimeout(timeout_s)
 
-    def __iter__(self):  # noqa: ANN204 - dicts
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         return self._lines()
 
-    def _lines(self):  # noqa: ANN202
+    def _lines(self) -> Iterator[dict[str, Any]]:
         while True:
             while b"\n" not in self._buf:
                 try:
@@ -331,7 +335,7 @@ class EventStream:
         self.close()
 
 
-def stream(path: str, obj: dict[str, Any], *, timeout_s: float | None = None):  # noqa: ANN201 - dicts
+def stream(path: str, obj: dict[str, Any], *, timeout_s: float | None = None) -> Iterator[dict[str, Any]]:
     """Events as they come; ``timeout_s`` of silence raises TimeoutError."""
     with _connect(path, ANSWER_TIMEOUT_S) as sock:
         sock.sendall(json.dumps(obj).encode() + b"\n")
@@ -365,9 +369,7 @@ def _no_answer(path: str, timeout_s: float | None) -> str:
             "(stopped or hung? see `systemctl status pivoice` and `pivoice logs`)")
 
 
-def _connect(path: str, timeout_s: float | None):  # noqa: ANN202
-    import socket
-
+def _connect(path: str, timeout_s: float | None) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout_s)
     try:

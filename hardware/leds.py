@@ -193,7 +193,8 @@ class Apa102Strip:
             self.strip = apa102.APA102(num_led=count, order="rgb", global_brightness=31)
         except (OSError, FileNotFoundError) as exc:
             raise GpioUnavailable(f"cannot open the SPI bus for the APA102 LEDs: {exc}",
-                                  fix="enable SPI (raspi-config, dtparam=spi=on) and add the user to the spi group") from None
+                                  fix="enable SPI (raspi-config, dtparam=spi=on) "
+                                      "and add the user to the spi group") from None
         self.count = count
         self.brightness = brightness
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..errors import LocalProtocolError, RemoteProtocolError
 from .eventbase import ClientEvent, _client
 from .models import Item
+
 
 # ------------------------------------------------------------------------ client events
 @_client("session.update")
@@ -17,7 +18,7 @@ class SessionUpdate(ClientEvent):
     """Build it with :func:`device.realtime.session.session_update`, which renders typed
     settings in the connection's dialect; the simulator parses the raw object to validate it."""
 
-    session: dict
+    session: dict[str, Any]
 
 
 @_client("input_audio_buffer.append")
@@ -86,7 +87,7 @@ class ItemRetrieve(ClientEvent):
 class ResponseCreate(ClientEvent):
     """``response`` holds per-response overrides, rendered by the dialect (section 1.1)."""
 
-    response: dict | None = None
+    response: dict[str, Any] | None = None
 
 
 @_client("response.cancel")
@@ -109,4 +110,8 @@ BETA_SUPPORTED_CLIENT_TYPES = (
     "response.create", "response.cancel",
 )
 
-__all__ = ['SessionUpdate', 'InputAudioAppend', 'InputAudioCommit', 'InputAudioClear', 'ItemCreate', 'ItemTruncate', 'ItemDelete', 'ItemRetrieve', 'ResponseCreate', 'ResponseCancel', 'GA_SUPPORTED_CLIENT_TYPES', 'BETA_SUPPORTED_CLIENT_TYPES']
+__all__ = [
+    "SessionUpdate", "InputAudioAppend", "InputAudioCommit", "InputAudioClear", "ItemCreate", "ItemTruncate",
+    "ItemDelete", "ItemRetrieve", "ResponseCreate", "ResponseCancel",
+    "GA_SUPPORTED_CLIENT_TYPES", "BETA_SUPPORTED_CLIENT_TYPES",
+]

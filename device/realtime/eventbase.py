@@ -6,6 +6,7 @@ Server events are in :mod:`device.realtime.events`, client events in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -38,7 +39,7 @@ class ClientEvent(Event):
     """Something the device says; only these can be sent."""
 
 
-def _server(name: str):
+def _server(name: str) -> Callable[[type[E]], type[E]]:
     def register(cls: type[E]) -> type[E]:
         cls.TYPE = name
         SERVER_EVENTS[name] = cls  # type: ignore[assignment]
@@ -46,7 +47,7 @@ def _server(name: str):
     return register
 
 
-def _client(name: str):
+def _client(name: str) -> Callable[[type[E]], type[E]]:
     def register(cls: type[E]) -> type[E]:
         cls.TYPE = name
         CLIENT_EVENTS[name] = cls  # type: ignore[assignment]
@@ -59,7 +60,7 @@ class UnknownEvent(ServerEvent):
     """A server event type this version does not know; kept, logged at debug, never fatal."""
 
     raw_type: str = ""
-    data: dict = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def type(self) -> str:

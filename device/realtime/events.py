@@ -16,8 +16,9 @@ from .eventbase import CLIENT_EVENTS as CLIENT_EVENTS
 from .eventbase import SERVER_EVENTS as SERVER_EVENTS
 from .eventbase import ClientEvent as ClientEvent
 from .eventbase import Event as Event
-from .eventbase import ServerEvent, _server
+from .eventbase import ServerEvent as ServerEvent
 from .eventbase import UnknownEvent as UnknownEvent
+from .eventbase import _server
 from .models import ErrorDetail, FieldError, Item, RateLimit, Response
 
 
@@ -25,25 +26,25 @@ from .models import ErrorDetail, FieldError, Item, RateLimit, Response
 @_server("session.created")
 @dataclass(frozen=True, kw_only=True)
 class SessionCreated(ServerEvent):
-    session: dict
+    session: dict[str, Any]
 
 
 @_server("session.updated")
 @dataclass(frozen=True, kw_only=True)
 class SessionUpdated(ServerEvent):
-    session: dict
+    session: dict[str, Any]
 
 
 @_server("transcription_session.updated")
 @dataclass(frozen=True, kw_only=True)
 class TranscriptionSessionUpdated(ServerEvent):
-    session: dict
+    session: dict[str, Any]
 
 
 @_server("conversation.created")
 @dataclass(frozen=True, kw_only=True)
 class ConversationCreated(ServerEvent):
-    conversation: dict
+    conversation: dict[str, Any]
 
 
 # ------------------------------------------------------------ server events: conversation
@@ -95,7 +96,7 @@ class InputTranscriptionCompleted(ServerEvent):
     item_id: str
     content_index: int
     transcript: str
-    usage: dict | None = None
+    usage: dict[str, Any] | None = None
 
 
 @_server("conversation.item.input_audio_transcription.failed")
@@ -103,7 +104,7 @@ class InputTranscriptionCompleted(ServerEvent):
 class InputTranscriptionFailed(ServerEvent):
     item_id: str
     content_index: int
-    error: dict
+    error: dict[str, Any]
 
 
 @_server("conversation.item.input_audio_transcription.segment")
@@ -187,7 +188,7 @@ class ContentPartAdded(ServerEvent):
     item_id: str
     output_index: int = 0
     content_index: int = 0
-    part: dict | None = None
+    part: dict[str, Any] | None = None
 
 
 @_server("response.content_part.done")
@@ -197,7 +198,7 @@ class ContentPartDone(ServerEvent):
     item_id: str
     output_index: int = 0
     content_index: int = 0
-    part: dict | None = None
+    part: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

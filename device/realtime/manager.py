@@ -36,19 +36,14 @@ from typing import Any
 from ..audio.pipeline import AudioPipeline
 from ..audio.turns import Actions as TurnActions
 from ..conversation import Action, FinishPlayback, NewConversation, Play, Publish, RunTool, StopPlayback
-from ..errors import (
-    ConnectionLost,
-    PivoiceError,
-    SessionExpired,
-    link_cause,
-    should_retry,
-)
+from ..errors import ConnectionLost, PivoiceError, SessionExpired, link_cause, should_retry
+from ..redact import scrub
 from . import events as ev
 from .backoff import backoff
-from .connection import Endpoint, RealtimeConnection, scrub
+from .connection import Endpoint, RealtimeConnection
 from .conversation import RealtimeConversation
-from .session import SessionSettings
 from .opening import open_configured
+from .session import SessionSettings
 from .timing import Options, SessionStats, session_limit
 
 __all__ = ["Options", "SessionManager", "SessionStats"]
@@ -368,7 +363,8 @@ class SessionManager:
             await nxt.close()
             raise
         if not urgent and not self.idle():
-            logger.warning("rotating in the middle of a turn: the session limit is %.1f s away", deadline - self.clock())
+            logger.warning("rotating in the middle of a turn: the session limit is %.1f s away",
+                           deadline - self.clock())
             self.pipeline.interrupt("rotation")
         return nxt
 

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -63,7 +64,8 @@ class LiveSimulator:
     @property
     def port(self) -> int:
         assert self._server is not None, "start() first"
-        return self._server.sockets[0].getsockname()[1]
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
 
     @property
     def url(self) -> str:
@@ -131,7 +133,8 @@ class LiveSimulator:
                                  client_event_id=client_event_id)
         return ev.LiveErrorEvent(event_id=self._ids("event"), error=detail, client_event_id=client_event_id)
 
-    async def _serve(self, ws: ServerConnection, protocol: LiveProtocol, emit) -> None:  # noqa: ANN001
+    async def _serve(self, ws: ServerConnection, protocol: LiveProtocol,
+                     emit: Callable[[ev.LiveServerEvent], Awaitable[None]]) -> None:
         started = time.monotonic()
         limit = self.options.session_limit_s
         sim = LiveSimSession(emit, options=self.options, ids=self._ids, expires_at=int(time.time() + limit),

@@ -29,11 +29,11 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from ..httpjson import serve_json
 from ..realtime import events as ev
 from ..realtime.dialect import Dialect
 from ..realtime.models import ErrorDetail
 from ..realtime.protocol import InvalidFrame, RealtimeProtocol
-from ..httpjson import serve_json
 from .config import SimError, apply_update
 from .secrets import Minted, SecretStore
 from .session import Ids, SimSession
@@ -90,7 +90,8 @@ class RealtimeSimulator:
     @property
     def port(self) -> int:
         assert self._server is not None, "start() first"
-        return self._server.sockets[0].getsockname()[1]
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
 
     @property
     def url(self) -> str:
@@ -155,7 +156,8 @@ class RealtimeSimulator:
         model = self._model(request, secret)
         if not model:
             return ("missing_model", "You must provide a model parameter, for example "
-                    "wss://api.openai.com/v1/realtime?model=gpt-realtime-1.5", 4000, "invalid_request_error.missing_model")
+                    "wss://api.openai.com/v1/realtime?model=gpt-realtime-1.5", 4000,
+                    "invalid_request_error.missing_model")
         if "deployment" not in parse_qs(urlsplit(request.path).query) and not model.startswith(MODEL_PREFIXES):
             return ("invalid_model", f'Model "{model}" is not supported in realtime mode.', 4000,
                     "invalid_request_error.invalid_model")
