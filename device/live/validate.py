@@ -228,5 +228,5 @@ def check_tool(tool: Any, where: str) -> None:
         _string(tool["name"], f"{where}.name")
         if tool.get("parameters") is not None:
             _object(tool["parameters"], f"{where}.parameters")
-    elif kind not in _HOSTED_TOOLS:
+    elif not isinstance(kind, str) or kind not in _HOSTED_TOOLS:   # a list here is not hashable
         raise RequestError("invalid_value", f"Invalid value for '{where}.type': {kind!r}.", f"{where}.type")
