@@ -11,12 +11,11 @@ transcripts just flow, and the model decides when to speak and when to stop (sec
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, Self
 
 from ..errors import LocalProtocolError, RemoteProtocolError
-from ..realtime.models import Model
+from ..realtime.eventbase import Event, registrar
 from .models import (
     CLOSE_REASONS,
     MAX_APPEND_TOKENS,
@@ -33,20 +32,10 @@ from .models import (
 
 SERVER_EVENTS: dict[str, type[LiveServerEvent]] = {}
 CLIENT_EVENTS: dict[str, type[LiveClientEvent]] = {}
-E = TypeVar("E", bound="LiveEvent")
 
 
-@dataclass(frozen=True, kw_only=True)
-class LiveEvent(Model):
-    TYPE: ClassVar[str] = ""
-    event_id: str | None = None
-
-    @property
-    def type(self) -> str:
-        return self.TYPE
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.TYPE, **super().to_dict()}
+class LiveEvent(Event):
+    """A GPT-Live event: the same model base as the Realtime events, its own registries."""
 
 
 class LiveServerEvent(LiveEvent):
@@ -57,20 +46,8 @@ class LiveClientEvent(LiveEvent):
     """Something the device says; only these can be sent."""
 
 
-def _server(name: str) -> Callable[[type[E]], type[E]]:
-    def register(cls: type[E]) -> type[E]:
-        cls.TYPE = name
-        SERVER_EVENTS[name] = cls  # type: ignore[assignment]
-        return cls
-    return register
-
-
-def _client(name: str) -> Callable[[type[E]], type[E]]:
-    def register(cls: type[E]) -> type[E]:
-        cls.TYPE = name
-        CLIENT_EVENTS[name] = cls  # type: ignore[assignment]
-        return cls
-    return register
+_server = registrar(SERVER_EVENTS)
+_client = registrar(CLIENT_EVENTS)
 
 
 def _b64decode(data: str, where: str) -> bytes:

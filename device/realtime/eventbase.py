@@ -1,4 +1,4 @@
-"""The base of every Realtime event model: the two registries and their decorators.
+"""The base of every event model (Realtime and GPT-Live): the registries and their decorators.
 
 Server events are in :mod:`device.realtime.events`, client events in
 :mod:`device.realtime.client_events`; both register here (one registry per direction).
@@ -39,20 +39,20 @@ class ClientEvent(Event):
     """Something the device says; only these can be sent."""
 
 
-def _server(name: str) -> Callable[[type[E]], type[E]]:
-    def register(cls: type[E]) -> type[E]:
-        cls.TYPE = name
-        SERVER_EVENTS[name] = cls  # type: ignore[assignment]
-        return cls
-    return register
+def registrar(registry: dict[str, Any]) -> Callable[[str], Callable[[type[E]], type[E]]]:
+    """A class decorator factory: ``@named("session.created")`` gives the event its wire type
+    and adds it to ``registry`` (one registry per API and direction; GPT-Live's use it too)."""
+    def named(name: str) -> Callable[[type[E]], type[E]]:
+        def register(cls: type[E]) -> type[E]:
+            cls.TYPE = name
+            registry[name] = cls
+            return cls
+        return register
+    return named
 
 
-def _client(name: str) -> Callable[[type[E]], type[E]]:
-    def register(cls: type[E]) -> type[E]:
-        cls.TYPE = name
-        CLIENT_EVENTS[name] = cls  # type: ignore[assignment]
-        return cls
-    return register
+_server = registrar(SERVER_EVENTS)
+_client = registrar(CLIENT_EVENTS)
 
 
 @dataclass(frozen=True, kw_only=True)
