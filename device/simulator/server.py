@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -35,6 +35,7 @@ from ..realtime.dialect import Dialect
 from ..realtime.models import ErrorDetail
 from ..realtime.protocol import InvalidFrame, RealtimeProtocol
 from .config import SimError, apply_update
+from .loopback import LoopbackServer
 from .secrets import Minted, SecretStore
 from .session import Ids, SimSession
 
@@ -77,21 +78,14 @@ def _mask(key: str) -> str:
     return f"{key[:3]}…{key[-4:]}" if len(key) > 8 else "…"
 
 
-class RealtimeSimulator:
+class RealtimeSimulator(LoopbackServer):
     def __init__(self, options: SimulatorOptions | None = None) -> None:
         self.options = options or SimulatorOptions()
         self.stats = SimulatorStats()
         self._ids = Ids(self.options.seed)
-        self._server: Server | None = None
+        super().__init__()
         self._http: asyncio.Server | None = None
-        self._connections: set[ServerConnection] = set()
         self.secrets = SecretStore(self._ids, self.options.clock, self._key_ok)
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() first"
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
 
     @property
     def url(self) -> str:
@@ -117,23 +111,10 @@ class RealtimeSimulator:
         if self._http:
             self._http.close()
             await self._http.wait_closed()
-        if self._server:
-            self._server.close()
-            await self._server.wait_closed()
+        await super().stop()
 
     def _key_ok(self, key: str) -> bool:
         return not self.options.api_keys or key in self.options.api_keys
-
-    async def drop_all(self) -> None:
-        """Cut every connection without a close handshake, as a network loss would."""
-        for ws in list(self._connections):
-            ws.transport.abort()
-
-    async def __aenter__(self) -> RealtimeSimulator:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     def _check_path(self, connection: ServerConnection, request: Request) -> Response | None:
         if urlsplit(request.path).path.rstrip("/") not in PATHS:
