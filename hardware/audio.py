@@ -18,6 +18,7 @@ from typing import Any
 
 from device.errors import AudioDeviceError
 
+from . import cards
 from .bridge import LoopBridge
 
 logger = logging.getLogger(__name__)
@@ -52,9 +53,12 @@ def list_devices(pa: Any) -> list[DeviceInfo]:
 
 
 def find_device(pa: Any, name: str, *, output: bool) -> DeviceInfo:
-    """A device by exact name, else by unique substring; ``default`` is the host default."""
+    """A device by exact name, else by unique substring; ``default`` is the host default;
+    ``card:ID`` is a sound card by its ALSA card id (hardware.cards)."""
     kind = "output" if output else "input"
     usable = [d for d in list_devices(pa) if (d.max_output_channels if output else d.max_input_channels) > 0]
+    if name.startswith(cards.PREFIX):
+        return cards.find(usable, name[len(cards.PREFIX):], kind=kind)[0]
     if name == "default":
         try:
             info = pa.get_default_output_device_info() if output else pa.get_default_input_device_info()
