@@ -18,7 +18,7 @@ from typing import Any
 
 from device.errors import AudioDeviceError
 
-from . import cards
+from . import cards, quiet
 from .bridge import LoopBridge
 
 logger = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ RATES = (48000, 44100, 32000, 24000, 22050, 16000, 96000)
 
 
 def _pyaudio() -> Any:
+    quiet.install()  # before PortAudio loads: ALSA's and JACK's messages stay out of stderr
     try:
         import pyaudio
     except ImportError:
@@ -70,6 +71,9 @@ def find_device(pa: Any, name: str, *, output: bool) -> DeviceInfo:
     if len(matches) == 1 or exact:
         return matches[0]
     known = ", ".join(repr(d.name) for d in usable) or "none"
+    if not usable:
+        raise AudioDeviceError(f"no {kind} device at all (wanted {name!r})",
+                               fix="is the sound card there? `aplay -l` / `arecord -l` list ALSA's cards")
     if not matches:
         raise AudioDeviceError(f"no {kind} device named {name!r} (found: {known})",
                                fix=f"set [audio] {kind}_device to one of them; `pivoice devices` lists them")
@@ -266,14 +270,16 @@ async def keep_open(device: Any, *, delays: Callable[[], Any], check_s: float = 
     import asyncio
 
     waits = delays()
+    retries = quiet.RetryLog(logger, "speaker" if getattr(device, "output", False) else "microphone")
     while True:
         try:
             device.open()
         except AudioDeviceError as problem:
-            logger.error("%s", problem)
+            retries.failed(problem)
             on_problem(problem)
             await asyncio.sleep(next(waits))
             continue
+        retries.cleared()
         on_problem(None)
         waits = delays()
         try:
