@@ -342,8 +342,11 @@ class App:
         last_status, last_complaint = "", 0.0
         try:
             while True:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(states.get(), tick)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancel that lands as the
+                # event arrives (a stop publishes one), and the app never finished stopping.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(tick):
+                        await states.get()
                 line = self.status_line()
                 if line != last_status:
                     self.notifier.status(line)

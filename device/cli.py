@@ -33,7 +33,11 @@ def _simulator(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return asyncio.run(run_demo(out_wav=args.out, speedup=args.speedup, speaker=args.speaker))
+    try:
+        return asyncio.run(run_demo(out_wav=args.out, speedup=args.speedup, speaker=args.speaker))
+    except KeyboardInterrupt:  # Ctrl-C before the device was up (after, the demo winds down itself)
+        print("pivoice demo: interrupted", file=sys.stderr)
+        return 130
 
 
 def _run(args: argparse.Namespace) -> int:
