@@ -179,10 +179,15 @@ class Apa102Strip:
                  power_active_high: bool = True, pin_factory: object = None) -> None:
         try:
             from apa102_pi.driver import apa102
-        except ImportError as exc:
+        except ModuleNotFoundError as exc:
             raise GpioUnavailable(f"the APA102 LED driver is not installed ({exc.name})",
                                   fix="pip install apa102-pi (install.sh does this for ReSpeaker presets), "
                                       "and enable SPI with raspi-config") from None
+        except (ImportError, RuntimeError, NotImplementedError) as exc:
+            # apa102-pi is there, but Adafruit Blinka under it does not recognise this board
+            raise GpioUnavailable(f"the APA102 LED driver cannot run here (Adafruit Blinka: {exc})",
+                                  fix="on a Raspberry Pi: pip install apa102-pi gpiod (install.sh does this) "
+                                      "and enable SPI (dtparam=spi=on)") from None
         self.power = None
         if power_pin is not None:
             from gpiozero import LED
@@ -246,9 +251,12 @@ class LedAnimator:
                 due = self.render(self.clock())
                 self._changed.clear()
                 timeout = None if due is None else max(0.0, due - self.clock())
+                # asyncio.timeout, not wait_for: 3.11's wait_for drops a cancel that lands as a
+                # new pattern arrives (a stop does both), and then this loop never ended.
                 try:
-                    await asyncio.wait_for(self._changed.wait(), timeout)
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(timeout):
+                        await self._changed.wait()
+                except TimeoutError:
                     pass
         finally:
             self.off()
