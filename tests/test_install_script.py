@@ -18,7 +18,7 @@ def install(*args: str, user: str | None = None, prefix: Path) -> subprocess.Com
     command = [str(ROOT / "install.sh"), *args]
     if user:
         command = ["runuser", "-u", user, "--", *command]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120,
+    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PIVOICE_PREFIX": str(prefix), "OPENAI_API_KEY": ""})
 
 

@@ -16,8 +16,8 @@ import numpy as np
 
 from hardware import audio as hw
 from hardware import cards
-from hardware.presets import preset
 from hardware.bridge import LoopBridge
+from hardware.presets import preset
 
 from ..audio.frontend import FrontEnd
 from ..audio.vad import WebRtcVad

@@ -17,7 +17,7 @@ PIVOICE = [sys.executable, "-m", "device.cli"]
 
 
 def pivoice(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*PIVOICE, *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run([*PIVOICE, *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
