@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """PID 1 of a tiny initramfs booted by qemu-system-aarch64 -M raspi3b (tests/system/qemu_gpio.py).
 
-Drives an LED pattern on GPIO18 (the generic preset's LED) through lgpio on the emulated
-BCM2835's /dev/gpiochip0, and after each step reads the line back through the kernel: the
-GPIO character device (lgpio's line request, GPIO_V2_LINE_GET_VALUES) and the kernel's own
-table in debugfs. Prints one JSON line prefixed GPIO-RESULT, then powers off."""
+Drives LED patterns on GPIO18 (the generic preset's LED) on the emulated BCM2835's
+/dev/gpiochip0: first with lgpio's own calls, then through pivoice's LED code (LedAnimator,
+GpioLeds) on gpiozero's lgpio pin factory. After each step the line is read back through the
+kernel: the GPIO character device (lgpio's line request, GPIO_V2_LINE_GET_VALUES) and the
+kernel's own table in debugfs. Prints one JSON line prefixed GPIO-RESULT, then powers off."""
 
 import ctypes
 import json
@@ -44,7 +45,35 @@ def main() -> dict:
     result["steps"] = steps
     lgpio.gpio_free(handle, PIN)
     lgpio.gpiochip_close(handle)
+    try:
+        result["animator"] = through_pivoice()
+    except Exception:  # noqa: BLE001 - reported, the lgpio part still counts
+        result["animator_error"] = traceback.format_exc()
     return result
+
+
+def through_pivoice() -> list:
+    """The THINKING pattern (blink 0.2 s on, 0.2 s off) rendered by pivoice's animator on a
+    clock we set, through gpiozero's LGPIOFactory: what the daemon does on a Pi 5."""
+    from gpiozero.pins.lgpio import LGPIOFactory
+
+    from device.state import DeviceState
+    from hardware.leds import PATTERNS, GpioLeds, LedAnimator
+
+    factory = LGPIOFactory(chip=0)
+    leds = GpioLeds((PIN,), pwm=False, pin_factory=factory)
+    now = [0.0]
+    animator = LedAnimator(leds, clock=lambda: now[0])
+    pattern = PATTERNS[DeviceState.THINKING]
+    animator.show(pattern)
+    steps = []
+    for t in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+        now[0] = t
+        animator.render(t)
+        steps.append({"t": t, "on": max(pattern.colour_at(t)) >= 0.5, "kernel": kernel_view(PIN)})
+    animator.off()
+    factory.close()
+    return steps
 
 
 if __name__ == "__main__":
