@@ -33,7 +33,9 @@ def main() -> dict:
         mount(kind, target)
     import lgpio
 
-    result = {"model": open("/proc/device-tree/model").read().strip("\0"), "uname": os.uname().release,
+    with open("/proc/device-tree/model") as model:
+        board = model.read().strip("\0")
+    result = {"model": board, "uname": os.uname().release,
               "chips": sorted(n for n in os.listdir("/dev") if n.startswith("gpiochip"))}
     handle = lgpio.gpiochip_open(0)
     result["chip_info"] = list(lgpio.gpio_get_chip_info(handle))

@@ -56,7 +56,8 @@ def kernel_and_dtb(work: Path, base: Path) -> tuple[Path, Path]:
 
 def initramfs(work: Path, base: Path) -> Path:
     tree = work / "initramfs"
-    python = sorted(p.name for p in (base / "usr/bin").glob("python3.*") if p.name[8:].isdigit())[-1]
+    python = max((p.name for p in (base / "usr/bin").glob("python3.*") if p.name[8:].isdigit()),
+                 key=lambda name: int(name[8:]))
     (tree / "usr/bin").mkdir(parents=True)
     (tree / "usr/lib/aarch64-linux-gnu").mkdir(parents=True)
     (tree / "bin").symlink_to("usr/bin")
