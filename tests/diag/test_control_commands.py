@@ -95,3 +95,9 @@ def test_license_is_mit_as_pyproject_says():
     assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"] == {"text": "MIT"}
     text = (ROOT / "LICENSE").read_text()
     assert text.startswith("MIT License") and "WITHOUT WARRANTY OF ANY KIND" in text
+
+
+@pytest.mark.parametrize("command", ["mute", "unmute", "talk", "new-conversation"])
+def test_each_new_command_has_help(command):
+    result = pivoice(command, "--help")
+    assert result.returncode == 0 and f"usage: pivoice {command}" in result.stdout
