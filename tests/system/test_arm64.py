@@ -21,6 +21,8 @@ import pytest
 from .container import Container, fresh_root
 from .test_install_systemd import ROOT, show
 
+# bookworm by default: under qemu-user 7.2, trixie's systemd 257 starts no unit at all
+# (Result=resources, even a bare ExecStart=/bin/sleep), so the service cannot be proven there.
 SUITE = os.environ.get("PIVOICE_TEST_ARM64_SUITE", "bookworm")
 pytestmark = [pytest.mark.timeout(5400),
               pytest.mark.skipif(os.environ.get("PIVOICE_TEST_ARM64") != "1",
