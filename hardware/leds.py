@@ -179,10 +179,15 @@ class Apa102Strip:
                  power_active_high: bool = True, pin_factory: object = None) -> None:
         try:
             from apa102_pi.driver import apa102
-        except ImportError as exc:
+        except ModuleNotFoundError as exc:
             raise GpioUnavailable(f"the APA102 LED driver is not installed ({exc.name})",
                                   fix="pip install apa102-pi (install.sh does this for ReSpeaker presets), "
                                       "and enable SPI with raspi-config") from None
+        except (ImportError, RuntimeError, NotImplementedError) as exc:
+            # apa102-pi is there, but Adafruit Blinka under it does not recognise this board
+            raise GpioUnavailable(f"the APA102 LED driver cannot run here (Adafruit Blinka: {exc})",
+                                  fix="on a Raspberry Pi: pip install apa102-pi gpiod (install.sh does this) "
+                                      "and enable SPI (dtparam=spi=on)") from None
         self.power = None
         if power_pin is not None:
             from gpiozero import LED

@@ -1,4 +1,4 @@
-"""``pivoice status | events | say``: talking to the running daemon over its control socket."""
+"""``pivoice status | events | say | mute | unmute | talk | new-conversation``: talking to the running daemon over its control socket."""
 
 from __future__ import annotations
 
@@ -158,3 +158,19 @@ def _follow_reply(stream, deadline: float) -> int:  # noqa: ANN001
             print("pivoice: no reply in time")
             return 1
     return EXIT_NOT_RUNNING
+
+
+def command(socket_path: str, cmd: str, args: dict[str, Any]) -> int:
+    """One control command (mute, talk, new_conversation); says what the device did."""
+    reply = control.request(socket_path, {"cmd": cmd, **args})
+    if not reply.get("ok", True) or "error" in reply:
+        print(f"pivoice: {reply.get('error', 'the daemon refused')}")
+        return 1
+    if "muted" in reply:
+        print("microphone muted" if reply["muted"] else "microphone on")
+    elif "talking" in reply:
+        print("talking: the microphone is sent (pivoice talk --off ends the turn)" if reply["talking"]
+              else "talk ended: the device answers")
+    else:
+        print("new conversation: the next session starts without the old turns")
+    return 0
