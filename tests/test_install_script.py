@@ -46,7 +46,7 @@ def test_dry_run_prints_the_whole_plan_anywhere_and_changes_nothing(tmp_path):
     for step in ("pip install", f"{prefix}/venv", "/etc/pivoice/config.toml", "/etc/systemd/system/pivoice.service",
                  "systemctl enable --quiet pivoice", "systemctl start pivoice"):
         assert step in out, step
-    assert "[audio,systemd,apa102]" in out  # the preset's LED library
+    assert "[audio,systemd,aec,wake,apa102]" in out  # the preset's LED library
     assert "step(s) above would change this machine" in out
     assert not prefix.exists()
 
