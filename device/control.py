@@ -102,8 +102,9 @@ class ControlServer:
                 for task in late:
                     task.cancel()
                 await asyncio.gather(*late, return_exceptions=True)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):   # not wait_for: it can swallow a cancellation
+                    await self._server.wait_closed()
             self._server = None
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
@@ -140,7 +141,8 @@ class ControlServer:
             self._streams.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await writer.wait_closed()
 
     def _evict_idle(self) -> bool:
         """Make room by closing the oldest connection that has not sent its request yet.
@@ -162,7 +164,8 @@ class ControlServer:
                             writer: asyncio.StreamWriter) -> dict[str, Any] | None:
         """The request object, or None after telling the client what was wrong with it."""
         try:
-            line = await asyncio.wait_for(reader.readline(), self.request_timeout_s)
+            async with asyncio.timeout(self.request_timeout_s):
+                line = await reader.readline()
         except TimeoutError:
             self.stats.timed_out += 1
             await _write(writer, {"ok": False, "error": f"no request within {self.request_timeout_s:g} s"})
@@ -234,7 +237,8 @@ class ControlServer:
 async def _write(writer: asyncio.StreamWriter, obj: dict[str, Any]) -> None:
     writer.write(json.dumps(obj, default=str).encode() + b"\n")
     # A reader that never reads must not hold the handler (and its descriptor) for ever.
-    await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT_S)
+    async with asyncio.timeout(WRITE_TIMEOUT_S):
+        await writer.drain()
 
 
 # ------------------------------------------------------------------------ the client side

@@ -106,7 +106,8 @@ async def serve_json(handler: Handler, host: str, port: int) -> asyncio.Server:
         peername = writer.get_extra_info("peername")
         peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else "?"
         try:
-            request = await asyncio.wait_for(_read_request(reader, peer), READ_TIMEOUT_S)
+            async with asyncio.timeout(READ_TIMEOUT_S):   # not wait_for: it can swallow a cancellation
+                request = await _read_request(reader, peer)
             reply = await handler(request)
         except _BadRequest as exc:
             reply = error_reply(400, "bad_request", str(exc))

@@ -130,7 +130,8 @@ class LiveConnection:
 
     async def _wait_started(self, timeout_s: float) -> None:
         try:
-            first = await asyncio.wait_for(self._recv_frame(), timeout_s)
+            async with asyncio.timeout(timeout_s):   # not wait_for: it can swallow a cancellation
+                first = await self._recv_frame()
         except TimeoutError:
             await self._ws.close()
             raise ConnectionLost("the GPT-Live server sent no session.started in time") from None
