@@ -7,7 +7,6 @@ Each check returns None when the value is usable, else ``(why, fix)`` for a
 from __future__ import annotations
 
 import math
-
 import re
 from pathlib import Path
 from typing import Any

@@ -3,9 +3,9 @@
 Theory of operation. Components publish what happened on the bus; :func:`input_for` (the one
 place that does it) turns those facts into :class:`Input` s, and the table below is the only
 place that turns inputs into a :class:`~device.state.DeviceState`. ``REST`` means "idle, or
-muted when the microphone is muted, or error while an audio device is missing". Pairs that are not in the table leave the state
-as it is (for example the local end of speech arriving after the server already committed the
-turn). Every change goes through :meth:`StateMachine._set`, which logs ``state A -> B`` and
+muted when the microphone is muted, or error while an audio device is missing". Pairs that are
+not in the table leave the state as it is (for example the local end of speech arriving after
+the server already committed the turn). Every change goes through :meth:`StateMachine._set`, which logs ``state A -> B`` and
 publishes a ``state`` event on the bus; LEDs, the watchdog's status line and the control
 socket follow those events.
 
@@ -65,7 +65,7 @@ class Input(enum.StrEnum):
 
 REST = "rest"
 RESUME = "resume"   # after an error cleared: REST when the link is up, else offline
-I = Input
+I = Input  # noqa: E741 - the short name keeps the table below readable
 _ONLINE = (S.IDLE, S.LISTENING, S.THINKING, S.SPEAKING, S.MUTED)
 
 TRANSITIONS: dict[tuple[S, Input], S | str] = {

@@ -88,8 +88,8 @@ def find(devices: Sequence[Any], card_id: str, *, kind: str, proc: Path = PROC_C
         def order(hit: tuple[Any, tuple[int, str]]) -> tuple[int, int, int]:
             hw = _HW.search(hit[0].name)
             return (hit[1][0], int(hw.group(2)) if hw else 0, getattr(hit[0], "index", 0))
-        device, (_, why) = min(hits, key=order)
-        return device, f"{card.description} (ALSA card {card.id!r}): {device.name!r}, because {why}"
+        device, (_, reason) = min(hits, key=order)
+        return device, f"{card.description} (ALSA card {card.id!r}): {device.name!r}, because {reason}"
     known = ", ".join(repr(d.name) for d in devices) or "none"
     cards = ", ".join(f"{i}: {c}" for i, c in sorted(indices.items())) or "no sound cards at all"
     raise AudioDeviceError(

@@ -57,4 +57,5 @@ def preset(name: str, *, key: str = "[hardware] preset") -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise SettingError(f"{key} = {name!r} is not a known preset; use one of: {', '.join(sorted(PRESETS))}") from None
+        known = ", ".join(sorted(PRESETS))
+        raise SettingError(f"{key} = {name!r} is not a known preset; use one of: {known}") from None
