@@ -299,7 +299,7 @@ class Metrics:
             self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
         except OSError as exc:
             self.problem = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-            logger.error("metrics endpoint off: %s (another program uses the port? change [metrics] listen, "
+            logger.warning("metrics endpoint off: %s (another program uses the port? change [metrics] listen, "
                          "or set it to \"\" to turn metrics off)", self.problem)
             return
         bound = self._server.server_address[1]

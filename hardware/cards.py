@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from device.errors import AudioDeviceError
+from .errors import AudioDeviceError
 
 PREFIX = "card:"
 PROC_CARDS = Path("/proc/asound/cards")

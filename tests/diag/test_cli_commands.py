@@ -33,7 +33,8 @@ def pivoice(*args: str, env: dict | None = None, timeout: float = 120) -> subpro
 def write_config(path: Path, socket: Path, **audio: str) -> Path:
     lines = ['[realtime]', 'simulator = true', 'simulator_speedup = 8', '[audio]']
     lines += [f'{k} = "{v}"' for k, v in {"backend": "simulated", **audio}.items()]
-    lines += ['[gpio]', 'pin_factory = "mock"', 'led_pins = [18]', '[control]', f'socket = "{socket}"']
+    lines += ['[gpio]', 'pin_factory = "mock"', 'led_pins = [18]', '[control]', f'socket = "{socket}"',
+              '[metrics]', 'listen = "127.0.0.1:0"']
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -27,7 +27,7 @@ def ptt_daemon(tmp_path_factory):
     config = tmp / "config.toml"
     config.write_text('[realtime]\nsimulator = true\nsimulator_speedup = 8\n[audio]\nbackend = "simulated"\n'
                       '[turns]\nmode = "push_to_talk"\n[gpio]\npin_factory = "mock"\n'
-                      f'[control]\nsocket = "{sock}"\n')
+                      f'[control]\nsocket = "{sock}"\n[metrics]\nlisten = ""\n')
     proc = subprocess.Popen([*PIVOICE, "run", "--config", str(config)], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     for _ in range(300):
