@@ -1,0 +1,627 @@
+"""A compressed soak of the whole daemon (issue 17): many short sessions, speech, drops.
+
+    .venv/bin/python bench/soak_bench.py [--rotations 100] [--max-seconds 420] [--speed 16]
+
+The real :class:`device.app.App` on simulated hardware (SimMicrophone, SimSpeaker, gpiozero's
+MockFactory) against the built-in Realtime simulator over a real WebSocket on loopback. The
+simulator runs in a child process (``--simulator-child``), so the resident memory measured
+here is the device's alone and the two share the machine's cores as a device and a server would.
+
+Time is compressed ``--speed`` times: sessions of ``--session-s`` (30 s) simulated, the
+microphone, the speaker and the simulator's replies all run that much faster, and the
+manager's own times (rotation margin, backoff, "healthy") are scaled alike. Turns follow one
+another with a random pause: a pocketsphinx test clip spoken through the simulated microphone,
+or a ``say`` through ``app.controls.say``; every 8th turn the person talks over the reply
+(a barge-in). Every ``--drop-every-s`` simulated seconds the link is cut
+(``RealtimeSimulator.drop_all``), in the pause between turns, and the next turn is spoken at
+once (while the device reconnects).
+
+Figures: sessions, rotations, reconnects, turns spoken against turns the server heard
+(transcripts) and answered, replies, barge-ins, errors; resident memory sampled over time with
+its slope per 100 rotations; the counters that could grow (outbox, history, playback buffer,
+bus subscribers, tasks, file descriptors, threads). The naive baseline, in the same run: the
+same load with proactive rotation off (``rotate_margin_s=0``: reconnect when the server ends
+the session), counting the turns it loses.
+
+Exit status: 0 when no turn was lost and memory stayed flat (the mean of the last third of the
+samples after warm-up within ``--rss-bound-mb`` of the first third's); 1 otherwise; 2 when the
+soak did not reach its rotations within ``--max-seconds`` or the device did not stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import logging
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gpiozero.pins.mock import MockFactory, MockPWMPin  # noqa: E402
+
+from device import config as cfg  # noqa: E402
+from device.app import App, Hardware  # noqa: E402
+from device.bus import BusEvent  # noqa: E402
+from device.realtime.manager import Options  # noqa: E402
+from device.simulator.server import RealtimeSimulator, SimulatorOptions  # noqa: E402
+from device.state import DeviceState  # noqa: E402
+from hardware.leds import SimLeds  # noqa: E402
+from hardware.sim import SimMicrophone, SimSpeaker  # noqa: E402
+
+CLIPS = Path("/usr/share/pocketsphinx/test/data")
+CLIP_NAMES = ("goforward.raw", "numbers.raw", "something.raw")
+BARGE_EVERY = 8
+
+
+# =========================================================================== the simulator child
+class Ledger:
+    """What the server heard and said, kept across sessions; finished sessions are summed up
+    and dropped from the simulator, so the child's memory stays bounded too."""
+
+    def __init__(self) -> None:
+        self.user_audio: dict[str, str] = {}        # item id -> transcript ("" none yet)
+        self.user_text: dict[str, str] = {}
+        self.assistant: dict[str, tuple[str, int]] = {}   # item id -> (transcript, audio ms)
+        self.counts: dict[str, dict[str, int]] = {}       # session id -> response counts
+
+    def harvest(self, sim: RealtimeSimulator) -> None:
+        for session in sim.stats.sessions:
+            self.counts[session.session["id"]] = dict(session.counts)
+            for item in session.items:
+                self._record(item, session)
+        del sim.stats.sessions[:-3]   # at most two are live (the old and the next, at a rotation)
+
+    def _record(self, item: dict[str, Any], session: Any) -> None:
+        item_id = item.get("id") or ""
+        if item_id.startswith("carry_") or item.get("type") != "message":
+            return   # the device's carry-over replays earlier turns: not new turns
+        parts = item.get("content") or []
+        text = " ".join(p.get("text") or p.get("transcript") or "" for p in parts).strip()
+        if item.get("role") == "user":
+            audio = any(p.get("type") == "input_audio" for p in parts)
+            (self.user_audio if audio else self.user_text)[item_id] = text
+        elif item.get("role") == "assistant":
+            self.assistant[item_id] = (text, len(session.audio_of.get(item_id) or b"") // 48)
+
+    def summary(self, sim: RealtimeSimulator) -> dict[str, Any]:
+        return {"connections": sim.stats.connections, "expired": sim.stats.expired,
+                "sessions": len(self.counts),
+                "responses": sum(c.get("responses", 0) for c in self.counts.values()),
+                "cancelled": sum(c.get("cancelled", 0) for c in self.counts.values()),
+                "user_audio": list(self.user_audio.values()), "user_text": list(self.user_text.values()),
+                "assistant_audio": [t for t, ms in self.assistant.values() if ms > 0],
+                "assistant_text_only": sum(1 for _, ms in self.assistant.values() if ms == 0),
+                "rss_kb": rss_kb()}
+
+
+class ClipTranscriber:
+    """The simulator's speech-to-text, compressed like everything else. pocketsphinx takes
+    0.3 to 1.4 s of real time per clip on a busy machine: 5 to 20 s of simulated time at 16x,
+    a server thinking for longer than the whole rotation window of a compressed session. So
+    each clip is transcribed for real once, up front; a segment the server's VAD cut that holds
+    the clip sample for sample (normalised cross-correlation >= ``MATCH``: the audio came through
+    the device whole) gets that transcript at once; anything else is transcribed for real."""
+
+    MATCH = 0.95
+
+    def __init__(self, real: Any) -> None:
+        import numpy as np
+        import soxr
+
+        self.real, self.np = real, np
+        self.refs: list[tuple[Any, str]] = []
+        for name in CLIP_NAMES:
+            samples = np.frombuffer((CLIPS / name).read_bytes(), "<i2").astype(np.float32)
+            ref = np.clip(soxr.resample(samples, 16000, 24000), -32768, 32767).astype("<i2")
+            self.refs.append((self.speech(ref.astype(np.float64)), real(ref.tobytes()) or ""))
+        self.matched = self.transcribed = 0
+        self.real_s: list[float] = []
+
+    def speech(self, ref: Any, frame: int = 480, floor_db: float = -45.0) -> Any:
+        """The clip from its first to its last loud 20 ms frame: the device sends speech with
+        a little pre-roll, not the silence a recording starts with."""
+        np = self.np
+        n = len(ref) // frame
+        levels = 20 * np.log10(np.sqrt((ref[: n * frame].reshape(n, frame) ** 2).mean(axis=1)) / 32768 + 1e-9)
+        loud = np.flatnonzero(levels > floor_db)
+        return ref[loud[0] * frame: (loud[-1] + 1) * frame] if len(loud) else ref
+
+    def score(self, x: Any, ref: Any) -> float:
+        np = self.np
+        if len(x) < len(ref):
+            return 0.0
+        n = 1 << int(len(x) + len(ref)).bit_length()
+        corr = np.fft.irfft(np.fft.rfft(x, n) * np.conj(np.fft.rfft(ref, n)), n)[: len(x) - len(ref) + 1]
+        energy = np.concatenate(([0.0], np.cumsum(x * x)))
+        window = np.sqrt(np.maximum(energy[len(ref):] - energy[: len(x) - len(ref) + 1], 1e-9))
+        return float(np.max(corr / (window * np.sqrt(np.sum(ref * ref)))))
+
+    def __call__(self, pcm24: bytes) -> str | None:
+        x = self.np.frombuffer(pcm24, "<i2").astype(self.np.float64)
+        for ref, text in self.refs:
+            if self.score(x, ref) >= self.MATCH:
+                self.matched += 1
+                return text
+        self.transcribed += 1
+        start = time.monotonic()
+        try:
+            return self.real(pcm24)
+        finally:
+            self.real_s.append(time.monotonic() - start)
+
+
+async def simulator_child(limit_s: float, speedup: float, seed: int) -> None:
+    """The child process: a simulator, driven by lines on stdin (drop, stats, quit)."""
+    from device.simulator import replies
+
+    logging.basicConfig(level=logging.ERROR)
+    stt = replies.transcribe = ClipTranscriber(replies.transcribe)
+    sim = await RealtimeSimulator(SimulatorOptions(session_limit_s=limit_s, speedup=speedup, ping_interval_s=None,
+                                                   seed=seed, http_port=None)).start()
+    print(json.dumps({"url": sim.url}), flush=True)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    ledger = Ledger()
+    while line := (await reader.readline()).decode().strip():
+        if line == "drop":
+            await sim.drop_all()
+            print("{}", flush=True)
+        elif line == "stats":
+            ledger.harvest(sim)
+            print(json.dumps({**ledger.summary(sim), "stt_matched": stt.matched, "stt_real": stt.transcribed,
+                              "stt_real_s": stt.real_s, "stt_refs": [t for _, t in stt.refs]}), flush=True)
+        elif line == "quit":
+            break
+    await sim.stop()
+
+
+class SimProcess:
+    """The parent's handle on the child simulator."""
+
+    async def start(self, limit_s: float, speedup: float, seed: int, log: str) -> SimProcess:
+        self.log = log
+        with open(log, "wb") as err:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--simulator-child", str(limit_s), str(speedup), str(seed),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=err, cwd=ROOT)
+        self.url = json.loads(await asyncio.wait_for(self.proc.stdout.readline(), 120))["url"]
+        self._lock = asyncio.Lock()
+        return self
+
+    async def ask(self, command: str) -> dict[str, Any]:
+        async with self._lock:
+            self.proc.stdin.write(command.encode() + b"\n")
+            await self.proc.stdin.drain()
+            return json.loads(await asyncio.wait_for(self.proc.stdout.readline(), 30))
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.proc.stdin.write(b"quit\n")
+            await self.proc.stdin.drain()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 10)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+# ================================================================================ the device
+def rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class Run:
+    """One soak: the device, its simulator, what the driver did and what was seen."""
+
+    name: str
+    app: App
+    sim: SimProcess
+    speed: float
+    seen: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    drops: int = 0
+    say_refused: int = 0
+    current: dict[str, Any] | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    started: float = field(default_factory=time.monotonic)
+    elapsed: float = 0.0
+    final: dict[str, Any] = field(default_factory=dict)
+    hung: bool = False
+    warm_rotations: int = 0                 # tracemalloc's first snapshot is taken here
+    snapshot: Any = None
+
+    def sim_s(self) -> float:
+        return (time.monotonic() - self.started) * self.speed
+
+
+def scaled_options(speed: float, session_s: float, *, proactive: bool) -> Options:
+    """The manager's times, compressed like everything else (the defaults of a real device / speed)."""
+    return Options(session_limit_s=session_s / speed, rotate_margin_s=(60.0 / speed) if proactive else 0.0,
+                   carry_turns=6, fatal_retry_s=600.0 / speed, backoff_base_s=0.5 / speed,
+                   backoff_cap_s=30.0 / speed, open_timeout_s=10.0, ping_interval_s=None, healthy_s=5.0 / speed)
+
+
+def build_app(url: str, tmp: str, speed: float, options: Options, name: str) -> App:
+    config = cfg.parse({"realtime": {"url": url}, "audio": {"backend": "simulated"},
+                        "gpio": {"pin_factory": "mock", "button_pin": 17, "led_pins": [18]},
+                        "control": {"socket": f"{tmp}/{name}.sock"}, "metrics": {"listen": "127.0.0.1:0"}})
+    hardware = Hardware(
+        microphone=lambda on_audio, bridge: SimMicrophone(on_audio, rate=16000, speed=speed),
+        # keep_s: the twin's own record of what it played; small, it is not the device's memory
+        speaker=lambda read: SimSpeaker(read, speed=speed, keep_s=1.0),
+        gpio=lambda: (SimLeds(), MockFactory(pin_class=MockPWMPin), None))
+    return App(config, hardware=hardware, api_key=lambda: "soak", manager_options=options)
+
+
+async def record(run: Run) -> None:
+    """Count what the device published; hand the current turn what concerns it."""
+    sub = run.app.bus.subscribe(maxsize=10000)
+    async for event in sub:
+        run.seen[event.kind] += 1
+        if event.kind == "error":
+            run.errors[str(event.data.get("code") or event.data.get("error", ""))[:60]] += 1
+        if run.current is not None:
+            note(run.current, event)
+        run.changed.set()
+
+
+def note(turn: dict[str, Any], event: BusEvent) -> None:
+    d = event.data
+    detail = d.get("cause") or d.get("code") or d.get("status") or "" if event.kind in _DETAIL else ""
+    if event.kind in ("reply", "heard"):
+        detail = f"{detail} {str(d.get('text'))[:40]!r}"
+    turn["trace"].append(f"{(event.at - turn['t0']) * 1000:.0f}ms {event.kind} {detail}".rstrip())
+    if event.kind == "heard" and d.get("text"):
+        turn["heard"].append(d["text"])
+    elif event.kind == "response_started":
+        turn["responses"].add(d.get("response_id"))
+    elif event.kind == "playback_started" and d.get("response_id") in turn["responses"]:
+        turn["audio_started"] = True
+    elif (event.kind == "reply" and d.get("response_id") in turn["responses"] and d.get("audio")
+          and d.get("status") == "completed" and turn["expect"] in d["text"]):
+        turn["answered"] = d["text"]
+    elif event.kind == "reply_finished" and turn.get("answered"):
+        turn["finished"] = True
+
+
+_DETAIL = {"link_down", "barge_in", "reply", "error", "state"}
+
+
+class CountingHandler(logging.Handler):
+    """Log records by level and message template: the soak prints them, the console stays quiet."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.counts: Counter = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.counts[(record.levelname, f"{record.name}: {str(record.msg)[:70]}")] += 1
+
+
+# ================================================================================ the driver
+def growth_counters(app: App) -> dict[str, int]:
+    """What could grow for ever in a daemon that runs for weeks."""
+    playback = app.pipeline.playback
+    status = app.status()
+    return {"outbox": len(app.conversation.outbox), "history": len(app.history._turns),
+            "playback_ms": int(playback.queued_ms()) if playback else 0,
+            "playback_chunks": len(playback._chunks) if playback else 0,
+            "bus_subscribers": len(app.bus._subs), "tasks": len(asyncio.all_tasks()),
+            "threads": threading.active_count(), "fds": len(os.listdir("/proc/self/fd")),
+            "ignored_responses": len(app.conversation._ignored), "items_tracked": len(app.conversation._received_ms),
+            "tool_tasks": len(app.manager._tool_tasks), "dropped_uplink_frames": status["dropped_uplink_frames"],
+            "playback_dropped_ms": status["playback_dropped_ms"]}
+
+
+async def sample(run: Run, every_s: float = 1.0) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        gc.collect()   # what stays after a collection is what a leak would be
+        stats = run.app.manager.stats
+        run.samples.append({"t": time.monotonic() - run.started, "rss_kb": rss_kb(), "rotations": stats.rotations,
+                            "sessions": stats.connects, **growth_counters(run.app)})
+        if run.snapshot is None and stats.rotations >= run.warm_rotations and tracemalloc.is_tracing():
+            run.snapshot = tracemalloc.take_snapshot()
+
+
+async def wait_change(run: Run, timeout: float = 0.05) -> None:
+    run.changed.clear()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await run.changed.wait()
+
+
+async def say(run: Run, text: str, patience_s: float = 20.0) -> bool:
+    """``app.controls.say``; while the device is reconnecting it refuses (with a reason): retry."""
+    deadline = time.monotonic() + patience_s
+    while (refusal := run.app.controls.say(text)) is not None:
+        run.say_refused += 1
+        if time.monotonic() > deadline:
+            logging.getLogger("soak").error("say refused for %.0f s: %s", patience_s, refusal)
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+async def outcome(run: Run, turn: dict[str, Any], *, until_audio: bool, quiet_s: float = 2.0,
+                  limit_s: float = 30.0) -> str:
+    """How the turn ended: answered, talked over (a barge-in), or lost: the device went quiet
+    (nothing pending, nothing playing, nobody talking) for ``quiet_s`` without answering it."""
+    app, start, quiet_since = run.app, time.monotonic(), None
+    while True:
+        now = time.monotonic()
+        if until_audio and turn.get("audio_started"):
+            return "talked over"
+        if turn.get("answered") and (turn.get("finished") or (app.manager.idle() and not app.pipeline.speaking)):
+            return "answered"
+        quiet = app.manager.idle() and app.mic._drained.is_set() and not turn.get("answered")
+        quiet_since = (quiet_since or now) if quiet else None
+        if (quiet_since is not None and now - quiet_since > quiet_s) or now - start > limit_s:
+            return "lost"
+        await wait_change(run)
+
+
+async def take_turn(run: Run, n: int, kind: str, clip: str, *, until_audio: bool) -> str:
+    app = run.app
+    text = f"Say hello to soak turn {n}."
+    turn: dict[str, Any] = {"n": n, "kind": kind, "clip": clip if kind == "clip" else None, "heard": [],
+                            "responses": set(),
+                            "expect": "You said: " if kind == "clip" else f"soak turn {n}", "at_s": run.sim_s(),
+                            "session": app.manager.stats.session_id, "t0": time.monotonic(), "trace": [],
+                            "rotate_in_s": app.manager.status()["rotation_in_s"],
+                            "deadline_in_s": app.manager.status()["deadline_in_s"]}
+    run.current = turn
+    run.turns.append(turn)
+    if kind == "clip":
+        app.mic.say((CLIPS / clip).read_bytes())
+    elif not await say(run, text):
+        turn["outcome"] = "lost"
+        return "lost"
+    turn["outcome"] = result = await outcome(run, turn, until_audio=until_audio)
+    run.current = None
+    if result == "lost":
+        trace = " ".join(turn["trace"])
+        turn["cause"] = ("session expired" if "link_down expired" in trace else "link dropped" if "link_down" in trace
+                         else "forced rotation" if "barge_in rotation" in trace else "other")
+        logging.getLogger("soak").error("turn %d (%s) lost: at %.0f s simulated, session %s -> %s, heard %s",
+                                        n, clip if kind == "clip" else text, turn["at_s"], turn["session"],
+                                        app.manager.stats.session_id, turn["heard"])
+    else:
+        del turn["trace"]   # kept for the lost ones only
+    return result
+
+
+async def drive(run: Run, args: argparse.Namespace, done: Any, deadline: float) -> None:
+    """Turns with random pauses; a drop every ``drop_every_s`` (simulated) in a pause, then
+    the next turn at once; every BARGE_EVERY-th turn is talked over by the next one."""
+    rng = random.Random(args.seed)
+    n, talk_over, next_drop = 0, False, args.drop_every_s
+    while not done() and time.monotonic() < deadline:
+        if talk_over:
+            # past the first 400 ms of the reply, in which the echo guard learns how loud its
+            # own echo is (the simulated microphone hears none; a person talks over a reply
+            # that has begun, not over its first syllable)
+            await asyncio.sleep(rng.uniform(0.6, 1.2) / run.speed)
+        else:
+            await asyncio.sleep(rng.uniform(2.0, 12.0) / run.speed)
+            if run.sim_s() >= next_drop:
+                next_drop += args.drop_every_s
+                await run.sim.ask("drop")
+                run.drops += 1
+        n += 1
+        kind = "clip" if talk_over or rng.random() < 0.6 else "say"
+        result = await take_turn(run, n, kind, rng.choice(CLIP_NAMES), until_audio=n % BARGE_EVERY == 0)
+        talk_over = result == "talked over"
+    run.current = None
+
+
+async def soak(args: argparse.Namespace, tmp: str, *, proactive: bool, target: int, max_s: float) -> tuple[Run, dict]:
+    name = "pivoice" if proactive else "naive"
+    sim = await SimProcess().start(args.session_s / args.speed, args.speed * 2, args.seed, f"{tmp}/{name}-sim.log")
+    app = build_app(sim.url, tmp, args.speed, scaled_options(args.speed, args.session_s, proactive=proactive), name)
+    run = Run(name, app, sim, args.speed, warm_rotations=target // 5)
+    recorder = asyncio.create_task(record(run))
+    task = asyncio.create_task(app.run())
+    sampler: asyncio.Task | None = None
+    hung = False
+    try:
+        while not (app.machine.state is DeviceState.IDLE and app.manager.stats.link == "up"):
+            await asyncio.sleep(0.05)
+        run.started = time.monotonic()
+        sampler = asyncio.create_task(sample(run))
+        stats = app.manager.stats
+        done = (lambda: stats.rotations >= target) if proactive else (lambda: stats.expired >= target)
+        await drive(run, args, done, run.started + max_s)
+        run.elapsed = time.monotonic() - run.started
+        run.final = {**app.manager.status(), **growth_counters(app)}
+    finally:
+        if sampler is not None:
+            sampler.cancel()
+        app.stop()
+        finished, _ = await asyncio.wait({task}, timeout=10)
+        if not finished:
+            hung = True
+            stuck = [t.get_name() for t in asyncio.all_tasks() if not t.done()]
+            logging.getLogger("soak").error("the device did not stop within 10 s; tasks: %s", stuck)
+            task.cancel()
+        if recorder.done() and not recorder.cancelled() and recorder.exception() is not None:
+            raise RuntimeError("the soak's bus recorder failed") from recorder.exception()
+        recorder.cancel()
+        server = await sim.ask("stats")
+        await sim.stop()
+        server["log"] = Counter(line.split(":", 2)[-1].strip()[:80] for line in Path(sim.log).read_text().splitlines()
+                                if line.startswith(("ERROR:", "CRITICAL:")))
+    run.hung = hung
+    if proactive and tracemalloc.is_tracing():
+        if run.snapshot is not None:
+            print_tracemalloc(run.snapshot, tracemalloc.take_snapshot())
+        tracemalloc.stop()
+    return run, server
+
+
+# ================================================================================ the figures
+def outcomes(run: Run) -> dict[str, Counter]:
+    out: dict[str, Counter] = {"clip": Counter(), "say": Counter()}
+    for turn in run.turns:
+        out[turn["kind"]][turn.get("outcome", "unfinished")] += 1
+    return out
+
+
+def memory(run: Run, warm_fraction: float = 0.2) -> dict[str, float] | None:
+    """RSS after warm-up: first and last third's means (MB) and the slope (KB per 100 rotations)."""
+    samples = run.samples[int(len(run.samples) * warm_fraction):]
+    if len(samples) < 6:
+        return None
+    third = len(samples) // 3
+    first = statistics.fmean(s["rss_kb"] for s in samples[:third]) / 1024
+    last = statistics.fmean(s["rss_kb"] for s in samples[-third:]) / 1024
+    xs, ys = [s["rotations"] for s in samples], [s["rss_kb"] for s in samples]
+    slope = statistics.linear_regression(xs, ys).slope * 100 if len(set(xs)) > 1 else 0.0
+    return {"first_mb": first, "last_mb": last, "delta_mb": last - first, "slope_kb": slope,
+            "start_mb": run.samples[0]["rss_kb"] / 1024, "peak_mb": max(s["rss_kb"] for s in run.samples) / 1024,
+            "rotations_from": xs[0], "rotations_to": xs[-1]}
+
+
+def print_run(run: Run, server: dict[str, Any]) -> int:
+    """Print one run's figures; return the number of lost turns."""
+    final, conv = run.final, run.app.conversation.stats
+    got = outcomes(run)
+    lost = got["clip"]["lost"] + got["say"]["lost"] + got["clip"]["unfinished"] + got["say"]["unfinished"]
+    clips, says = sum(got["clip"].values()), sum(got["say"].values())
+    heard_clips = sum(1 for t in server["user_audio"] if t)
+    heard_says = sum(1 for t in server["user_text"] if "soak turn" in t)
+    print(f"  {run.elapsed:.0f} s of wall time = {run.elapsed * run.speed / 60:.0f} min simulated; "
+          f"sessions {final['connects']}, rotations {final['rotations']}, sessions ended by the server "
+          f"{final['expired']}, link drops {run.drops}, reconnects {final['reconnects']}")
+    causes = Counter(t.get("cause") for t in run.turns if t.get("outcome") == "lost")
+    print(f"  turns spoken {clips + says} ({clips} clips through the mic, {says} say); lost {lost} {dict(causes)}; "
+          f"outcomes: clips {dict(got['clip'])}, say {dict(got['say'])}")
+    print(f"  heard by the server: {heard_clips} audio turns with a transcript (of {clips} clips), "
+          f"{heard_says} typed turns (of {says}); device saw {run.seen['heard']} transcripts, "
+          f"{conv.turns} committed audio turns")
+    print(f"  replies: device {conv.replies} (spoken {sum(1 for t in run.turns if t.get('answered'))} answers "
+          f"matched to their turn), server {server['responses']} responses ({server['cancelled']} cancelled), "
+          f"{len(server['assistant_audio'])} with audio, {server['assistant_text_only']} text only; "
+          f"barge-ins {conv.barge_ins}, truncates {conv.truncates}, text-only fallbacks {conv.text_only_fallbacks}, "
+          f"reply timeouts {conv.reply_timeouts}; say refused while reconnecting {run.say_refused}")
+    print(f"  errors on the bus: {sum(run.errors.values())} {dict(run.errors.most_common(6))}; "
+          f"bad frames {final['bad_frames']}; simulator child RSS {server['rss_kb'] / 1024:.1f} MB")
+    real = server["stt_real_s"]
+    print(f"  server speech-to-text: {server['stt_matched']} segments held a clip whole (given its transcript "
+          f"{server['stt_refs']}), {server['stt_real']} transcribed for real"
+          f"{f' (median {statistics.median(real):.2f} s real)' if real else ''}; simulator log: "
+          f"{sum(server['log'].values())} errors {dict(server['log'].most_common(3))}")
+    for turn in run.turns:
+        if turn.get("outcome") == "lost":
+            print(f"  LOST turn {turn['n']} ({turn['clip'] or 'say'}; {turn['cause']}) at {turn['at_s']:.0f} s simulated; the session "
+                  f"was to rotate in {turn['rotate_in_s']} s and end in {turn['deadline_in_s']} s (real); "
+                  f"heard {turn['heard']}; what the device published after it: {', '.join(turn['trace'][:40])}")
+    return lost
+
+
+def print_memory(run: Run, bound_mb: float) -> bool:
+    mem = memory(run)
+    if mem is None:
+        print("  memory: too few samples")
+        return False
+    flat = abs(mem["delta_mb"]) <= bound_mb
+    print(f"  resident memory: {mem['start_mb']:.1f} MB at the start, peak {mem['peak_mb']:.1f} MB; after warm-up "
+          f"(rotations {mem['rotations_from']}..{mem['rotations_to']}, {len(run.samples)} samples) first third "
+          f"{mem['first_mb']:.1f} MB, last third {mem['last_mb']:.1f} MB: {mem['delta_mb']:+.2f} MB "
+          f"(bound ±{bound_mb:g}); slope {mem['slope_kb']:+.0f} KB per 100 rotations -> "
+          f"{'flat' if flat else 'GROWING'}")
+    warm = run.samples[int(len(run.samples) * 0.2)]
+    keys = [k for k in warm if k not in ("t", "rss_kb", "rotations", "sessions")]
+    line = ", ".join(f"{k} {warm[k]}/{max(s[k] for s in run.samples)}/{run.final[k]}" for k in keys)
+    print(f"  counters that could grow (after warm-up / max / end): {line}")
+    return flat
+
+
+def print_tracemalloc(first: Any, last: Any) -> None:
+    print("  tracemalloc, top growth sites over the soak after warm-up:")
+    for stat in last.compare_to(first, "lineno")[:8]:
+        print(f"    {stat.size_diff / 1024:+8.1f} KB {stat.count_diff:+6d} blocks  {stat.traceback[0]}")
+
+
+async def amain(args: argparse.Namespace, logs: CountingHandler) -> int:
+    start = time.monotonic()
+    print(f"soak: sessions of {args.session_s:g} s simulated, time compressed {args.speed:g}x, a link drop every "
+          f"{args.drop_every_s:g} s simulated, clips {', '.join(CLIP_NAMES)} and `say` turns, every "
+          f"{BARGE_EVERY}th reply talked over")
+    if args.tracemalloc:
+        tracemalloc.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        run, server = await soak(args, tmp, proactive=True, target=args.rotations, max_s=args.max_seconds * 0.75)
+        print(f"pivoice (opens the next session ahead of the limit, switches when idle), "
+              f"target {args.rotations} rotations:")
+        lost = print_run(run, server)
+        flat = print_memory(run, args.rss_bound_mb)
+        errors = sum(n for (level, _), n in logs.counts.items() if level in ("ERROR", "CRITICAL"))
+        print(f"  log: {errors} ERROR records; most frequent warnings/errors: "
+              f"{[f'{n}x {what}' for (_, what), n in logs.counts.most_common(4)]}")
+        base_lost = None
+        remaining = args.max_seconds - (time.monotonic() - start)
+        if args.baseline_sessions and remaining > 20:
+            logs.counts.clear()
+            base, base_server = await soak(args, tmp, proactive=False, target=args.baseline_sessions, max_s=remaining - 15)
+            print(f"naive baseline (rotate_margin 0: reconnects when the server ends the session), "
+                  f"target {args.baseline_sessions} sessions ended by the server:")
+            base_lost = print_run(base, base_server)
+    reached = run.final["rotations"] >= args.rotations
+    print(f"verdict: lost turns {lost} (naive baseline: {base_lost if base_lost is not None else 'not run'}); "
+          f"memory {'flat' if flat else 'NOT flat'}; rotations {run.final['rotations']}/{args.rotations}"
+          f"{'' if reached else ' (NOT reached in time)'}; device stopped cleanly: {not run.hung}; "
+          f"{time.monotonic() - start:.0f} s in all")
+    if not reached or run.hung:
+        return 2
+    return 0 if lost == 0 and flat else 1
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rotations", type=int, default=100, help="proactive rotations to reach (default 100)")
+    p.add_argument("--max-seconds", type=float, default=420.0, help="wall-clock bound of the whole bench")
+    p.add_argument("--speed", type=float, default=16.0, help="time compression (default 16)")
+    p.add_argument("--session-s", type=float, default=30.0, help="session limit, simulated seconds (default 30)")
+    p.add_argument("--drop-every-s", type=float, default=180.0, help="a link drop every this many simulated s")
+    p.add_argument("--baseline-sessions", type=int, default=25, help="naive baseline length (0: skip it)")
+    p.add_argument("--rss-bound-mb", type=float, default=4.0, help="allowed growth, last third vs first third")
+    p.add_argument("--tracemalloc", action="store_true", help="print the top growth sites (slower)")
+    p.add_argument("--seed", type=int, default=17)
+    return p.parse_args(argv)
+
+
+def main() -> int:
+    if len(sys.argv) == 5 and sys.argv[1] == "--simulator-child":
+        asyncio.run(simulator_child(float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])))
+        return 0
+    args = parse_args()
+    logs = CountingHandler()
+    logging.basicConfig(level=logging.WARNING, handlers=[logs])
+    return asyncio.run(amain(args, logs))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
