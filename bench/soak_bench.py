@@ -420,9 +420,11 @@ async def drive(run: Run, args: argparse.Namespace, done: Any, deadline: float) 
     n, talk_over, next_drop = 0, False, args.drop_every_s
     while not done() and time.monotonic() < deadline:
         if talk_over:
-            # past the first 400 ms of the reply, in which the echo guard learns how loud its
-            # own echo is (the simulated microphone hears none; a person talks over a reply
-            # that has begun, not over its first syllable)
+            # Past the first 400 ms of the reply after the person's own turn has ended: there
+            # the echo guard learns how loud the reply's echo is, and speech in it would be
+            # taken for echo (a known limit of the guard; the simulated microphone hears no echo).
+            while run.app.turns.segmenter.in_speech and run.app.pipeline.speaking:
+                await asyncio.sleep(0.002)
             await asyncio.sleep(rng.uniform(0.6, 1.2) / run.speed)
         else:
             await asyncio.sleep(rng.uniform(2.0, 12.0) / run.speed)
