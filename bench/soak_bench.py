@@ -387,6 +387,7 @@ async def take_turn(run: Run, n: int, kind: str, clip: str, *, until_audio: bool
     app = run.app
     text = f"Say hello to soak turn {n}."
     turn: dict[str, Any] = {"n": n, "kind": kind, "clip": clip if kind == "clip" else None, "heard": [],
+                            "coupling_db": app.turns.segmenter.coupling_db if app.pipeline.speaking else None,
                             "responses": set(),
                             "expect": "You said: " if kind == "clip" else f"soak turn {n}", "at_s": run.sim_s(),
                             "session": app.manager.stats.session_id, "t0": time.monotonic(), "trace": [],
@@ -403,7 +404,8 @@ async def take_turn(run: Run, n: int, kind: str, clip: str, *, until_audio: bool
     run.current = None
     if result == "lost":
         trace = " ".join(turn["trace"])
-        turn["cause"] = ("session expired" if "link_down expired" in trace else "link dropped" if "link_down" in trace
+        first_down = trace[trace.find("link_down"):].split(" ")[1] if "link_down" in trace else None
+        turn["cause"] = ("session expired" if first_down == "expired" else "link dropped" if first_down
                          else "forced rotation" if "barge_in rotation" in trace else "other")
         logging.getLogger("soak").error("turn %d (%s) lost: at %.0f s simulated, session %s -> %s, heard %s",
                                         n, clip if kind == "clip" else text, turn["at_s"], turn["session"],
@@ -539,7 +541,12 @@ def print_run(run: Run, server: dict[str, Any]) -> int:
         if turn.get("outcome") == "lost":
             print(f"  LOST turn {turn['n']} ({turn['clip'] or 'say'}; {turn['cause']}) at {turn['at_s']:.0f} s simulated; the session "
                   f"was to rotate in {turn['rotate_in_s']} s and end in {turn['deadline_in_s']} s (real); "
-                  f"heard {turn['heard']}; what the device published after it: {', '.join(turn['trace'][:40])}")
+                  f"heard {turn['heard']}; "
+                  f"{'' if turn['coupling_db'] is None else 'spoken over a reply whose echo coupling the guard had learned as %.1f dB; ' % turn['coupling_db']}"
+                  f"what the device published after it: {', '.join(turn['trace'][:40])}")
+    over = [(t["n"], round(t["coupling_db"], 1), t["outcome"]) for t in run.turns if t.get("coupling_db") is not None]
+    if over:
+        print(f"  turns spoken over a reply (turn, learned echo coupling dB, outcome): {over}")
     return lost
 
 
