@@ -4,7 +4,7 @@
 
 The real :class:`device.app.App` on simulated hardware (SimMicrophone, SimSpeaker, gpiozero's
 MockFactory) against the built-in Realtime simulator over a real WebSocket on loopback. The
-simulator runs in a child process (``--simulator-child``), so the resident memory measured
+simulator runs in a child process (``bench/soak_server.py``), so the resident memory measured
 here is the device's alone and the two share the machine's cores as a device and a server would.
 
 Time is compressed ``--speed`` times: sessions of ``--session-s`` (30 s) simulated, the
@@ -34,11 +34,9 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import os
 import random
-import statistics
 import sys
 import tempfile
 import threading
@@ -58,177 +56,18 @@ from device import config as cfg  # noqa: E402
 from device.app import App, Hardware  # noqa: E402
 from device.bus import BusEvent  # noqa: E402
 from device.realtime.manager import Options  # noqa: E402
-from device.simulator.server import RealtimeSimulator, SimulatorOptions  # noqa: E402
 from device.state import DeviceState  # noqa: E402
 from hardware.leds import SimLeds  # noqa: E402
 from hardware.sim import SimMicrophone, SimSpeaker  # noqa: E402
 
-CLIPS = Path("/usr/share/pocketsphinx/test/data")
-CLIP_NAMES = ("goforward.raw", "numbers.raw", "something.raw")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from soak_report import print_memory, print_run, print_tracemalloc  # noqa: E402
+from soak_server import CLIP_NAMES, CLIPS, SimProcess, rss_kb  # noqa: E402
+
 BARGE_EVERY = 8
 
 
-# =========================================================================== the simulator child
-class Ledger:
-    """What the server heard and said, kept across sessions; finished sessions are summed up
-    and dropped from the simulator, so the child's memory stays bounded too."""
-
-    def __init__(self) -> None:
-        self.user_audio: dict[str, str] = {}        # item id -> transcript ("" none yet)
-        self.user_text: dict[str, str] = {}
-        self.assistant: dict[str, tuple[str, int]] = {}   # item id -> (transcript, audio ms)
-        self.counts: dict[str, dict[str, int]] = {}       # session id -> response counts
-
-    def harvest(self, sim: RealtimeSimulator) -> None:
-        for session in sim.stats.sessions:
-            self.counts[session.session["id"]] = dict(session.counts)
-            for item in session.items:
-                self._record(item, session)
-        del sim.stats.sessions[:-3]   # at most two are live (the old and the next, at a rotation)
-
-    def _record(self, item: dict[str, Any], session: Any) -> None:
-        item_id = item.get("id") or ""
-        if item_id.startswith("carry_") or item.get("type") != "message":
-            return   # the device's carry-over replays earlier turns: not new turns
-        parts = item.get("content") or []
-        text = " ".join(p.get("text") or p.get("transcript") or "" for p in parts).strip()
-        if item.get("role") == "user":
-            audio = any(p.get("type") == "input_audio" for p in parts)
-            (self.user_audio if audio else self.user_text)[item_id] = text
-        elif item.get("role") == "assistant":
-            self.assistant[item_id] = (text, len(session.audio_of.get(item_id) or b"") // 48)
-
-    def summary(self, sim: RealtimeSimulator) -> dict[str, Any]:
-        return {"connections": sim.stats.connections, "expired": sim.stats.expired,
-                "sessions": len(self.counts),
-                "responses": sum(c.get("responses", 0) for c in self.counts.values()),
-                "cancelled": sum(c.get("cancelled", 0) for c in self.counts.values()),
-                "user_audio": list(self.user_audio.values()), "user_text": list(self.user_text.values()),
-                "assistant_audio": [t for t, ms in self.assistant.values() if ms > 0],
-                "assistant_text_only": sum(1 for _, ms in self.assistant.values() if ms == 0),
-                "rss_kb": rss_kb()}
-
-
-class ClipTranscriber:
-    """The simulator's speech-to-text, compressed like everything else. pocketsphinx takes
-    0.3 to 1.4 s of real time per clip on a busy machine: 5 to 20 s of simulated time at 16x,
-    a server thinking for longer than the whole rotation window of a compressed session. So
-    each clip is transcribed for real once, up front; a segment the server's VAD cut that holds
-    the clip sample for sample (normalised cross-correlation >= ``MATCH``: the audio came through
-    the device whole) gets that transcript at once; anything else is transcribed for real."""
-
-    MATCH = 0.95
-
-    def __init__(self, real: Any) -> None:
-        import numpy as np
-        import soxr
-
-        self.real, self.np = real, np
-        self.refs: list[tuple[Any, str]] = []
-        for name in CLIP_NAMES:
-            samples = np.frombuffer((CLIPS / name).read_bytes(), "<i2").astype(np.float32)
-            ref = np.clip(soxr.resample(samples, 16000, 24000), -32768, 32767).astype("<i2")
-            self.refs.append((self.speech(ref.astype(np.float64)), real(ref.tobytes()) or ""))
-        self.matched = self.transcribed = 0
-        self.real_s: list[float] = []
-
-    def speech(self, ref: Any, frame: int = 480, floor_db: float = -45.0) -> Any:
-        """The clip from its first to its last loud 20 ms frame: the device sends speech with
-        a little pre-roll, not the silence a recording starts with."""
-        np = self.np
-        n = len(ref) // frame
-        levels = 20 * np.log10(np.sqrt((ref[: n * frame].reshape(n, frame) ** 2).mean(axis=1)) / 32768 + 1e-9)
-        loud = np.flatnonzero(levels > floor_db)
-        return ref[loud[0] * frame: (loud[-1] + 1) * frame] if len(loud) else ref
-
-    def score(self, x: Any, ref: Any) -> float:
-        np = self.np
-        if len(x) < len(ref):
-            return 0.0
-        n = 1 << int(len(x) + len(ref)).bit_length()
-        corr = np.fft.irfft(np.fft.rfft(x, n) * np.conj(np.fft.rfft(ref, n)), n)[: len(x) - len(ref) + 1]
-        energy = np.concatenate(([0.0], np.cumsum(x * x)))
-        window = np.sqrt(np.maximum(energy[len(ref):] - energy[: len(x) - len(ref) + 1], 1e-9))
-        return float(np.max(corr / (window * np.sqrt(np.sum(ref * ref)))))
-
-    def __call__(self, pcm24: bytes) -> str | None:
-        x = self.np.frombuffer(pcm24, "<i2").astype(self.np.float64)
-        for ref, text in self.refs:
-            if self.score(x, ref) >= self.MATCH:
-                self.matched += 1
-                return text
-        self.transcribed += 1
-        start = time.monotonic()
-        try:
-            return self.real(pcm24)
-        finally:
-            self.real_s.append(time.monotonic() - start)
-
-
-async def simulator_child(limit_s: float, speedup: float, seed: int) -> None:
-    """The child process: a simulator, driven by lines on stdin (drop, stats, quit)."""
-    from device.simulator import replies
-
-    logging.basicConfig(level=logging.ERROR)
-    stt = replies.transcribe = ClipTranscriber(replies.transcribe)
-    sim = await RealtimeSimulator(SimulatorOptions(session_limit_s=limit_s, speedup=speedup, ping_interval_s=None,
-                                                   seed=seed, http_port=None)).start()
-    print(json.dumps({"url": sim.url}), flush=True)
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    ledger = Ledger()
-    while line := (await reader.readline()).decode().strip():
-        if line == "drop":
-            await sim.drop_all()
-            print("{}", flush=True)
-        elif line == "stats":
-            ledger.harvest(sim)
-            print(json.dumps({**ledger.summary(sim), "stt_matched": stt.matched, "stt_real": stt.transcribed,
-                              "stt_real_s": stt.real_s, "stt_refs": [t for _, t in stt.refs]}), flush=True)
-        elif line == "quit":
-            break
-    await sim.stop()
-
-
-class SimProcess:
-    """The parent's handle on the child simulator."""
-
-    async def start(self, limit_s: float, speedup: float, seed: int, log: str) -> SimProcess:
-        self.log = log
-        with open(log, "wb") as err:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--simulator-child", str(limit_s), str(speedup), str(seed),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=err, cwd=ROOT)
-        self.url = json.loads(await asyncio.wait_for(self.proc.stdout.readline(), 120))["url"]
-        self._lock = asyncio.Lock()
-        return self
-
-    async def ask(self, command: str) -> dict[str, Any]:
-        async with self._lock:
-            self.proc.stdin.write(command.encode() + b"\n")
-            await self.proc.stdin.drain()
-            return json.loads(await asyncio.wait_for(self.proc.stdout.readline(), 30))
-
-    async def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self.proc.stdin.write(b"quit\n")
-            await self.proc.stdin.drain()
-        try:
-            await asyncio.wait_for(self.proc.wait(), 10)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-
-
 # ================================================================================ the device
-def rss_kb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 @dataclass
 class Run:
     """One soak: the device, its simulator, what the driver did and what was seen."""
@@ -486,94 +325,6 @@ async def soak(args: argparse.Namespace, tmp: str, *, proactive: bool, target: i
 
 
 # ================================================================================ the figures
-def outcomes(run: Run) -> dict[str, Counter]:
-    out: dict[str, Counter] = {"clip": Counter(), "say": Counter()}
-    for turn in run.turns:
-        out[turn["kind"]][turn.get("outcome", "unfinished")] += 1
-    return out
-
-
-def memory(run: Run, warm_fraction: float = 0.2) -> dict[str, float] | None:
-    """RSS after warm-up: first and last third's means (MB) and the slope (KB per 100 rotations)."""
-    samples = run.samples[int(len(run.samples) * warm_fraction):]
-    if len(samples) < 6:
-        return None
-    third = len(samples) // 3
-    first = statistics.fmean(s["rss_kb"] for s in samples[:third]) / 1024
-    last = statistics.fmean(s["rss_kb"] for s in samples[-third:]) / 1024
-    xs, ys = [s["rotations"] for s in samples], [s["rss_kb"] for s in samples]
-    slope = statistics.linear_regression(xs, ys).slope * 100 if len(set(xs)) > 1 else 0.0
-    return {"first_mb": first, "last_mb": last, "delta_mb": last - first, "slope_kb": slope,
-            "start_mb": run.samples[0]["rss_kb"] / 1024, "peak_mb": max(s["rss_kb"] for s in run.samples) / 1024,
-            "rotations_from": xs[0], "rotations_to": xs[-1]}
-
-
-def print_run(run: Run, server: dict[str, Any]) -> int:
-    """Print one run's figures; return the number of lost turns."""
-    final, conv = run.final, run.app.conversation.stats
-    got = outcomes(run)
-    lost = got["clip"]["lost"] + got["say"]["lost"] + got["clip"]["unfinished"] + got["say"]["unfinished"]
-    clips, says = sum(got["clip"].values()), sum(got["say"].values())
-    heard_clips = sum(1 for t in server["user_audio"] if t)
-    heard_says = sum(1 for t in server["user_text"] if "soak turn" in t)
-    print(f"  {run.elapsed:.0f} s of wall time = {run.elapsed * run.speed / 60:.0f} min simulated; "
-          f"sessions {final['connects']}, rotations {final['rotations']}, sessions ended by the server "
-          f"{final['expired']}, link drops {run.drops}, reconnects {final['reconnects']}")
-    causes = Counter(t.get("cause") for t in run.turns if t.get("outcome") == "lost")
-    print(f"  turns spoken {clips + says} ({clips} clips through the mic, {says} say); lost {lost} {dict(causes)}; "
-          f"outcomes: clips {dict(got['clip'])}, say {dict(got['say'])}")
-    print(f"  heard by the server: {heard_clips} audio turns with a transcript (of {clips} clips), "
-          f"{heard_says} typed turns (of {says}); device saw {run.seen['heard']} transcripts, "
-          f"{conv.turns} committed audio turns")
-    print(f"  replies: device {conv.replies} (spoken {sum(1 for t in run.turns if t.get('answered'))} answers "
-          f"matched to their turn), server {server['responses']} responses ({server['cancelled']} cancelled), "
-          f"{len(server['assistant_audio'])} with audio, {server['assistant_text_only']} text only; "
-          f"barge-ins {conv.barge_ins}, truncates {conv.truncates}, text-only fallbacks {conv.text_only_fallbacks}, "
-          f"reply timeouts {conv.reply_timeouts}; say refused while reconnecting {run.say_refused}")
-    print(f"  errors on the bus: {sum(run.errors.values())} {dict(run.errors.most_common(6))}; "
-          f"bad frames {final['bad_frames']}; simulator child RSS {server['rss_kb'] / 1024:.1f} MB")
-    real = server["stt_real_s"]
-    print(f"  server speech-to-text: {server['stt_matched']} segments held a clip whole (given its transcript "
-          f"{server['stt_refs']}), {server['stt_real']} transcribed for real"
-          f"{f' (median {statistics.median(real):.2f} s real)' if real else ''}; simulator log: "
-          f"{sum(server['log'].values())} errors {dict(server['log'].most_common(3))}")
-    for turn in run.turns:
-        if turn.get("outcome") == "lost":
-            print(f"  LOST turn {turn['n']} ({turn['clip'] or 'say'}; {turn['cause']}) at {turn['at_s']:.0f} s simulated; the session "
-                  f"was to rotate in {turn['rotate_in_s']} s and end in {turn['deadline_in_s']} s (real); "
-                  f"heard {turn['heard']}; "
-                  f"{'' if turn['coupling_db'] is None else 'spoken over a reply whose echo coupling the guard had learned as %.1f dB; ' % turn['coupling_db']}"
-                  f"what the device published after it: {', '.join(turn['trace'][:40])}")
-    over = [(t["n"], round(t["coupling_db"], 1), t["outcome"]) for t in run.turns if t.get("coupling_db") is not None]
-    if over:
-        print(f"  turns spoken over a reply (turn, learned echo coupling dB, outcome): {over}")
-    return lost
-
-
-def print_memory(run: Run, bound_mb: float) -> bool:
-    mem = memory(run)
-    if mem is None:
-        print("  memory: too few samples")
-        return False
-    flat = abs(mem["delta_mb"]) <= bound_mb
-    print(f"  resident memory: {mem['start_mb']:.1f} MB at the start, peak {mem['peak_mb']:.1f} MB; after warm-up "
-          f"(rotations {mem['rotations_from']}..{mem['rotations_to']}, {len(run.samples)} samples) first third "
-          f"{mem['first_mb']:.1f} MB, last third {mem['last_mb']:.1f} MB: {mem['delta_mb']:+.2f} MB "
-          f"(bound ±{bound_mb:g}); slope {mem['slope_kb']:+.0f} KB per 100 rotations -> "
-          f"{'flat' if flat else 'GROWING'}")
-    warm = run.samples[int(len(run.samples) * 0.2)]
-    keys = [k for k in warm if k not in ("t", "rss_kb", "rotations", "sessions")]
-    line = ", ".join(f"{k} {warm[k]}/{max(s[k] for s in run.samples)}/{run.final[k]}" for k in keys)
-    print(f"  counters that could grow (after warm-up / max / end): {line}")
-    return flat
-
-
-def print_tracemalloc(first: Any, last: Any) -> None:
-    print("  tracemalloc, top growth sites over the soak after warm-up:")
-    for stat in last.compare_to(first, "lineno")[:8]:
-        print(f"    {stat.size_diff / 1024:+8.1f} KB {stat.count_diff:+6d} blocks  {stat.traceback[0]}")
-
-
 async def amain(args: argparse.Namespace, logs: CountingHandler) -> int:
     start = time.monotonic()
     print(f"soak: sessions of {args.session_s:g} s simulated, time compressed {args.speed:g}x, a link drop every "
@@ -623,9 +374,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main() -> int:
-    if len(sys.argv) == 5 and sys.argv[1] == "--simulator-child":
-        asyncio.run(simulator_child(float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])))
-        return 0
     args = parse_args()
     logs = CountingHandler()
     logging.basicConfig(level=logging.WARNING, handlers=[logs])
