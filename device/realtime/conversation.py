@@ -72,6 +72,7 @@ class RealtimeConversation:
         self._end_after_reply = False
         self._user_talking = False
         self.carried = (0, 0)   # (items, digest characters) given to the current session
+        self._server_hearing_since: float | None = None   # its VAD is in a turn not committed yet
 
     # ---------------------------------------------------------------- sessions
     def begin_session(self, *, session_id: str, fresh: bool, now: float, settings: SessionSettings | None = None,
@@ -101,6 +102,7 @@ class RealtimeConversation:
             self._tools.clear()    # their outputs would go to a session that does not know them
         self._reply = None
         self._awaiting_reply_since = None
+        self._server_hearing_since = None
         self._ignored.clear()
         self._received_ms.clear()
         self.transcripts.forget_session()
@@ -117,8 +119,11 @@ class RealtimeConversation:
 
     @property
     def idle(self) -> bool:
+        # Not idle while the server's VAD is in a turn it has not committed: the device's own
+        # end of speech can come before the server's commit, and a session swapped in between
+        # loses the turn (found by bench/soak_bench.py).
         return (self._reply is None and not self._playing and not self._tools and not self._user_talking
-                and self._awaiting_reply_since is None)
+                and self._awaiting_reply_since is None and self._server_hearing_since is None)
 
     @property
     def active_response(self) -> str | None:
@@ -170,6 +175,7 @@ class RealtimeConversation:
     def _on_committed(self, event: ev.InputAudioCommitted, now: float) -> list[Action]:
         self.stats.turns += 1
         self._user_talking = False
+        self._server_hearing_since = None
         self.history.placeholder(event.item_id, "user")
         if self._awaiting_reply_since is None:
             self._awaiting_reply_since = now
@@ -177,6 +183,7 @@ class RealtimeConversation:
 
     def _on_speech_started(self, event: ev.SpeechStarted, now: float) -> list[Action]:
         out: list[Action] = [Publish("speech_started", {"source": "server"})]
+        self._server_hearing_since = now
         if self._playing:
             out.append(StopPlayback("server_vad"))
         return out
@@ -342,6 +349,9 @@ class RealtimeConversation:
 
     # --------------------------------------------------------------- deadlines
     def tick(self, now: float) -> list[Action]:
+        hearing = self._server_hearing_since
+        if hearing is not None and now - hearing > self.reply_timeout_s:
+            self._server_hearing_since = None   # speech the server never committed: stop waiting for it
         reply = self._reply
         if reply is not None and not reply.server_done and now - reply.last_news > self.reply_timeout_s:
             return self._give_up(f"reply {reply.id} had no news for {self.reply_timeout_s:.0f} s", now, reply.id)

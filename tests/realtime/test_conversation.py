@@ -206,3 +206,28 @@ def test_a_tap_after_the_tools_answered_cancels_the_answer_still_to_come():
     assert out == [] and isinstance(sent(conv)[-1], ev.ResponseCancel)
     assert conv.server_event(delta("resp_2", "answer"), 0.6) == []   # not played
     assert conv.idle
+
+
+def test_a_turn_the_server_heard_but_has_not_committed_is_not_idle():
+    """The device's own end of speech comes before the server's commit; a session swapped in
+    between would lose the turn, so the conversation is busy until the commit (or a deadline)."""
+    conv = fresh(reply_timeout_s=30.0)
+    conv.turn(Actions(speech_started=True), 1.0)
+    conv.server_event(ev.SpeechStarted(audio_start_ms=0, item_id="item_1"), 1.1)
+    conv.turn(Actions(speech_ended=True), 3.0)          # the device's hangover is over
+    assert not conv.idle                                 # ... but the server has not committed
+    conv.server_event(ev.InputAudioCommitted(item_id="item_1", previous_item_id=None), 3.2)
+    assert not conv.idle                                 # now the reply is awaited
+    started(conv, now=3.4)
+    conv.server_event(done("resp_1", [spoken("answer", "Hi.")]), 3.5)
+    assert conv.idle
+
+
+def test_speech_the_server_never_commits_stops_blocking_at_the_deadline():
+    conv = fresh(reply_timeout_s=30.0)
+    conv.server_event(ev.SpeechStarted(audio_start_ms=0, item_id="item_1"), 1.0)
+    assert not conv.idle
+    conv.tick(20.0)
+    assert not conv.idle
+    conv.tick(31.5)
+    assert conv.idle
