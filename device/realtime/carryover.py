@@ -148,3 +148,21 @@ def text_only_repair(history: History, messages: list[Item], settings: Any, dial
     instructions = instructions_with(settings.instructions or "", digest(history.turns[-12:]))
     out.append(ev.ResponseCreate(response=render_response_params(dialect, instructions=instructions)))
     return out
+
+
+def carry_over(history: History, recent: int | None, settings: Any, dialect: Any,
+               model: str | None) -> tuple[list[Any], tuple[int, int]]:
+    """The events that give a new session the conversation so far (none when ``recent`` is
+    None: a fresh conversation), and (items, digest characters) carried."""
+    from dataclasses import replace
+
+    from . import events as ev
+    from .dialect import render_session
+
+    items, earlier = ([], "") if recent is None else history.carry(recent)
+    first: list[Any] = []
+    if earlier:
+        carried = replace(settings, instructions=instructions_with(settings.instructions or "", earlier))
+        first.append(ev.SessionUpdate(session=render_session(carried, dialect, model=model)))
+    first.extend(ev.ItemCreate(item=item) for item in items)
+    return first, (len(items), len(earlier))

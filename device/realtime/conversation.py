@@ -9,15 +9,14 @@ session knew (``end_session``).
 * **Replies.** ``response.created`` makes a response active. Its audio deltas are played item
   by item, in order; ``response.output_audio.done`` lets the speaker play out the item's tail.
   A reply is over when the server said ``response.done`` *and* the speaker drained (or it was
-  interrupted): then ``reply_finished`` is published. A reply that never finishes is given up
-  after ``reply_timeout_s`` without news (issue: states that never end).
+  interrupted): then ``reply_finished``. One without news for ``reply_timeout_s`` is given up.
 * **Barge-in.** Whoever stopped playback (the local VAD, the button, the server's VAD), the
   item that was playing is truncated at the milliseconds the speaker got, clamped to what was
   received (field notes item 12); items not yet heard are not truncated. The response is
   cancelled unless the server cancels it itself (its VAD with ``interrupt_response``), and its
   remaining deltas are ignored.
-* **Tools.** Function calls of a response run concurrently; each output goes back as its own
-  ``function_call_output`` and one ``response.create`` follows the last (parallel calls).
+* **Tools.** A response's calls run concurrently; each output goes back on its own, then one
+  ``response.create`` (parallel calls). Typed turns lost with a link are sent again.
 * **Carry-over** (:mod:`.carryover`): a new session gets the recent turns as items and a
   digest in its instructions; the first reply after replayed assistant items must have audio,
   else the replayed replies and the text answer are deleted and the answer asked for again
@@ -27,18 +26,17 @@ session knew (``end_session``).
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Any
 
 from ..audio.turns import Actions as TurnActions
 from ..conversation import Action, FinishPlayback, NewConversation, Outbox, Play, Publish, RunTool, StopPlayback
 from . import events as ev
-from .carryover import History, instructions_with, text_only_repair
-from .dialect import Dialect, render_session
+from .carryover import History, carry_over, text_only_repair
+from .dialect import Dialect
 from .models import Item
 from .reply import Counters, Reply, reply_summary
-from .transcripts import Transcripts
 from .session import SessionSettings
+from .transcripts import Transcripts
 
 logger = logging.getLogger(__name__)
 BYTES_PER_MS = 48  # 24 kHz mono PCM16
@@ -83,14 +81,9 @@ class RealtimeConversation:
         self.model = model
         if fresh:
             self.history.clear()
-        items, earlier = ([], "") if fresh else self.history.carry(self.carry_turns)
-        first: list[ev.ClientEvent] = []
-        if earlier:
-            carried = replace(self.settings, instructions=instructions_with(self.settings.instructions or "", earlier))
-            first.append(ev.SessionUpdate(session=render_session(carried, self.dialect, model=self.model)))
-        first.extend(ev.ItemCreate(item=item) for item in items)
+        first, self.carried = carry_over(self.history, self.carry_turns if not fresh else None, self.settings,
+                                         self.dialect, self.model)
         self._verify_audio = bool(self.history.carried_assistant_ids()) and not fresh
-        self.carried = (len(items), len(earlier))
         return first
 
     def end_session(self, *, lost: bool, now: float) -> list[Action]:
@@ -100,6 +93,8 @@ class RealtimeConversation:
             out.append(StopPlayback("link_lost"))
         if lost and self._tools:
             self._tools.clear()    # their outputs would go to a session that does not know them
+        if lost:
+            out.extend(self._resend_unconfirmed())
         self._reply = None
         self._awaiting_reply_since = None
         self._server_hearing_since = None
@@ -110,6 +105,7 @@ class RealtimeConversation:
         return out
 
     def new_conversation(self) -> None:
+        self.transcripts.forget_typed()
         self.history.clear()
         self.outbox.drop_audio()
         self._end_after_reply = False
@@ -160,10 +156,21 @@ class RealtimeConversation:
         return out
 
     def say(self, text: str, now: float) -> list[Action]:
-        self.outbox.put(ev.ItemCreate(item=Item.user_text(text)))
+        turn = ev.ItemCreate(item=Item.user_text(text))
+        self.outbox.put(turn)
         self.outbox.put(ev.ResponseCreate())
         self._awaiting_reply_since = now
+        self.transcripts.typed(turn)
         return [Publish("say", {"text": text})]
+
+    def _resend_unconfirmed(self) -> list[Action]:
+        """Typed turns written into a link that then died never reached the server: send them
+        again in the next session (those still waiting in the outbox go anyway)."""
+        lost = self.transcripts.unconfirmed(besides=list(self.outbox))
+        for turn in lost:
+            self.outbox.put(turn)
+            self.outbox.put(ev.ResponseCreate())
+        return [Publish("say_resent", {"turns": len(lost)})] if lost else []
 
     # ---------------------------------------------------------------- downlink
     def server_event(self, event: ev.ServerEvent, now: float) -> list[Action]:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..conversation import Action, Publish
 from . import events as ev
 from .carryover import History
@@ -12,6 +14,19 @@ class Transcripts:
     def __init__(self, history: History) -> None:
         self.history = history
         self._phases: dict[str, str] = {}   # item -> commentary | final_answer (this session)
+        self._typed: list[ev.ItemCreate] = []   # typed turns the server has not shown yet
+
+    def typed(self, turn: ev.ItemCreate) -> None:
+        """A typed turn (``pivoice say``) on its way; confirmed by ``conversation.item.added``."""
+        self._typed.append(turn)
+
+    def unconfirmed(self, *, besides: list[Any]) -> list[ev.ItemCreate]:
+        """The typed turns the server never showed, but for those in ``besides`` (still queued)."""
+        queued = {id(e) for e in besides}
+        return [t for t in self._typed if id(t) not in queued]
+
+    def forget_typed(self) -> None:
+        self._typed.clear()
 
     def forget_session(self) -> None:
         self._phases.clear()
@@ -22,6 +37,8 @@ class Transcripts:
             return [Publish("heard", {"item_id": event.item_id, "text": event.transcript})]
         if isinstance(event, ev.ConversationItemAdded):
             item = event.item
+            if item.role == "user":
+                self._typed = [t for t in self._typed if t.item.text != item.text]
             if item.role == "user" and item.text and not (item.id or "").startswith("carry_"):
                 self.history.record(item.id or "", "user", item.text)
         elif isinstance(event, ev.OutputItemAdded):

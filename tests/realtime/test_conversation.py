@@ -231,3 +231,24 @@ def test_speech_the_server_never_commits_stops_blocking_at_the_deadline():
     assert not conv.idle
     conv.tick(31.5)
     assert conv.idle
+
+
+def test_a_typed_turn_written_into_a_link_that_died_is_sent_again():
+    conv = fresh()
+    conv.say("what time is it", 0.0)
+    assert [type(e) for e in sent(conv)] == [ev.ItemCreate, ev.ResponseCreate]   # written ... into a dead link
+    out = conv.end_session(lost=True, now=1.0)
+    assert published(out, "say_resent")[0].data == {"turns": 1}
+    conv.begin_session(session_id="sess_2", fresh=False, now=2.0)
+    again = sent(conv)
+    assert [type(e) for e in again] == [ev.ItemCreate, ev.ResponseCreate] and again[0].item.text == "what time is it"
+    # once the server shows the item, a later loss does not send it a third time
+    conv.server_event(ev.ConversationItemAdded(item=Item(id="i1", role="user", content=again[0].item.content)), 2.1)
+    assert conv.end_session(lost=True, now=3.0) == [] and not conv.outbox
+
+
+def test_a_typed_turn_still_queued_when_the_link_dies_is_not_doubled():
+    conv = fresh()
+    conv.say("hello", 0.0)                      # never left the outbox
+    conv.end_session(lost=True, now=1.0)
+    assert [type(e) for e in sent(conv)] == [ev.ItemCreate, ev.ResponseCreate]
