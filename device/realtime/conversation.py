@@ -75,10 +75,8 @@ class RealtimeConversation:
     # ---------------------------------------------------------------- sessions
     def begin_session(self, *, session_id: str, fresh: bool, now: float, settings: SessionSettings | None = None,
                       dialect: Dialect | None = None, model: str | None = None) -> list[ev.ClientEvent]:
-        self.session_id = session_id
-        self.settings = settings or self.settings
-        self.dialect = dialect or self.dialect
-        self.model = model
+        self.session_id, self.model = session_id, model
+        self.settings, self.dialect = settings or self.settings, dialect or self.dialect
         if fresh:
             self.history.clear()
         first, self.carried = carry_over(self.history, self.carry_turns if not fresh else None, self.settings,
@@ -87,7 +85,7 @@ class RealtimeConversation:
         return first
 
     def end_session(self, *, lost: bool, now: float) -> list[Action]:
-        """Forget what only the old session knew. A lost link also cuts off the reply in flight."""
+        """Forget what only the old session knew; a lost link also cuts off the reply in flight."""
         out: list[Action] = []
         if lost and (self._playing or self._reply):
             out.append(StopPlayback("link_lost"))
