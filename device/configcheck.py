@@ -73,15 +73,24 @@ def socket_problem(path: str) -> Problem:
     size = len(path.encode("utf-8", "surrogateescape"))
     if size > MAX_SOCKET_PATH:
         return f"the path is {size} bytes; a Unix socket path holds at most {MAX_SOCKET_PATH}", fix
-    if Path(path).is_dir():
-        return f"{path!r} is a directory", f"name the socket file inside it, e.g. {path.rstrip('/')}/control.sock"
-    for parent in Path(path).parents:
+    try:
+        return _socket_file_problem(Path(path), fix)
+    except PermissionError:
+        # An admin outside the pivoice group cannot look into /run/pivoice: not a config error
+        # (the CLI says how to get access when it connects).
+        return None
+
+
+def _socket_file_problem(path: Path, fix: str) -> Problem:
+    if path.is_dir():
+        return f"{str(path)!r} is a directory", f"name the socket file inside it, e.g. {path}/control.sock"
+    for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 return f"{str(parent)!r} is a file, so no socket can be made under it", fix
             break
-    if Path(path).exists() and not Path(path).is_socket():
-        return f"{path!r} exists and is not a socket (the daemon will not replace it)", fix
+    if path.exists() and not path.is_socket():
+        return f"{str(path)!r} exists and is not a socket (the daemon will not replace it)", fix
     return None
 
 
