@@ -37,8 +37,10 @@ from hardware.leds import LedAnimator
 
 from . import config as cfg
 from . import metrics
+from .audio import build
 from .audio.pipeline import AudioPipeline
-from .audio.turns import TurnMode, TurnTaker
+from .audio.turns import EchoGuard, TurnMode, TurnTaker
+from .audio.wakegate import WakeGate, WakeSettings
 from .bus import BusEvent, EventBus
 from .commands import control_commands
 from .control import ControlServer
@@ -79,9 +81,15 @@ class App:
         self.bus = EventBus()
         self.machine = StateMachine(self.bus)
         self.bus.listen(self.machine.follow)
+        # With an echo canceller the microphone is clean: the VAD alone decides (no echo guard).
+        canceller = build.echo_canceller(config.audio.echo_cancel)
+        gate = WakeGate(WakeSettings(follow_up_s=config.wake.follow_up)) if config.wake.enabled else None
         self.turns = TurnTaker(config.turns.mode, config.turns.vad, server_silence_ms=config.turns.silence_ms,
-                               echo_guard=config.audio.echo_guard, hold_s=config.gpio.timing.hold_s)
-        self.pipeline = AudioPipeline(self.turns, prebuffer_ms=config.audio.prebuffer_ms)
+                               echo_guard=EchoGuard.OFF if canceller is not None else config.audio.echo_guard,
+                               hold_s=config.gpio.timing.hold_s, gate=gate)
+        self.pipeline = AudioPipeline(self.turns, prebuffer_ms=config.audio.prebuffer_ms, canceller=canceller,
+                                      wake=build.wake_detector(config.wake))
+        self.pipeline.on_wake = self._wake_heard
         self.conversation = RealtimeConversation(server_interrupts=config.turns.mode is TurnMode.SERVER_VAD,
                                                  history=History(), carry_turns=config.realtime.carry_turns)
         self.tools = ToolBox()
@@ -146,6 +154,11 @@ class App:
     # ------------------------------------------------------------- events
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         self.bus.publish(BusEvent(kind, time.monotonic(), {"wall": time.time(), **data}))
+
+    def _wake_heard(self, word: str, score: float) -> None:
+        self.publish("wake", {"word": word, "score": round(score, 3)})
+        if self.config.wake.earcon:
+            self.pipeline.earcon()
 
     # ------------------------------------------------------------- status
     def status(self) -> dict[str, Any]:
@@ -269,6 +282,7 @@ class App:
                 await self._start_simulator()
             self.mic = self.hardware.microphone(self.pipeline.on_mic, bridge)
             self.speaker = self.hardware.speaker(self.pipeline.read)
+            self.pipeline.wake_speaker = getattr(self.speaker, "wake", self.pipeline.wake_speaker)
             async with asyncio.TaskGroup() as tg:
                 tasks = self._start_tasks(tg, bridge)
                 await asyncio.sleep(0)  # let every task take its first step

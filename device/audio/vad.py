@@ -75,6 +75,13 @@ class SpeechSegmenter:
         self.in_speech = False
         self._run_ms = self._quiet_ms = 0
 
+    def keep_last(self, ms: int) -> None:
+        """Forget all but the last ``ms`` of the pre-roll and any speech run (the wake word)."""
+        keep = max(0, ms // self.settings.frame_ms)
+        frames = list(self._ring)[-keep:] if keep else []
+        self.reset()
+        self._ring.extend(frames)
+
     def playback_started(self) -> None:
         """A new reply starts playing: learn the echo coupling afresh."""
         self.coupling_db = None
