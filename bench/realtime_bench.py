@@ -61,8 +61,11 @@ from rtaudio import (
 )
 
 PIVOICE = [sys.executable, "-m", "device.cli"]
-VARIANTS = {"guarded": {"echo_guard": "guarded"}, "off": {"echo_guard": "off"},
-            "half_duplex": {"echo_guard": "half_duplex"}, "webrtc": {"echo_cancel": "webrtc"}}
+VARIANTS = {"guarded": {"echo_cancel": "off", "echo_guard": "guarded"},
+            "off": {"echo_cancel": "off", "echo_guard": "off"},
+            "half_duplex": {"echo_cancel": "off", "echo_guard": "half_duplex"},
+            "webrtc": {"echo_cancel": "webrtc"}, "speex": {"echo_cancel": "speex"},
+            "wake": {"echo_cancel": "webrtc", "wake": "hey_jarvis"}}
 
 
 class Daemon:
@@ -70,12 +73,13 @@ class Daemon:
 
     def __init__(self, tmp: Path, pulse: Pulse, url: str, audio: dict, name: str) -> None:
         self.config = tmp / f"{name}.toml"
-        audio_toml = "\n".join(f'{k} = "{v}"' for k, v in audio.items())
+        wake = audio.get("wake", "")
+        audio_toml = "\n".join(f'{k} = "{v}"' for k, v in audio.items() if k != "wake")
         self.config.write_text(
             f'[realtime]\nurl = "{url}"\nsimulator = false\n\n'
             f'[audio]\nbackend = "pyaudio"\ninput_device = "default"\noutput_device = "default"\n{audio_toml}\n\n'
             f'[turns]\nmode = "server_vad"\n\n[gpio]\npin_factory = "mock"\n\n'
-            f'[control]\nsocket = "{tmp}/{name}.sock"\n')
+            f'[wake]\nword = "{wake}"\n\n[control]\nsocket = "{tmp}/{name}.sock"\n')
         env = {**pulse.env, "OPENAI_API_KEY": "bench-key", "PYTHONPATH": str(ROOT)}
         self.log = open(tmp / f"{name}.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([*PIVOICE, "run", "--config", str(self.config)], env=env, cwd=ROOT,

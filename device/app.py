@@ -64,6 +64,8 @@ from .tools.builtin import builtin_tools
 from .tools.http import http_tool
 
 logger = logging.getLogger(__name__)
+#: how long AEC3 takes to find the echo again at the start of a reply (bench/realtime_bench.py)
+AEC_SETTLE_MS = 600
 
 __all__ = ["App", "Hardware"]
 
@@ -86,7 +88,8 @@ class App:
         gate = WakeGate(WakeSettings(follow_up_s=config.wake.follow_up)) if config.wake.enabled else None
         self.turns = TurnTaker(config.turns.mode, config.turns.vad, server_silence_ms=config.turns.silence_ms,
                                echo_guard=EchoGuard.OFF if canceller is not None else config.audio.echo_guard,
-                               hold_s=config.gpio.timing.hold_s, gate=gate)
+                               hold_s=config.gpio.timing.hold_s, gate=gate,
+                               aec_settle_ms=AEC_SETTLE_MS if canceller is not None else 0)
         self.pipeline = AudioPipeline(self.turns, prebuffer_ms=config.audio.prebuffer_ms, canceller=canceller,
                                       wake=build.wake_detector(config.wake))
         self.pipeline.on_wake = self._wake_heard

@@ -40,5 +40,5 @@ def real_hardware(config: cfg.Config) -> Hardware:
         # process); the speaker pauses when idle instead of writing silence (README "Audio").
         lambda on_audio, bridge: audio.Microphone(config.audio.input_device, on_audio, bridge=bridge,
                                                   period_ms=config.audio.mic_period_ms, preferred_rate=48000),
-        lambda read: audio.Speaker(config.audio.output_device, read, preferred_rate=48000, idle_pause_s=1.0),
+        lambda read: audio.Speaker(config.audio.output_device, read, preferred_rate=48000, idle_pause_s=5.0),
         gpio)

@@ -33,6 +33,7 @@ class FrontEnd:
         self.aec_hold_s = aec_hold_s
         self._to_vad = StreamResampler(device_rate, VAD_RATE)
         self._vad = np.zeros(0, np.int16)
+        self._raw = np.zeros(0, np.int16)     # < 10 ms waiting for the canceller
         self._n_vad = VAD_RATE * frame_ms // 1000
         self._to_api: StreamResampler | None = None    # only for the compatibility pairs
         self.cancelled_frames = 0     # 10 ms frames the canceller cleaned
@@ -48,9 +49,17 @@ class FrontEnd:
         mono = self._to_vad.process(to_mono(pcm, self.channels))
         canceller = self.canceller
         if canceller is not None and at - last_reference <= self.aec_hold_s:
-            mono = self._cancel(canceller, mono, at)
-        elif canceller is not None:
-            self.bypassed_frames += len(mono) // AEC_FRAME
+            # Whole 10 ms frames only; the rest waits for the next period (the canceller must
+            # see the microphone as one unbroken stream).
+            raw = np.concatenate([self._raw, mono]) if len(self._raw) else mono
+            whole = len(raw) // AEC_FRAME * AEC_FRAME
+            self._raw = raw[whole:]
+            mono = self._cancel(canceller, raw[:whole], at - len(self._raw) / VAD_RATE)
+        else:
+            if canceller is not None:
+                self.bypassed_frames += len(mono) // AEC_FRAME
+            if len(self._raw):
+                mono, self._raw = np.concatenate([self._raw, mono]), self._raw[:0]
         self._vad = np.concatenate([self._vad, mono]) if len(self._vad) else mono
         count = len(self._vad) // self._n_vad
         n = self._n_vad
@@ -59,17 +68,14 @@ class FrontEnd:
         return out
 
     def _cancel(self, canceller: EchoCanceller, mono: np.ndarray, at: float) -> np.ndarray:
-        whole = len(mono) // AEC_FRAME * AEC_FRAME
-        # The canceller takes whole 10 ms frames; a remainder (odd device periods) passes as is.
-        out = mono.copy()
-        frames = whole // AEC_FRAME
+        """Whole 10 ms frames, the last of which ended at ``at``."""
+        out = np.empty_like(mono)
+        frames = len(mono) // AEC_FRAME
         for i in range(frames):
             s = slice(i * AEC_FRAME, (i + 1) * AEC_FRAME)
-            # The frames of one capture period ended 10 ms apart, the last one at ``at``.
             out[s] = canceller.process(np.ascontiguousarray(mono[s]), at - (frames - 1 - i) * 0.01)
         self.cancelled_frames += frames
-        x_in = mono[:whole].astype(np.float64)
-        x_out = out[:whole].astype(np.float64)
+        x_in, x_out = mono.astype(np.float64), out.astype(np.float64)
         self.echo_in += float((x_in * x_in).sum())
         self.echo_out += float((x_out * x_out).sum())
         return out

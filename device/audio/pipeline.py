@@ -40,11 +40,14 @@ from .frontend import VAD_RATE, FrontEnd, Uplink
 from .playback import PlaybackBuffer
 from .resample import StreamResampler
 from .turns import Actions, TurnTaker
-from .vad import WebRtcVad
+from .vad import WebRtcVad, level_db
 from .wake import WakeWordDetector
 
 logger = logging.getLogger(__name__)
 API_RATE = 24000
+#: While the echo canceller works, quieter frames are not speech (its residual and comfort
+#: noise sit near -60 dBFS; a person at the level of the device's echo is far above).
+AEC_SPEECH_FLOOR_DB = -52.0
 EARCON = "earcon"   # the playback item of the wake word's tone (no conversation item)
 
 
@@ -116,7 +119,7 @@ class AudioPipeline:
         self.playback = PlaybackBuffer(rate, prebuffer_ms=self.prebuffer_ms, max_ms=self.max_playback_ms,
                                        notice=self._notice_from_reader)
         self._down = None if rate == API_RATE else StreamResampler(API_RATE, rate)
-        self._ref = StreamResampler(rate, VAD_RATE, quality="LQ") if self.canceller is not None else None
+        self._ref = StreamResampler(rate, VAD_RATE) if self.canceller is not None else None
 
     def speaker_closed(self) -> None:
         """No speaker (missing, unplugged): drop what was queued; replies drain at once."""
@@ -135,12 +138,15 @@ class AudioPipeline:
         if ref is not None and canceller is not None:
             now = self.clock()
             if pcm:
-                canceller.reference(ref.process(np.frombuffer(pcm, "<i2")), now)
+                # Stamped by its end: the resampler releases samples in bursts.
+                ref16 = ref.process(np.frombuffer(pcm, "<i2"))
+                end = now + len(pcm) / 2 / self.playback.rate if self.playback is not None else now
+                canceller.reference(ref16, end - len(ref16) / VAD_RATE)
                 self.last_reference = now
             elif now - self.last_reference < 0.1:
                 tail = ref.flush()       # the end of a reply: what the filter still holds
                 if len(tail):
-                    canceller.reference(tail, now)
+                    canceller.reference(tail, now - len(tail) / VAD_RATE)
         return pcm
 
     def set_volume(self, percent: int) -> None:
@@ -156,9 +162,12 @@ class AudioPipeline:
         if self.frontend is None:
             return
         playback = self.playback
+        cancelled = self.canceller is not None and now - self.last_reference <= self.frontend.aec_hold_s
         for pcm16 in self.frontend.frames(pcm, at=now, last_reference=self.last_reference):
             self.counters.mic_frames += 1
             speech = self.vad.is_speech(pcm16)
+            if speech and cancelled and level_db(pcm16) < AEC_SPEECH_FLOOR_DB:
+                speech = False   # the canceller's residual and comfort noise, which webrtcvad calls speech
             self.counters.speech_frames += speech
             heard = False
             if self.wake is not None and not self.turns.muted:

@@ -65,9 +65,13 @@ class Actions:
 class TurnTaker:
     def __init__(self, mode: TurnMode, vad: VadSettings | None = None, *, server_silence_ms: int = 500,
                  echo_guard: EchoGuard = EchoGuard.GUARDED, hold_s: float = 0.5,
-                 gate: WakeGate | None = None) -> None:
+                 gate: WakeGate | None = None, aec_settle_ms: int = 0) -> None:
         self.mode = TurnMode(mode)
         self.gate = gate
+        #: With an echo canceller: the first ms of each reply, while it finds the echo's delay
+        #: again, the microphone cannot barge in (a light guard; README "Echo cancellation").
+        self.aec_settle_ms = aec_settle_ms
+        self._playing_ms = 0
         self.echo_guard = EchoGuard(echo_guard)
         vad = vad or VadSettings()
         if self.mode is TurnMode.SERVER_VAD:
@@ -135,6 +139,10 @@ class TurnTaker:
                    local: bool) -> Actions:
         if playing and self.echo_guard is EchoGuard.HALF_DUPLEX:
             self.segmenter.reset()
+            return Actions()
+        self._playing_ms = self._playing_ms + self.frame_ms if playing else 0
+        if playing and self._playing_ms <= self.aec_settle_ms and not self.segmenter.in_speech:
+            self.segmenter.frame(pcm24, False)
             return Actions()
         was_speaking = self.segmenter.in_speech
         strict = playing and self.echo_guard is EchoGuard.GUARDED and not was_speaking
