@@ -26,11 +26,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from .vad import SpeechSegmenter, VadSettings
+from .vad import SpeechSegmenter, VadSettings, level_db
 from .wakegate import WakeGate
 
 MIN_COMMIT_MS = 100
 SERVER_SILENCE_MARGIN_MS = 300
+AEC_MARGIN_DB = -24.0    # with an echo canceller: speech over a reply is at least this loud vs. the reply
 
 
 class TurnMode(enum.StrEnum):
@@ -141,9 +142,13 @@ class TurnTaker:
             self.segmenter.reset()
             return Actions()
         self._playing_ms = self._playing_ms + self.frame_ms if playing else 0
-        if playing and self._playing_ms <= self.aec_settle_ms and not self.segmenter.in_speech:
-            self.segmenter.frame(pcm24, False)
-            return Actions()
+        if playing and self.aec_settle_ms and not self.segmenter.in_speech:
+            if self._playing_ms <= self.aec_settle_ms:
+                self.segmenter.frame(pcm24, False)
+                return Actions()
+            # What the canceller leaves of our own voice is 25-50 dB below what we play; a
+            # person at the level of our echo (even 18 dB down) is well above that line.
+            is_speech = is_speech and level_db(pcm24) >= reference_db + AEC_MARGIN_DB
         was_speaking = self.segmenter.in_speech
         strict = playing and self.echo_guard is EchoGuard.GUARDED and not was_speaking
         if strict and not self._was_playing:

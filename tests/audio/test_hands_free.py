@@ -176,7 +176,7 @@ def test_nothing_leaves_the_device_without_the_wake_word(tmp_path):
 def test_the_words_after_the_wake_word_are_sent_and_the_word_is_not(tmp_path):
     p, heard = wake_pipeline()
     room = Room(p)
-    word = flite48(tmp_path, "hey jarvis")
+    word = flite48(tmp_path, "hey jarvis", "rms")
     question = flite48(tmp_path, "what time is it")
     talk = np.concatenate([np.zeros(RATE // 2), word, np.zeros(RATE // 5), question])
     sent_before: list[int] = []
@@ -199,6 +199,7 @@ def test_the_wake_word_interrupts_the_device_and_nothing_else_does(tmp_path):
     room.run(1.0)
     room.run(2.5, speech48("goforward.raw"))     # someone talks, no wake word: the reply goes on
     assert room.listener.barge_ins == [] and p.speaking
-    room.run(2.5, np.concatenate([np.zeros(RATE // 2), flite48(tmp_path, "hey jarvis")]))
+    # (the model's score is not bit-exact from run to run: a voice it hears clearly, after a pause)
+    room.run(2.5, np.concatenate([np.zeros(RATE), flite48(tmp_path, "hey jarvis", "rms")]))
     assert room.listener.barge_ins == ["wake"] and not p.speaking
     assert room.listener.sent == 0             # the word itself never went up
