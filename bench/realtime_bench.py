@@ -44,6 +44,7 @@ import soxr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).parent)]
 
+import rtwake
 from rtaudio import (
     RATE,
     CpuMeter,
@@ -67,7 +68,8 @@ VARIANTS = {"guarded": {"echo_cancel": "off", "echo_guard": "guarded"},
             "off": {"echo_cancel": "off", "echo_guard": "off"},
             "half_duplex": {"echo_cancel": "off", "echo_guard": "half_duplex"},
             "webrtc": {"echo_cancel": "webrtc"}, "speex": {"echo_cancel": "speex"},
-            "wake": {"echo_cancel": "webrtc", "wake": "hey_jarvis"}}
+            "wake": {"echo_cancel": "webrtc", "wake": "hey_jarvis"},
+            "webrtc100": {"echo_cancel": "webrtc", "mic_period_ms": 100}}
 #: the wake word variant takes no follow-up turn, so each wake word trial stands alone
 WAKE_TOML = '[wake]\nword = "{word}"\nfollow_up = 0\n'
 
@@ -79,7 +81,7 @@ class Daemon:
     def __init__(self, tmp: Path, pulse: Pulse, url: str, audio: dict, name: str) -> None:
         self.config = tmp / f"{name}.toml"
         wake = audio.get("wake", "")
-        audio_toml = "\n".join(f'{k} = "{v}"' for k, v in audio.items() if k != "wake")
+        audio_toml = "\n".join(f'{k} = {json.dumps(v)}' for k, v in audio.items() if k != "wake")
         self.config.write_text(
             f'[realtime]\nurl = "{url}"\nsimulator = false\n\n'
             f'[audio]\nbackend = "pyaudio"\ninput_device = "default"\noutput_device = "default"\n{audio_toml}\n\n'
@@ -133,6 +135,7 @@ class Daemon:
 def self_interruptions(d: Daemon, pulse: Pulse, loop: str, db: float, tmp: Path, window: float, spk: Recorder):
     pulse.echo_gain(loop, db)
     cpu = CpuMeter(d.proc.pid)
+    aec_before = rtwake.status(d).get("echo_canceller")
     start = time.monotonic()
     cpu.start()
     play(pulse, "micfeed", write_wav(tmp / "question.wav", clip48("goforward.raw"))).wait()
@@ -145,19 +148,24 @@ def self_interruptions(d: Daemon, pulse: Pulse, loop: str, db: float, tmp: Path,
     barges = [e.get("cause") for _, e in d.since(start, "barge_in")]
     return {"turns": len(d.since(start, "turn")), "cancelled": sum(e.get("status") == "cancelled" for e in replies),
             "replies": len(replies), "server_vad": barges.count("server_vad"), "voice": barges.count("voice"),
-            "cpu": percent, "window": (start, end), "first_sample_ms": first_sample_ms(d, spk, start)}
+            "cpu": percent, "window": (start, end), "first_sample_ms": first_sample_ms(d, spk, start),
+            "erle_device": rtwake.erle_between(aec_before, rtwake.status(d).get("echo_canceller"))}
 
 
-def first_sample_ms(d: Daemon, spk: Recorder, start: float) -> int | None:
+def first_sample_ms(d: Daemon, spk: Recorder, start: float) -> tuple[int | None, int | None]:
     """The first reply delta (the daemon's own wall-clock stamp, put on our monotonic clock) to
-    the first sound in the speaker's recording."""
+    the first sound in the speaker's recording; and to the speaker thread taking the first
+    sample (the daemon's playback_started)."""
     deltas = d.since(start, "first_delta")
     if not deltas:
-        return None
+        return None, None
     at = deltas[0][1]["wall"] - (time.time() - time.monotonic())
-    levels = frame_db(spk.samples()[spk.at(at):spk.at(at + 2.0)])
-    loud = np.flatnonzero(levels > -50)
-    return int(loud[0] * 10) if len(loud) else None
+    # Any sample at all: the reply may begin with its own quiet (a null sink is digital zero).
+    levels = frame_db(spk.samples()[spk.at(at):spk.at(at + 2.0)], 48)
+    loud = np.flatnonzero(levels > -100)
+    started = d.since(start, "playback_started")
+    handed = int(1000 * (started[0][1]["wall"] - deltas[0][1]["wall"])) if started else None
+    return (int(loud[0]) if len(loud) else None), handed
 
 
 def barge_in(d: Daemon, pulse: Pulse, loop: str, db: float, gain_db: float, tmp: Path, spk: Recorder,
@@ -347,7 +355,7 @@ def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, windo
             time.sleep(1.5)
             cpu = CpuMeter(d.proc.pid)
             cpu.start()
-            time.sleep(5.0)
+            time.sleep(15.0)      # long enough for 0.1 % resolution (100 Hz ticks)
             idle = cpu.percent()
             print(f"  connected, silent: CPU {idle:.2f} % of a core (Pi Zero 2 W ~{10 * idle:.0f} %), "
                   f"RSS {cpu.rss_mb():.0f} MB")
@@ -360,7 +368,10 @@ def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, windo
                 print(f"{label} turns {r['turns']} (1 asked), replies {r['replies']} ({r['cancelled']} cancelled), "
                       f"barge-ins server_vad {r['server_vad']} voice {r['voice']}; CPU in conversation "
                       f"{r['cpu']:.2f} % (Pi Zero 2 W ~{10 * r['cpu']:.0f} %); first delta to first sample "
-                      f"at the speaker {r['first_sample_ms']} ms")
+                      f"at the speaker {r['first_sample_ms'][0]} ms (handed to the speaker's thread after "
+                      f"{r['first_sample_ms'][1]} ms)")
+                if r["erle_device"] is not None:
+                    print(f"{label} the daemon's own echo canceller in that window: ERLE {r['erle_device']:.1f} dB")
                 if "erle" in scenarios:
                     e = erle(spk, mic, r["window"])
                     print(f"{label} AEC3 offline on these recordings: " + ("n/a" if e is None else

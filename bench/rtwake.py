@@ -53,11 +53,23 @@ def negatives() -> np.ndarray:
     return np.concatenate([x for part in parts for x in (part, gap)])
 
 
-def bytes_up(daemon: Any) -> int:
+def status(daemon: Any) -> dict:
     from device import control
 
-    reply = control.request(str(daemon.socket), {"cmd": "status"})
-    return int(reply.get("audio_bytes_up", 0))
+    return control.request(str(daemon.socket), {"cmd": "status"})
+
+
+def bytes_up(daemon: Any) -> int:
+    return int(status(daemon).get("audio_bytes_up", 0))
+
+
+def erle_between(before: dict | None, after: dict | None) -> float | None:
+    """ERLE (dB) of the daemon's canceller over a window, from its status counters."""
+    if not before or not after:
+        return None
+    e_in = after["energy_in"] - before["energy_in"]
+    e_out = after["energy_out"] - before["energy_out"]
+    return 10 * np.log10(e_in / e_out) if e_in > 0 and e_out > 0 else None
 
 
 def room_without_the_word(daemon: Any, pulse: Any, tmp: Path, speech: np.ndarray) -> dict:

@@ -178,7 +178,8 @@ class App:
             "uptime_s": round(time.monotonic() - self.started, 1), "volume": self.controls.volume,
             "underruns": playback.stats.underruns if playback else 0,
             "playback_dropped_ms": playback.stats.dropped_ms if playback else 0,
-            "overflows": counters.overflows, "mic_frames": counters.mic_frames,
+            "overflows": counters.overflows, "mic_frames": counters.mic_frames, "wake_words": counters.wake_words,
+            "echo_canceller": self._aec_status(),
             "audio_bytes_up": self.conversation.stats.bytes_up, "audio_bytes_down": self.conversation.stats.bytes_down,
             "metrics": self.metrics.where(),
             "audio_problem": self.audio_problem, "gpio_problem": self.gpio_problem,
@@ -189,6 +190,15 @@ class App:
             "tools": [t.name for t in self.tools.tools()],
             **self._control_counters(),
         }
+
+    def _aec_status(self) -> dict[str, Any] | None:
+        """The canceller's work so far: frames cleaned or skipped, energy in and out (bench)."""
+        front, canceller = self.pipeline.frontend, self.pipeline.canceller
+        if canceller is None:
+            return None
+        return {"kind": getattr(canceller, "name", "?"), "frames": front.cancelled_frames if front else 0,
+                "skipped": front.bypassed_frames if front else 0,
+                "energy_in": front.echo_in if front else 0.0, "energy_out": front.echo_out if front else 0.0}
 
     def _control_counters(self) -> dict[str, int]:
         stats = self.control.stats if self.control is not None else None

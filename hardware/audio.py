@@ -194,6 +194,7 @@ class Speaker(_PortAudioDevice):
         self.period_ms = period_ms
         self.idle_pause_s = idle_pause_s
         self._resume = threading.Event()
+        self._woken_at = 0.0
         self.paused = False
         self.pauses = 0
         self.ahead_ms = ahead_ms
@@ -214,7 +215,9 @@ class Speaker(_PortAudioDevice):
         self._thread.start()
 
     def wake(self) -> None:
-        """Audio is queued: resume a paused stream (any thread)."""
+        """Audio is queued, or soon will be: resume a paused stream (any thread). The idle
+        time counts afresh from here."""
+        self._woken_at = self.clock()
         self._resume.set()
 
     def _write_loop(self) -> None:
@@ -231,7 +234,7 @@ class Speaker(_PortAudioDevice):
                 idle_since = None
             elif idle_since is None:
                 idle_since = self.clock()
-            elif self.clock() - idle_since >= self.idle_pause_s:
+            elif self.clock() - max(idle_since, self._woken_at) >= self.idle_pause_s:
                 self._resume.clear()
                 pcm = self.read(period)    # queued just now? (a later push sets _resume)
                 if not pcm:

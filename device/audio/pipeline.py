@@ -87,7 +87,7 @@ class AudioPipeline:
         #: told when the wake word is heard (the app publishes "wake" on the bus)
         self.on_wake: WakeHook | None = None
         #: told when reply audio is queued (the speaker resumes a paused stream)
-        self.wake_speaker: Callable[[], None] = lambda: None
+        self.wake_speaker: Callable[[], None] = lambda: None  # noqa: E731
         self.vad = vad or WebRtcVad(turns.segmenter.settings.aggressiveness)
         self.prebuffer_ms = prebuffer_ms
         self.max_playback_ms = max_playback_ms
@@ -183,6 +183,10 @@ class AudioPipeline:
         is sent to the API's rate, hand the rest to the listener (also for the button's turns)."""
         if actions.wake:
             self._heard_wake_word()
+        if actions.speech_started or actions.wake:
+            # A reply may follow: a paused output stream takes a few hundred ms to start on
+            # some stacks (PortAudio primes it), so start it now, not at the first delta.
+            self.wake_speaker()
         if actions.barge_in:
             self.interrupt(actions.barge_cause)
         if actions.send:

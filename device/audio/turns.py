@@ -32,6 +32,7 @@ from .wakegate import WakeGate
 MIN_COMMIT_MS = 100
 SERVER_SILENCE_MARGIN_MS = 300
 AEC_MARGIN_DB = -24.0    # with an echo canceller: speech over a reply is at least this loud vs. the reply
+AEC_BARGE_IN_MS = 60     # ... and this much of it stops the reply (the audio is clean: no need to wait)
 
 
 class TurnMode(enum.StrEnum):
@@ -142,6 +143,7 @@ class TurnTaker:
             self.segmenter.reset()
             return Actions()
         self._playing_ms = self._playing_ms + self.frame_ms if playing else 0
+        start_ms: int | None = None
         if playing and self.aec_settle_ms and not self.segmenter.in_speech:
             if self._playing_ms <= self.aec_settle_ms:
                 self.segmenter.frame(pcm24, False)
@@ -149,12 +151,13 @@ class TurnTaker:
             # What the canceller leaves of our own voice is 25-50 dB below what we play; a
             # person at the level of our echo (even 18 dB down) is well above that line.
             is_speech = is_speech and level_db(pcm24) >= reference_db + AEC_MARGIN_DB
+            start_ms = AEC_BARGE_IN_MS
         was_speaking = self.segmenter.in_speech
         strict = playing and self.echo_guard is EchoGuard.GUARDED and not was_speaking
         if strict and not self._was_playing:
             self.segmenter.playback_started()
         self._was_playing = playing
-        result = self.segmenter.frame(pcm24, is_speech, strict=strict, reference_db=reference_db)
+        result = self.segmenter.frame(pcm24, is_speech, strict=strict, reference_db=reference_db, start_ms=start_ms)
         actions = Actions(send=self._sending(result.send) if result.send else [])
         if result.started:
             self.turn_ms = len(result.send) * self.frame_ms

@@ -92,7 +92,8 @@ class SpeechSegmenter:
         return list(self._ring)
 
     def frame(self, pcm24: bytes, is_speech: bool, *, strict: bool = False,
-              reference_db: float = -90.0) -> GateResult:
+              reference_db: float = -90.0, start_ms: int | None = None) -> GateResult:
+        """``start_ms`` overrides the speech needed to start (a barge-in over clean audio)."""
         s = self.settings
         self.position_ms += s.frame_ms
         if strict:
@@ -103,7 +104,7 @@ class SpeechSegmenter:
                 self._run_ms += s.frame_ms
             else:  # strict (over our own echo): gaps between words only leak, they do not reset
                 self._run_ms = max(0, self._run_ms - s.frame_ms) if strict else 0
-            needed = s.barge_in_min_ms if strict else s.min_speech_ms
+            needed = s.barge_in_min_ms if strict else start_ms if start_ms is not None else s.min_speech_ms
             if self._run_ms < needed:
                 return GateResult()
             self.in_speech = True

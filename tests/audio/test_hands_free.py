@@ -103,8 +103,9 @@ needs_webrtc = pytest.mark.skipif(not aec.available("webrtc"), reason="livekit (
 
 
 @needs_webrtc
-def test_the_devices_own_voice_at_full_level_does_not_interrupt_it():
-    room = Room(pipeline(aec.create("webrtc")), gain_db=0.0)
+@pytest.mark.parametrize("gain_db, delay_ms", [(0.0, 75), (-6.0, 90), (-18.0, 120)])
+def test_the_devices_own_voice_does_not_interrupt_it(gain_db, delay_ms):
+    room = Room(pipeline(aec.create("webrtc")), gain_db=gain_db, delay_ms=delay_ms)
     room.run(1.0)
     room.pipeline.play("item_1", reply24())
     room.pipeline.finish()
