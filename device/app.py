@@ -272,7 +272,7 @@ class App:
             self.publish("error", {"error": str(exc), "fatal": False})
             self.notifier.notify(f"READY=1\nSTATUS={self.status_line()}")
             return
-        for section in ("audio", "gpio", "turns", "control", "metrics"):
+        for section in ("audio", "gpio", "turns", "control", "metrics", "wake"):
             if getattr(new, section) != getattr(self.config, section):
                 logger.warning("[%s] changed: restart pivoice to apply it (systemctl restart pivoice)", section)
         self.config = replace(self.config, realtime=new.realtime, source=new.source)

@@ -99,6 +99,31 @@ class FrontEnd:
         return out
 
 
+class StreamClock:
+    """When the microphone's samples were captured, from the stream itself: the earliest time
+    consistent with every delivery (a late event loop only ever makes a delivery later), let
+    to drift by ``drift_ppm`` for the sound card's own clock. Without it the canceller's
+    timeline jumps whenever the loop is late, and it must find the echo again each time."""
+
+    def __init__(self, rate: int, *, drift_ppm: float = 500.0) -> None:
+        self.rate = rate
+        self.drift = drift_ppm * 1e-6
+        self._offset: float | None = None
+        self._count = 0
+        self._last = 0.0
+
+    def stamp(self, now: float, samples: int, *, reset: bool = False) -> float:
+        """Monotonic time at which the last of ``samples`` (just delivered at ``now``) was captured."""
+        self._count += samples
+        seen = now - self._count / self.rate
+        if self._offset is None or reset:
+            self._offset = seen
+        else:
+            self._offset = min(self._offset + self.drift * (now - self._last), seen)
+        self._last = now
+        return self._offset + self._count / self.rate
+
+
 class Uplink:
     """16 kHz frames a turn sends -> 24 kHz PCM for the API; continuous within a turn."""
 

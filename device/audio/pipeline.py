@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .aec import EchoCanceller
-from .frontend import VAD_RATE, FrontEnd, Uplink
+from .frontend import VAD_RATE, FrontEnd, StreamClock, Uplink
 from .playback import PlaybackBuffer
 from .resample import StreamResampler
 from .turns import Actions, TurnTaker
@@ -110,6 +110,8 @@ class AudioPipeline:
     # ---------------------------------------------------------------- devices
     def mic_opened(self, rate: int, channels: int) -> None:
         self.frontend = FrontEnd(rate, channels, frame_ms=self.turns.frame_ms, canceller=self.canceller)
+        self._mic_clock = StreamClock(rate)
+        self._mic_channels = channels
 
     def speaker_opened(self, rate: int) -> None:
         """The speaker is open at ``rate``: reply audio is resampled once, to that rate."""
@@ -163,7 +165,8 @@ class AudioPipeline:
             return
         playback = self.playback
         cancelled = self.canceller is not None and now - self.last_reference <= self.frontend.aec_hold_s
-        for pcm16 in self.frontend.frames(pcm, at=now, last_reference=self.last_reference):
+        at = self._mic_clock.stamp(now, len(pcm) // (2 * self._mic_channels), reset=overflowed)
+        for pcm16 in self.frontend.frames(pcm, at=at, last_reference=self.last_reference):
             self.counters.mic_frames += 1
             speech = self.vad.is_speech(pcm16)
             if speech and cancelled and level_db(pcm16) < AEC_SPEECH_FLOOR_DB:

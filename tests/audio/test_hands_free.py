@@ -204,3 +204,16 @@ def test_the_wake_word_interrupts_the_device_and_nothing_else_does(tmp_path):
     room.run(2.5, np.concatenate([np.zeros(RATE), flite48(tmp_path, "hey jarvis", "rms")]))
     assert room.listener.barge_ins == ["wake"] and not p.speaking
     assert room.listener.sent == 0             # the word itself never went up
+
+
+def test_the_microphone_clock_ignores_a_late_loop_and_follows_the_card():
+    from device.audio.frontend import StreamClock
+
+    clock = StreamClock(48000)
+    stamps = [clock.stamp(10.0 + 0.05 * i + (0.15 if i == 5 else 0.0), 2400) for i in range(10)]
+    # a delivery 150 ms late (a busy loop) is still stamped when it was captured
+    assert all(abs(s - (10.0 + 0.05 * i)) < 0.0005 for i, s in enumerate(stamps))
+    # a card 300 ppm slow: deliveries come later and later; the stamps follow
+    slow = [clock.stamp(10.45 + 0.05 * 1.0003 * (i + 1), 2400) for i in range(2000)]
+    assert abs(slow[-1] - (10.45 + 0.05 * 1.0003 * 2000)) < 0.005
+    assert clock.stamp(200.0, 2400, reset=True) == 200.0        # an overflow: samples were lost
