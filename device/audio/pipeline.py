@@ -41,7 +41,7 @@ from .playback import PlaybackBuffer
 from .resample import StreamResampler
 from .turns import Actions, TurnTaker
 from .vad import WebRtcVad, level_db
-from .wake import WakeWordDetector
+from .wake import SpeechOnlyWake, WakeWordDetector
 
 logger = logging.getLogger(__name__)
 API_RATE = 24000
@@ -83,7 +83,8 @@ class AudioPipeline:
                  wake: WakeWordDetector | None = None) -> None:
         self.turns = turns
         self.canceller = canceller
-        self.wake = wake
+        #: the wake word runs only around speech (wake.SpeechOnlyWake): silence costs nothing
+        self.wake = SpeechOnlyWake(wake) if wake is not None else None
         #: told when the wake word is heard (the app publishes "wake" on the bus)
         self.on_wake: WakeHook | None = None
         #: told when reply audio is queued (the speaker resumes a paused stream)
@@ -174,7 +175,7 @@ class AudioPipeline:
             self.counters.speech_frames += speech
             heard = False
             if self.wake is not None and not self.turns.muted:
-                heard = self.wake.process(pcm16).detected
+                heard = self.wake.process(pcm16, speech).detected
             playing = playback is not None and playback.active
             actions = self.turns.frame(pcm16, speech, playing=playing, now=now, wake=heard,
                                        reference_db=playback.reference_db() if playing and playback else -90.0)

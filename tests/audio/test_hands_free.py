@@ -174,6 +174,16 @@ def test_nothing_leaves_the_device_without_the_wake_word(tmp_path):
 
 
 @needs_wake
+def test_a_silent_room_costs_the_wake_word_nothing(tmp_path):
+    p, heard = wake_pipeline()
+    room = Room(p)
+    room.run(3.0)
+    assert p.wake.fed_frames == 0 and p.wake.skipped_frames >= 145   # (the resampler holds a few ms)
+    room.run(3.0, np.concatenate([np.zeros(RATE), flite48(tmp_path, "hey jarvis", "rms")]))
+    assert [w.lower() for w, _ in heard] == ["hey jarvis"]      # fed from just before the speech
+
+
+@needs_wake
 def test_the_words_after_the_wake_word_are_sent_and_the_word_is_not(tmp_path):
     p, heard = wake_pipeline()
     room = Room(p)
