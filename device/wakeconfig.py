@@ -37,7 +37,7 @@ class WakeConfig:
 def read_wake(reader: Any) -> WakeConfig:
     """``reader`` is config._Reader (section, fill, within, fail)."""
     table = reader.section("wake", tuple(f.name for f in fields(WakeConfig)))
-    wake = reader.fill("wake", WakeConfig, table, WakeConfig())
+    wake: WakeConfig = reader.fill("wake", WakeConfig, table, WakeConfig())
     if wake.word and not wake.model and wake.word not in BUILTIN_WORDS:
         reader.fail("[wake] word", f"{wake.word!r} is not a built-in model; use one of {', '.join(BUILTIN_WORDS)} "
                     "(or \"\" for no wake word), or set [wake] model to a custom model's .json file")

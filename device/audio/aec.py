@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -280,7 +280,7 @@ class SpeexAec:
         self.close()
 
 
-def create(kind: str, rate: int = 16000, **options) -> EchoCanceller | None:
+def create(kind: str, rate: int = 16000, **options: Any) -> EchoCanceller | None:
     """``"webrtc"``, ``"speex"`` or ``"off"`` (None: the caller keeps its echo guard)."""
     if kind == "off":
         return None

@@ -140,4 +140,4 @@ class WebRtcVad:
         self._vad = webrtcvad.Vad(aggressiveness)
 
     def is_speech(self, pcm16k: bytes) -> bool:
-        return self._vad.is_speech(pcm16k, 16000)
+        return bool(self._vad.is_speech(pcm16k, 16000))

@@ -17,6 +17,7 @@ import json
 import logging
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class WakeResult:
     detected: bool
 
 
-def _library():
+def _library() -> Any:
     try:
         import pymicro_wakeword
     except ImportError as exc:
