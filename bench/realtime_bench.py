@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,9 +44,13 @@ import soxr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).parent)]
 
+import rtwake
 from rtaudio import (
     RATE,
     CpuMeter,
+    calibrate,
+    free_port,
+    wait_quiet,
     Pulse,
     Recorder,
     active_rms,
@@ -61,8 +64,15 @@ from rtaudio import (
 )
 
 PIVOICE = [sys.executable, "-m", "device.cli"]
-VARIANTS = {"guarded": {"echo_guard": "guarded"}, "off": {"echo_guard": "off"},
-            "half_duplex": {"echo_guard": "half_duplex"}, "webrtc": {"echo_cancel": "webrtc"}}
+VARIANTS = {"guarded": {"echo_cancel": "off", "echo_guard": "guarded"},
+            "off": {"echo_cancel": "off", "echo_guard": "off"},
+            "half_duplex": {"echo_cancel": "off", "echo_guard": "half_duplex"},
+            "webrtc": {"echo_cancel": "webrtc"}, "speex": {"echo_cancel": "speex"},
+            "wake": {"echo_cancel": "webrtc", "wake": "hey_jarvis"},
+            "webrtc100": {"echo_cancel": "webrtc", "mic_period_ms": 100}}
+#: the wake word variant takes no follow-up turn, so each wake word trial stands alone
+WAKE_TOML = '[wake]\nword = "{word}"\nfollow_up = 0\n'
+
 
 
 class Daemon:
@@ -70,12 +80,14 @@ class Daemon:
 
     def __init__(self, tmp: Path, pulse: Pulse, url: str, audio: dict, name: str) -> None:
         self.config = tmp / f"{name}.toml"
-        audio_toml = "\n".join(f'{k} = "{v}"' for k, v in audio.items())
+        wake = audio.get("wake", "")
+        audio_toml = "\n".join(f'{k} = {json.dumps(v)}' for k, v in audio.items() if k != "wake")
         self.config.write_text(
             f'[realtime]\nurl = "{url}"\nsimulator = false\n\n'
             f'[audio]\nbackend = "pyaudio"\ninput_device = "default"\noutput_device = "default"\n{audio_toml}\n\n'
             f'[turns]\nmode = "server_vad"\n\n[gpio]\npin_factory = "mock"\n\n'
-            f'[control]\nsocket = "{tmp}/{name}.sock"\n')
+            f'{WAKE_TOML.format(word=wake) if wake else ""}\n[control]\nsocket = "{tmp}/{name}.sock"\n')
+        self.socket = tmp / f"{name}.sock"
         env = {**pulse.env, "OPENAI_API_KEY": "bench-key", "PYTHONPATH": str(ROOT)}
         self.log = open(tmp / f"{name}.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([*PIVOICE, "run", "--config", str(self.config)], env=env, cwd=ROOT,
@@ -120,49 +132,10 @@ class Daemon:
         self.log.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def calibrate(pulse: Pulse, loop: str, db: float, tmp: Path, spk: Recorder, mic: Recorder) -> tuple[float, float]:
-    """Measured (gain dB, delay ms) of the echo path: real speech played on the speaker."""
-    pulse.echo_gain(loop, db)
-    wav = write_wav(tmp / "calib.wav", clip48("goforward.raw", 0.5))
-    start = time.monotonic()
-    play(pulse, "speaker", wav).wait()
-    time.sleep(0.4)
-    end = time.monotonic()
-    pulse.echo_gain(loop, None)
-    s, m = spk.samples()[spk.at(start):spk.at(end)], mic.samples()[mic.at(start):mic.at(end)]
-    n = min(len(s), len(m))
-    lag, _ = gcc_phat(s[:n], m[:n], RATE // 2)
-    ref, got = s[: n - lag], m[lag:n]
-    # Level ratio over the frames where the speaker is loud: a least-squares fit would be biased
-    # low by the loopback's adaptive resampler drifting the alignment over the clip.
-    loud = frame_db(ref) > -45
-    if not loud.any():
-        return -120.0, 1000 * lag / RATE                # nothing came through (the path is still starting)
-    blocks = lambda x: x[: len(loud) * 480].reshape(-1, 480)[loud].astype(np.float64)
-    gain = np.sqrt((blocks(got) ** 2).mean() / max((blocks(ref) ** 2).mean(), 1.0))
-    return 20 * np.log10(max(gain, 1e-6)), 1000 * lag / RATE
-
-
-def wait_quiet(spk: Recorder, seconds: float = 1.0, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    quiet_since = time.monotonic()
-    while time.monotonic() < deadline:
-        if spk.level_db(50) > -60:
-            quiet_since = time.monotonic()
-        if time.monotonic() - quiet_since >= seconds:
-            return
-        time.sleep(0.05)
-
-
 def self_interruptions(d: Daemon, pulse: Pulse, loop: str, db: float, tmp: Path, window: float, spk: Recorder):
     pulse.echo_gain(loop, db)
     cpu = CpuMeter(d.proc.pid)
+    aec_before = rtwake.status(d).get("echo_canceller")
     start = time.monotonic()
     cpu.start()
     play(pulse, "micfeed", write_wav(tmp / "question.wav", clip48("goforward.raw"))).wait()
@@ -175,7 +148,24 @@ def self_interruptions(d: Daemon, pulse: Pulse, loop: str, db: float, tmp: Path,
     barges = [e.get("cause") for _, e in d.since(start, "barge_in")]
     return {"turns": len(d.since(start, "turn")), "cancelled": sum(e.get("status") == "cancelled" for e in replies),
             "replies": len(replies), "server_vad": barges.count("server_vad"), "voice": barges.count("voice"),
-            "cpu": percent, "window": (start, end)}
+            "cpu": percent, "window": (start, end), "first_sample_ms": first_sample_ms(d, spk, start),
+            "erle_device": rtwake.erle_between(aec_before, rtwake.status(d).get("echo_canceller"))}
+
+
+def first_sample_ms(d: Daemon, spk: Recorder, start: float) -> tuple[int | None, int | None]:
+    """The first reply delta (the daemon's own wall-clock stamp, put on our monotonic clock) to
+    the first sound in the speaker's recording; and to the speaker thread taking the first
+    sample (the daemon's playback_started)."""
+    deltas = d.since(start, "first_delta")
+    if not deltas:
+        return None, None
+    at = deltas[0][1]["wall"] - (time.time() - time.monotonic())
+    # Any sample at all: the reply may begin with its own quiet (a null sink is digital zero).
+    levels = frame_db(spk.samples()[spk.at(at):spk.at(at + 2.0)], 48)
+    loud = np.flatnonzero(levels > -100)
+    started = d.since(start, "playback_started")
+    handed = int(1000 * (started[0][1]["wall"] - deltas[0][1]["wall"])) if started else None
+    return (int(loud[0]) if len(loud) else None), handed
 
 
 def barge_in(d: Daemon, pulse: Pulse, loop: str, db: float, gain_db: float, tmp: Path, spk: Recorder,
@@ -318,7 +308,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--levels", default="-18:40,-6:40,0:25", help="echo paths as DB:LATENCY_MS,...")
     parser.add_argument("--variants", default="guarded,off", help=f"configs to compare: {', '.join(VARIANTS)}")
-    parser.add_argument("--scenarios", default="cpu,selfint,bargein,erle")
+    parser.add_argument("--scenarios", default="cpu,selfint,bargein,erle,wake")
     parser.add_argument("--window", type=float, default=8.0, help="seconds of open speaker after the question")
     args = parser.parse_args()
     levels = [(float(db), int(ms)) for db, ms in (x.split(":") for x in args.levels.split(","))]
@@ -365,19 +355,23 @@ def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, windo
             time.sleep(1.5)
             cpu = CpuMeter(d.proc.pid)
             cpu.start()
-            time.sleep(5.0)
+            time.sleep(15.0)      # long enough for 0.1 % resolution (100 Hz ticks)
             idle = cpu.percent()
             print(f"  connected, silent: CPU {idle:.2f} % of a core (Pi Zero 2 W ~{10 * idle:.0f} %), "
                   f"RSS {cpu.rss_mb():.0f} MB")
         if "profile" in scenarios:
             profile(d, tmp, name)
-        for db, ms in levels:
+        for db, ms in levels if "wake" not in VARIANTS[name] else []:   # its questions need the word
             label = f"  echo {db:+.0f} dB/{ms} ms:"
             if "selfint" in scenarios:
                 r = self_interruptions(d, pulse, loops[ms], db, tmp, window, spk)
                 print(f"{label} turns {r['turns']} (1 asked), replies {r['replies']} ({r['cancelled']} cancelled), "
                       f"barge-ins server_vad {r['server_vad']} voice {r['voice']}; CPU in conversation "
-                      f"{r['cpu']:.2f} % (Pi Zero 2 W ~{10 * r['cpu']:.0f} %)")
+                      f"{r['cpu']:.2f} % (Pi Zero 2 W ~{10 * r['cpu']:.0f} %); first delta to first sample "
+                      f"at the speaker {r['first_sample_ms'][0]} ms (handed to the speaker's thread after "
+                      f"{r['first_sample_ms'][1]} ms)")
+                if r["erle_device"] is not None:
+                    print(f"{label} the daemon's own echo canceller in that window: ERLE {r['erle_device']:.1f} dB")
                 if "erle" in scenarios:
                     e = erle(spk, mic, r["window"])
                     print(f"{label} AEC3 offline on these recordings: " + ("n/a" if e is None else
@@ -389,8 +383,22 @@ def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, windo
                 if not measurable(r):
                     r = barge_in(d, pulse, loops[ms], db, measured[db, ms][0], tmp, spk, mic, echo=False)
                     print(f"{label} the same person, echo path muted: {describe(r)}")
+        if "wake" in scenarios:
+            wake_scenario(d, name, pulse, tmp, spk)
     finally:
         d.stop()
+
+
+def wake_scenario(d: Daemon, name: str, pulse: Pulse, tmp: Path, spk: Recorder) -> None:
+    import rtwake
+
+    if "wake" in VARIANTS[name]:
+        r = rtwake.wake_words(d, pulse, tmp, spk, wait_quiet)
+        print(f"  wake word: detected {r['detected']} of {r['n']} (flite, 4 voices x 3 speeds, the question "
+              f"right after it); a turn followed {r['turns']} of them")
+    r = rtwake.room_without_the_word(d, pulse, tmp, rtwake.negatives())
+    print(f"  {r['seconds']:.0f} s of speech without the wake word: wake events {r['false_accepts']} "
+          f"(~{r['false_accepts'] * 3600 / r['seconds']:.0f}/h), turns {r['turns']}, upstream {r['bytes_up']} bytes")
 
 
 if __name__ == "__main__":

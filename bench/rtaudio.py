@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -214,3 +215,43 @@ def active_rms(x: np.ndarray) -> float:
     blocks = x[: len(levels) * 480].reshape(-1, 480).astype(np.float64)
     keep = blocks[levels > -45]
     return float(np.sqrt((keep ** 2).mean())) if len(keep) else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def calibrate(pulse: Pulse, loop: str, db: float, tmp: Path, spk: Recorder, mic: Recorder) -> tuple[float, float]:
+    """Measured (gain dB, delay ms) of the echo path: real speech played on the speaker."""
+    pulse.echo_gain(loop, db)
+    wav = write_wav(tmp / "calib.wav", clip48("goforward.raw", 0.5))
+    start = time.monotonic()
+    play(pulse, "speaker", wav).wait()
+    time.sleep(0.4)
+    end = time.monotonic()
+    pulse.echo_gain(loop, None)
+    s, m = spk.samples()[spk.at(start):spk.at(end)], mic.samples()[mic.at(start):mic.at(end)]
+    n = min(len(s), len(m))
+    lag, _ = gcc_phat(s[:n], m[:n], RATE // 2)
+    ref, got = s[: n - lag], m[lag:n]
+    # Level ratio over the frames where the speaker is loud: a least-squares fit would be biased
+    # low by the loopback's adaptive resampler drifting the alignment over the clip.
+    loud = frame_db(ref) > -45
+    if not loud.any():
+        return -120.0, 1000 * lag / RATE                # nothing came through (the path is still starting)
+    blocks = lambda x: x[: len(loud) * 480].reshape(-1, 480)[loud].astype(np.float64)
+    gain = np.sqrt((blocks(got) ** 2).mean() / max((blocks(ref) ** 2).mean(), 1.0))
+    return 20 * np.log10(max(gain, 1e-6)), 1000 * lag / RATE
+
+
+def wait_quiet(spk: Recorder, seconds: float = 1.0, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        if spk.level_db(50) > -60:
+            quiet_since = time.monotonic()
+        if time.monotonic() - quiet_since >= seconds:
+            return
+        time.sleep(0.05)

@@ -37,8 +37,10 @@ from hardware.leds import LedAnimator
 
 from . import config as cfg
 from . import metrics
+from .audio import build
 from .audio.pipeline import AudioPipeline
-from .audio.turns import TurnMode, TurnTaker
+from .audio.turns import EchoGuard, TurnMode, TurnTaker
+from .audio.wakegate import WakeGate, WakeSettings
 from .bus import BusEvent, EventBus
 from .commands import control_commands
 from .control import ControlServer
@@ -62,6 +64,8 @@ from .tools.builtin import builtin_tools
 from .tools.http import http_tool
 
 logger = logging.getLogger(__name__)
+#: how long AEC3 takes to find the echo again at the start of a reply (bench/realtime_bench.py)
+AEC_SETTLE_MS = 600
 
 __all__ = ["App", "Hardware"]
 
@@ -79,9 +83,16 @@ class App:
         self.bus = EventBus()
         self.machine = StateMachine(self.bus)
         self.bus.listen(self.machine.follow)
+        # With an echo canceller the microphone is clean: the VAD alone decides (no echo guard).
+        canceller = build.echo_canceller(config.audio.echo_cancel)
+        gate = WakeGate(WakeSettings(follow_up_s=config.wake.follow_up)) if config.wake.enabled else None
         self.turns = TurnTaker(config.turns.mode, config.turns.vad, server_silence_ms=config.turns.silence_ms,
-                               echo_guard=config.audio.echo_guard, hold_s=config.gpio.timing.hold_s)
-        self.pipeline = AudioPipeline(self.turns, prebuffer_ms=config.audio.prebuffer_ms)
+                               echo_guard=EchoGuard.OFF if canceller is not None else config.audio.echo_guard,
+                               hold_s=config.gpio.timing.hold_s, gate=gate,
+                               aec_settle_ms=AEC_SETTLE_MS if canceller is not None else 0)
+        self.pipeline = AudioPipeline(self.turns, prebuffer_ms=config.audio.prebuffer_ms, canceller=canceller,
+                                      wake=build.wake_detector(config.wake))
+        self.pipeline.on_wake = self._wake_heard
         self.conversation = RealtimeConversation(server_interrupts=config.turns.mode is TurnMode.SERVER_VAD,
                                                  history=History(), carry_turns=config.realtime.carry_turns)
         self.tools = ToolBox()
@@ -147,6 +158,11 @@ class App:
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         self.bus.publish(BusEvent(kind, time.monotonic(), {"wall": time.time(), **data}))
 
+    def _wake_heard(self, word: str, score: float) -> None:
+        self.publish("wake", {"word": word, "score": round(score, 3)})
+        if self.config.wake.earcon:
+            self.pipeline.earcon()
+
     # ------------------------------------------------------------- status
     def status(self) -> dict[str, Any]:
         manager = self.manager.status()
@@ -162,7 +178,8 @@ class App:
             "uptime_s": round(time.monotonic() - self.started, 1), "volume": self.controls.volume,
             "underruns": playback.stats.underruns if playback else 0,
             "playback_dropped_ms": playback.stats.dropped_ms if playback else 0,
-            "overflows": counters.overflows, "mic_frames": counters.mic_frames,
+            "overflows": counters.overflows, "mic_frames": counters.mic_frames, "wake_words": counters.wake_words,
+            "echo_canceller": self._aec_status(),
             "audio_bytes_up": self.conversation.stats.bytes_up, "audio_bytes_down": self.conversation.stats.bytes_down,
             "metrics": self.metrics.where(),
             "audio_problem": self.audio_problem, "gpio_problem": self.gpio_problem,
@@ -173,6 +190,15 @@ class App:
             "tools": [t.name for t in self.tools.tools()],
             **self._control_counters(),
         }
+
+    def _aec_status(self) -> dict[str, Any] | None:
+        """The canceller's work so far: frames cleaned or skipped, energy in and out (bench)."""
+        front, canceller = self.pipeline.frontend, self.pipeline.canceller
+        if canceller is None:
+            return None
+        return {"kind": getattr(canceller, "name", "?"), "frames": front.cancelled_frames if front else 0,
+                "skipped": front.bypassed_frames if front else 0,
+                "energy_in": front.echo_in if front else 0.0, "energy_out": front.echo_out if front else 0.0}
 
     def _control_counters(self) -> dict[str, int]:
         stats = self.control.stats if self.control is not None else None
@@ -246,7 +272,7 @@ class App:
             self.publish("error", {"error": str(exc), "fatal": False})
             self.notifier.notify(f"READY=1\nSTATUS={self.status_line()}")
             return
-        for section in ("audio", "gpio", "turns", "control", "metrics"):
+        for section in ("audio", "gpio", "turns", "control", "metrics", "wake"):
             if getattr(new, section) != getattr(self.config, section):
                 logger.warning("[%s] changed: restart pivoice to apply it (systemctl restart pivoice)", section)
         self.config = replace(self.config, realtime=new.realtime, source=new.source)
@@ -269,6 +295,7 @@ class App:
                 await self._start_simulator()
             self.mic = self.hardware.microphone(self.pipeline.on_mic, bridge)
             self.speaker = self.hardware.speaker(self.pipeline.read)
+            self.pipeline.wake_speaker = getattr(self.speaker, "wake", self.pipeline.wake_speaker)
             async with asyncio.TaskGroup() as tg:
                 tasks = self._start_tasks(tg, bridge)
                 await asyncio.sleep(0)  # let every task take its first step

@@ -173,7 +173,8 @@ def _devices(args: argparse.Namespace) -> int:
 def _mic_test(args: argparse.Namespace) -> int:
     from .diag import audio
 
-    return audio.mic_test(_load(args), seconds=args.seconds, device=args.device, save=args.save, as_json=args.json)
+    return audio.mic_test(_load(args), seconds=args.seconds, device=args.device, save=args.save, as_json=args.json,
+                          echo=args.echo)
 
 
 def _speaker_test(args: argparse.Namespace) -> int:
@@ -240,6 +241,8 @@ def _diagnostics(sub: argparse._SubParsersAction) -> None:
     p.add_argument("seconds", nargs="?", type=float, default=5.0, help="seconds of audio (default 5)")
     p.add_argument("--device", help="input device (default [audio] input_device)")
     p.add_argument("--save", metavar="FILE.wav", help="save what was heard (16 kHz mono WAV)")
+    p.add_argument("--echo", action="store_true",
+                   help="play a phrase on the speaker meanwhile: how much of it the echo canceller removes")
     p.set_defaults(func=_mic_test)
     p = sub.add_parser("speaker-test", parents=[common], help="play a tone or a spoken phrase")
     p.add_argument("--device", help="output device (default [audio] output_device)")

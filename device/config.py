@@ -20,17 +20,18 @@ from hardware.gestures import GestureTiming
 from hardware.gpio import FACTORIES, GpioSettings
 from hardware.presets import LedSpec, preset
 
+from . import configcheck
 from .audio.turns import EchoGuard, TurnMode
 from .audio.vad import VadSettings
-from . import configcheck
+from .configcheck import MAX_DEPTH
 from .credentials import CREDENTIAL as CREDENTIAL  # re-exported: the key is read there
 from .credentials import api_key as api_key
 from .credentials import device_token as device_token
-from .configcheck import MAX_DEPTH
 from .errors import ConfigError
-from .redact import scrub
 from .realtime.dialect import Dialect
 from .realtime.session import DEFAULT_VOICE, REASONING_EFFORTS
+from .redact import scrub
+from .wakeconfig import WakeConfig, read_wake
 
 DEFAULT_PATH = Path("/etc/pivoice/config.toml")
 DEFAULT_INSTRUCTIONS = ("You are the voice of a small speaker device. Answer briefly and warmly, "
@@ -80,6 +81,8 @@ class AudioConfig:
     input_device: str = "default"
     output_device: str = "default"
     echo_guard: EchoGuard = EchoGuard.GUARDED
+    #: "auto" (webrtc where livekit is installed, else off), "webrtc", "speex" or "off" (echo_guard)
+    echo_cancel: str = "auto"
     #: Output volume, 0..100 (the set_volume tool changes it at run time).
     volume: int = 80
     mic_period_ms: int = 50
@@ -135,6 +138,7 @@ class Config:
     control: ControlConfig = field(default_factory=ControlConfig)
     tools: tuple[HttpToolConfig, ...] = ()
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    wake: WakeConfig = field(default_factory=WakeConfig)
     source: str = "(embedded defaults)"
 
 
@@ -186,7 +190,7 @@ def parse(data: dict[str, Any], *, source: str = "(config)") -> Config:
 
 
 class _Reader:
-    SECTIONS = ("realtime", "audio", "turns", "gpio", "hardware", "control", "tools", "metrics")
+    SECTIONS = ("realtime", "audio", "turns", "gpio", "hardware", "control", "tools", "metrics", "wake")
 
     def __init__(self, data: dict[str, Any], source: str) -> None:
         self.data = data
@@ -260,7 +264,7 @@ class _Reader:
         board = preset(self.typed("hardware", hw, "preset", str, "generic"), key="[hardware] preset")
         return Config(realtime=self.realtime(), audio=self.audio(board), turns=self.turns(), gpio=self.gpio(board),
                       preset=board.name, control=self.control(), tools=self.tools(), metrics=self.metrics(),
-                      source=self.source)
+                      wake=read_wake(self), source=self.source)
 
     def realtime(self) -> RealtimeConfig:
         table = self.section("realtime", tuple(f.name for f in fields(RealtimeConfig)))
@@ -306,6 +310,8 @@ class _Reader:
         base = AudioConfig(input_device=board.input_device, output_device=board.output_device)
         audio = self.fill("audio", AudioConfig, table, base)
         audio = replace(audio, echo_guard=self.choice("audio", "echo_guard", str(audio.echo_guard), EchoGuard))
+        if audio.echo_cancel not in ("auto", "webrtc", "speex", "off"):
+            self.fail("[audio] echo_cancel", f"{audio.echo_cancel!r}: use \"auto\", \"webrtc\", \"speex\" or \"off\"")
         if audio.backend not in ("pyaudio", "simulated"):
             self.fail("[audio] backend", f"{audio.backend!r}: use \"pyaudio\" or \"simulated\"")
         if not 0 <= audio.volume <= 100:
@@ -369,32 +375,6 @@ class _Reader:
         return MetricsConfig(listen=listen)
 
     def tools(self) -> tuple[HttpToolConfig, ...]:
-        entries = self.data.get("tools", [])
-        if not isinstance(entries, list):
-            self.fail("[[tools]]", "declare each tool as a [[tools]] table")
-        out = []
-        for i, entry in enumerate(entries):
-            where = f"[[tools]] #{i + 1}"
-            if not isinstance(entry, dict):
-                self.fail(where, "must be a table", fix="declare each tool as a [[tools]] table")
-            for key in entry:
-                if key not in ("name", "description", "url", "timeout", "parameters"):
-                    self.fail(f"{where} {key}", "unknown key; known: name, description, url, timeout, parameters")
-            for key in ("name", "url"):
-                if not isinstance(entry.get(key), str) or not entry[key]:
-                    self.fail(f"{where} {key}", "is required (a string)")
-            self.check(f"{where} name", configcheck.tool_name_problem(entry["name"]))
-            self.check(f"{where} url", configcheck.url_problem(entry["url"], ("http", "https")))
-            timeout = entry.get("timeout", 5.0)
-            self.check(f"{where} timeout", configcheck.tool_timeout_problem(timeout))
-            params = entry.get("parameters", {"type": "object", "properties": {}})
-            if not isinstance(params, dict):
-                self.fail(f"{where} parameters", "a JSON Schema object (a TOML table)")
-            if not isinstance(entry.get("description", ""), str):
-                self.fail(f"{where} description", "must be a string")
-            out.append(HttpToolConfig(name=entry["name"], description=str(entry.get("description", "")),
-                                      url=entry["url"], timeout=float(timeout), parameters=params))
-        names = [t.name for t in out]
-        if len(set(names)) != len(names):
-            self.fail("[[tools]] name", "tool names must be unique")
-        return tuple(out)
+        from .toolsconfig import read_tools
+
+        return read_tools(self, HttpToolConfig)

@@ -93,6 +93,8 @@ class Controls:
         if on and self.pipeline.speaking:
             self.session.interrupt("button")
         if self.turns.mode is not TurnMode.PUSH_TO_TALK:
+            if on:
+                self.turns.wake_by_button(self.pipeline.clock())   # with a wake word: listen now
             return f"talk is for [turns] mode = \"push_to_talk\"; in {self.turns.mode} mode just speak"
         if self.pipeline.frontend is None:
             return "the microphone is not open"
@@ -107,8 +109,8 @@ class Controls:
         self._apply(self.turns.cancel())
 
     def _apply(self, actions: Any) -> None:
-        if actions and self.pipeline.listener is not None:
-            self.pipeline.listener.turn(actions)
+        if actions:
+            self.pipeline.deliver(actions)   # what is sent goes to the API's rate there
 
     # ------------------------------------------------------------------ button
     def on_gesture(self, event: GestureEvent) -> None:

@@ -36,7 +36,9 @@ def real_hardware(config: cfg.Config) -> Hardware:
         return Hardware(lambda on_audio, bridge: SimMicrophone(on_audio, period_ms=config.audio.mic_period_ms),
                         lambda read: SimSpeaker(read, keep_s=10.0), gpio)
     return Hardware(
+        # 48 kHz first: what USB devices and PulseAudio run at (no resampling outside the
+        # process); the speaker pauses when idle instead of writing silence (README "Audio").
         lambda on_audio, bridge: audio.Microphone(config.audio.input_device, on_audio, bridge=bridge,
-                                                  period_ms=config.audio.mic_period_ms),
-        lambda read: audio.Speaker(config.audio.output_device, read),
+                                                  period_ms=config.audio.mic_period_ms, preferred_rate=48000),
+        lambda read: audio.Speaker(config.audio.output_device, read, preferred_rate=48000, idle_pause_s=5.0),
         gpio)

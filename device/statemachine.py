@@ -12,13 +12,13 @@ socket follow those events.
     =========  ==========================================================================
     state      input -> next state
     =========  ==========================================================================
-    idle       speech_started -> listening, turn_sent/response_started -> thinking,
+    idle       speech_started/wake -> listening, turn_sent/response_started -> thinking,
                audio_started -> speaking, mute -> muted, working -> thinking
     listening  speech_ended -> REST, turn_sent/response_started -> thinking,
                audio_started -> speaking, mute -> muted
-    thinking   audio_started -> speaking, reply_finished -> REST, speech_started -> listening,
+    thinking   audio_started -> speaking, reply_finished -> REST, speech_started/wake -> listening,
                mute -> muted
-    speaking   reply_finished -> REST, speech_started -> listening (barge-in),
+    speaking   reply_finished -> REST, speech_started/wake -> listening (barge-in),
                working -> thinking (a preamble ended; its tools still run)
     muted      unmute -> idle, audio_started -> speaking (a "say" still speaks),
                turn_sent/response_started -> thinking
@@ -61,6 +61,7 @@ class Input(enum.StrEnum):
     WORKING = "working"           # the reply's tools run after its spoken part ended
     DEVICE_MISSING = "device_missing"
     DEVICE_BACK = "device_back"
+    WAKE = "wake"                 # the wake word was heard: listening at once
 
 
 REST = "rest"
@@ -87,6 +88,9 @@ TRANSITIONS: dict[tuple[S, Input], S | str] = {
     (S.SPEAKING, I.WORKING): S.THINKING,
     (S.IDLE, I.WORKING): S.THINKING,
     (S.SPEAKING, I.SPEECH_STARTED): S.LISTENING,
+    (S.IDLE, I.WAKE): S.LISTENING,
+    (S.THINKING, I.WAKE): S.LISTENING,
+    (S.SPEAKING, I.WAKE): S.LISTENING,
     (S.MUTED, I.UNMUTE): S.IDLE,
     (S.MUTED, I.AUDIO_STARTED): S.SPEAKING,
     (S.MUTED, I.TURN_SENT): S.THINKING,
@@ -104,6 +108,7 @@ TRANSITIONS: dict[tuple[S, Input], S | str] = {
 #: state) are no input.
 BUS_INPUTS: dict[str, Input] = {
     "speech_started": I.SPEECH_STARTED,
+    "wake": I.WAKE,
     "speech_ended": I.SPEECH_ENDED,
     "turn": I.TURN_SENT,
     "response_started": I.RESPONSE_STARTED,

@@ -185,15 +185,26 @@ class Speaker(_PortAudioDevice):
     open; b"" for silence): the device resamples the downlink once, to this rate, before it
     gets here. The writer keeps at most ``ahead_ms`` of audio ahead of real time, so a flush
     silences the device within that, even on outputs that do not pace writes (ALSA's file
-    plugin)."""
+    plugin).
+
+    With ``idle_pause_s``, after that long with nothing to play the stream is stopped and the
+    thread sleeps until :meth:`wake` (reply audio queued): no silence is written 50 times a
+    second while nobody talks, which is most of the CPU a silent device spends (README
+    "Audio"). Restarting takes a few milliseconds, inside the playback prebuffer."""
 
     output = True
 
     def __init__(self, device: str, read: Callable[[int], bytes], *, period_ms: int = 20, ahead_ms: int = 40,
-                 preferred_rate: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 preferred_rate: int | None = None, clock: Callable[[], float] = time.monotonic,
+                 idle_pause_s: float | None = None) -> None:
         self.device_name = device
         self.read = read
         self.period_ms = period_ms
+        self.idle_pause_s = idle_pause_s
+        self._resume = threading.Event()
+        self._woken_at = 0.0
+        self.paused = False
+        self.pauses = 0
         self.ahead_ms = ahead_ms
         self.preferred_rate = preferred_rate
         self.clock = clock
@@ -211,33 +222,69 @@ class Speaker(_PortAudioDevice):
         self._thread = threading.Thread(target=self._write_loop, name="speaker", daemon=True)
         self._thread.start()
 
+    def wake(self) -> None:
+        """Audio is queued, or soon will be: resume a paused stream (any thread). The idle
+        time counts afresh from here."""
+        self._woken_at = self.clock()
+        self._resume.set()
+
     def _write_loop(self) -> None:
         period = self.rate * self.period_ms // 1000 * 2
         silence = bytes(period * self.channels)
         start, written_s = self.clock(), 0.0
+        idle_since: float | None = None
         while self._running.is_set():
             ahead = written_s - (self.clock() - start)
             if ahead > self.ahead_ms / 1000:
                 time.sleep(ahead - self.ahead_ms / 1000)
             pcm = self.read(period)
-            if pcm and len(pcm) < period:
-                pcm += bytes(period - len(pcm))
-            if pcm and self.channels == 2:
-                pcm = _to_stereo(pcm)
-            out = pcm or silence
-            try:
-                self._stream.write(out, exception_on_underflow=False)
-            except OSError as exc:  # unplugged mid-run
-                self.errors += 1
-                logger.error("speaker write failed: %s", exc)
-                self._running.clear()
+            if pcm or self.idle_pause_s is None:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = self.clock()
+            elif self.clock() - max(idle_since, self._woken_at) >= self.idle_pause_s:
+                self._resume.clear()
+                pcm = self.read(period)    # queued just now? (a later push sets _resume)
+                if not pcm:
+                    self._sleep_until_woken()
+                    start, written_s, idle_since = self.clock(), 0.0, None
+                    continue
+            if not self._write(pcm, silence, period):
                 return
-            self.last_write = self.clock()
-            written_s += len(out) / (2 * self.channels * self.rate)
+            written_s += period / (2 * self.rate)   # a period is always written (padded, or silence)
             self.ahead_s = max(0.0, written_s - (self.last_write - start))
             if pcm and self.first_write_after is not None:
                 callback, self.first_write_after = self.first_write_after, None
                 callback()
+
+    def _write(self, pcm: bytes, silence: bytes, period: int) -> bool:
+        if pcm and len(pcm) < period:
+            pcm += bytes(period - len(pcm))
+        if pcm and self.channels == 2:
+            pcm = _to_stereo(pcm)
+        try:
+            self._stream.write(pcm or silence, exception_on_underflow=False)
+        except OSError as exc:  # unplugged mid-run
+            self.errors += 1
+            logger.error("speaker write failed: %s", exc)
+            self._running.clear()
+            return False
+        self.last_write = self.clock()
+        return True
+
+    def _sleep_until_woken(self) -> None:
+        """Stop the stream; start it again when audio is queued (or on close)."""
+        self.paused = True
+        self.pauses += 1
+        try:
+            self._stream.stop_stream()
+            self._resume.wait()
+            if self._running.is_set():
+                self._stream.start_stream()
+        except OSError as exc:
+            logger.error("speaker pause/resume failed: %s", exc)
+        self.paused = False
+        self.last_write = self.clock()
 
     @property
     def alive(self) -> bool:
@@ -245,6 +292,7 @@ class Speaker(_PortAudioDevice):
 
     def close(self) -> None:
         self._running.clear()
+        self._resume.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None

@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -87,9 +87,13 @@ class ReferenceTimeline:
 
     def _write(self, samples: np.ndarray, at: float) -> None:
         start = self._index(at)
-        # Consecutive writes a little early are the same stream, not an overlap to overwrite.
-        if 0 < self._written_to - start < self._resync:
+        # Consecutive writes a little early or late are the same stream (resamplers release
+        # samples in bursts): continue it, or the canceller sees the delay jump at every gap.
+        if abs(self._written_to - start) < self._resync:
             start = self._written_to
+        elif start > self._written_to:
+            # A new stretch after a pause: what the ring holds in between is old, not silence.
+            self._put(self._written_to, np.zeros(min(start - self._written_to, len(self._ring)), np.int16))
         self._put(start, samples)
         self._written_to = start + len(samples)
 
@@ -276,7 +280,7 @@ class SpeexAec:
         self.close()
 
 
-def create(kind: str, rate: int = 16000, **options) -> EchoCanceller | None:
+def create(kind: str, rate: int = 16000, **options: Any) -> EchoCanceller | None:
     """``"webrtc"``, ``"speex"`` or ``"off"`` (None: the caller keeps its echo guard)."""
     if kind == "off":
         return None

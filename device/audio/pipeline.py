@@ -1,18 +1,25 @@
 """The audio pipeline: it only does audio. Frames in, turn decisions out; reply audio in,
 samples to the speaker out. It knows nothing of protocols or sessions.
 
-    microphone (its own rate) -> FrontEnd (mono; 24 kHz + 16 kHz frames) -> webrtcvad
-        -> TurnTaker (the gate, the turn mode, the echo guard) -> listener.turn(actions)
+    microphone (its own rate) -> FrontEnd (mono, one resampler to 16 kHz, echo canceller)
+        -> webrtcvad, wake word -> TurnTaker (wake gate, turn mode, echo guard)
+        -> what is sent: 16 -> 24 kHz (Uplink) -> listener.turn(actions)
     play(item, 24 kHz pcm) -> gain -> resample once, to the speaker's rate -> PlaybackBuffer
         -> speaker.read (its own thread) -> listener.playback_started / playback_drained
+                                          -> the echo canceller's reference (16 kHz, stamped)
 
 The microphone's rate is set when it opens (:meth:`mic_opened`), the speaker's likewise
 (:meth:`speaker_opened`). With no speaker, reply audio is dropped (counted) and a finished
 reply "drains" at once, so the device never waits for a sound card it does not have.
 
-Barge-in on the device's own detection: when the turn taker hears the person over the reply,
-playback is flushed here, at once, and the listener is told what was played of each item
-(``barged_in``) before it gets the turn's audio.
+Barge-in on the device's own detection: when the turn taker hears the person over the reply
+(the VAD on the echo-cancelled microphone, or the wake word), playback is flushed here, at
+once, and the listener is told what was played of each item (``barged_in``) before it gets
+the turn's audio.
+
+The echo canceller's reference is what the speaker's thread takes from :meth:`read`, stamped
+with the time it took it: the device's own voice, the moment it leaves for the speaker. The
+canceller finds the delay to the microphone itself (aec.py).
 
 Notices from the speaker's thread cross into the loop through ``post`` (the one bridge,
 :class:`hardware.bridge.LoopBridge`); nothing is polled.
@@ -28,14 +35,20 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .frontend import FrontEnd
+from .aec import EchoCanceller
+from .frontend import VAD_RATE, FrontEnd, StreamClock, Uplink
 from .playback import PlaybackBuffer
 from .resample import StreamResampler
 from .turns import Actions, TurnTaker
-from .vad import WebRtcVad
+from .vad import WebRtcVad, level_db
+from .wake import SpeechOnlyWake, WakeWordDetector
 
 logger = logging.getLogger(__name__)
 API_RATE = 24000
+#: While the echo canceller works, quieter frames are not speech (its residual and comfort
+#: noise sit near -60 dBFS; a person at the level of the device's echo is far above).
+AEC_SPEECH_FLOOR_DB = -52.0
+EARCON = "earcon"   # the playback item of the wake word's tone (no conversation item)
 
 
 class AudioListener(Protocol):
@@ -47,6 +60,10 @@ class AudioListener(Protocol):
     def playback_drained(self) -> None: ...
 
 
+class WakeHook(Protocol):
+    def __call__(self, word: str, score: float) -> None: ...
+
+
 @dataclass
 class AudioCounters:
     mic_frames: int = 0
@@ -55,13 +72,23 @@ class AudioCounters:
     local_barge_ins: int = 0
     bytes_played: int = 0
     bytes_dropped_no_speaker: int = 0
+    bytes_sent: int = 0           # 24 kHz PCM handed to the listener (what goes up)
+    wake_words: int = 0
 
 
 class AudioPipeline:
     def __init__(self, turns: TurnTaker, *, prebuffer_ms: int = 80, max_playback_ms: int = 120_000,
                  vad: WebRtcVad | None = None, post: Callable[..., None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, canceller: EchoCanceller | None = None,
+                 wake: WakeWordDetector | None = None) -> None:
         self.turns = turns
+        self.canceller = canceller
+        #: the wake word runs only around speech (wake.SpeechOnlyWake): silence costs nothing
+        self.wake = SpeechOnlyWake(wake) if wake is not None else None
+        #: told when the wake word is heard (the app publishes "wake" on the bus)
+        self.on_wake: WakeHook | None = None
+        #: told when reply audio is queued (the speaker resumes a paused stream)
+        self.wake_speaker: Callable[[], None] = lambda: None  # noqa: E731
         self.vad = vad or WebRtcVad(turns.segmenter.settings.aggressiveness)
         self.prebuffer_ms = prebuffer_ms
         self.max_playback_ms = max_playback_ms
@@ -73,6 +100,9 @@ class AudioPipeline:
         self.frontend: FrontEnd | None = None
         self.playback: PlaybackBuffer | None = None
         self._down: StreamResampler | None = None
+        self._ref: StreamResampler | None = None       # speaker rate -> 16 kHz (reference)
+        self._uplink = Uplink()
+        self.last_reference = float("-inf")            # when the speaker last took audio
         self._last_item: str | None = None
         self.gain = 1.0  # output volume as a linear factor (set_volume)
         self.last_frame_at = 0.0  # monotonic: when the microphone last delivered (the watchdog)
@@ -80,7 +110,9 @@ class AudioPipeline:
 
     # ---------------------------------------------------------------- devices
     def mic_opened(self, rate: int, channels: int) -> None:
-        self.frontend = FrontEnd(rate, channels, frame_ms=self.turns.frame_ms)
+        self.frontend = FrontEnd(rate, channels, frame_ms=self.turns.frame_ms, canceller=self.canceller)
+        self._mic_clock = StreamClock(rate)
+        self._mic_channels = channels
 
     def speaker_opened(self, rate: int) -> None:
         """The speaker is open at ``rate``: reply audio is resampled once, to that rate."""
@@ -90,6 +122,7 @@ class AudioPipeline:
         self.playback = PlaybackBuffer(rate, prebuffer_ms=self.prebuffer_ms, max_ms=self.max_playback_ms,
                                        notice=self._notice_from_reader)
         self._down = None if rate == API_RATE else StreamResampler(API_RATE, rate)
+        self._ref = StreamResampler(rate, VAD_RATE) if self.canceller is not None else None
 
     def speaker_closed(self) -> None:
         """No speaker (missing, unplugged): drop what was queued; replies drain at once."""
@@ -100,9 +133,24 @@ class AudioPipeline:
         self._down = None
 
     def read(self, nbytes: int) -> bytes:
-        """What the speaker plays next (its thread): mono PCM16 at its rate."""
+        """What the speaker plays next (its thread): mono PCM16 at its rate. What it takes is
+        the echo canceller's reference, stamped now."""
         playback = self.playback
-        return playback.read(nbytes) if playback is not None else b""
+        pcm = playback.read(nbytes) if playback is not None else b""
+        ref, canceller = self._ref, self.canceller
+        if ref is not None and canceller is not None:
+            now = self.clock()
+            if pcm:
+                # Stamped by its end: the resampler releases samples in bursts.
+                ref16 = ref.process(np.frombuffer(pcm, "<i2"))
+                end = now + len(pcm) / 2 / self.playback.rate if self.playback is not None else now
+                canceller.reference(ref16, end - len(ref16) / VAD_RATE)
+                self.last_reference = now
+            elif now - self.last_reference < 0.1:
+                tail = ref.flush()       # the end of a reply: what the filter still holds
+                if len(tail):
+                    canceller.reference(tail, now - len(tail) / VAD_RATE)
+        return pcm
 
     def set_volume(self, percent: int) -> None:
         """0..100; squared, so equal steps sound roughly equal."""
@@ -111,24 +159,58 @@ class AudioPipeline:
     # ------------------------------------------------------------------ uplink
     def on_mic(self, pcm: bytes, overflowed: bool = False) -> None:
         """One capture period, on the loop (via the bridge)."""
-        self.last_frame_at = self.clock()
+        now = self.last_frame_at = self.clock()
         if overflowed:
             self.counters.overflows += 1
         if self.frontend is None:
             return
         playback = self.playback
-        for pcm24, pcm16 in self.frontend.feed(pcm):
+        cancelled = self.canceller is not None and now - self.last_reference <= self.frontend.aec_hold_s
+        at = self._mic_clock.stamp(now, len(pcm) // (2 * self._mic_channels), reset=overflowed)
+        for pcm16 in self.frontend.frames(pcm, at=at, last_reference=self.last_reference):
             self.counters.mic_frames += 1
             speech = self.vad.is_speech(pcm16)
+            if speech and cancelled and level_db(pcm16) < AEC_SPEECH_FLOOR_DB:
+                speech = False   # the canceller's residual and comfort noise, which webrtcvad calls speech
             self.counters.speech_frames += speech
+            heard = False
+            if self.wake is not None and not self.turns.muted:
+                heard = self.wake.process(pcm16, speech).detected
             playing = playback is not None and playback.active
-            actions = self.turns.frame(pcm24, speech, playing=playing,
+            actions = self.turns.frame(pcm16, speech, playing=playing, now=now, wake=heard,
                                        reference_db=playback.reference_db() if playing and playback else -90.0)
             if actions:
-                if actions.barge_in:
-                    self.interrupt("voice")
-                if self.listener is not None:
-                    self.listener.turn(actions)
+                self.deliver(actions)
+
+    def deliver(self, actions: Actions) -> None:
+        """Carry out the turn taker's decision: interrupt, tell of the wake word, convert what
+        is sent to the API's rate, hand the rest to the listener (also for the button's turns)."""
+        if actions.wake:
+            self._heard_wake_word()
+        if actions.speech_started or actions.wake:
+            # A reply may follow: a paused output stream takes a few hundred ms to start on
+            # some stacks (PortAudio primes it), so start it now, not at the first delta.
+            self.wake_speaker()
+        if actions.barge_in:
+            self.interrupt(actions.barge_cause)
+        if actions.send:
+            up = self._uplink.convert(actions.send, new_turn=actions.speech_started or actions.clear,
+                                      end=actions.speech_ended or actions.commit)
+            actions.send = [up] if up else []
+            self.counters.bytes_sent += len(up)
+        if self.listener is not None and (actions.send or actions.speech_started or actions.speech_ended
+                                          or actions.commit or actions.respond or actions.clear):
+            self.listener.turn(actions)
+
+    def _heard_wake_word(self) -> None:
+        self.counters.wake_words += 1
+        detector = self.wake
+        word, score = (detector.word, detector.score) if detector is not None else ("button", 1.0)
+        if self.on_wake is not None:
+            self.on_wake(word, score)
+        wake_word = getattr(self.listener, "wake_word", None)
+        if callable(wake_word):
+            wake_word()   # a manager that wants to know (GPT-Live connects on demand)
 
     @property
     def speaking(self) -> bool:
@@ -149,6 +231,18 @@ class AudioPipeline:
         self.counters.bytes_played += len(pcm24)
         self._last_item = item_id
         self.playback.push(item_id, samples.tobytes())
+        self.wake_speaker()
+
+    def earcon(self) -> None:
+        """A short soft tone (the wake word was heard), unless the device is speaking."""
+        if self.playback is None or self.speaking:
+            return
+        rate = self.playback.rate
+        t = np.arange(rate * 120 // 1000) / rate
+        tone = 0.15 * 32767 * np.sin(2 * np.pi * 880 * t) * np.hanning(len(t))
+        self.playback.push(EARCON, (tone * self.gain).astype("<i2").tobytes())
+        self.playback.finish()
+        self.wake_speaker()
 
     def finish(self) -> None:
         """No more audio for now: play out what is queued (with no speaker: drained now)."""
@@ -189,7 +283,7 @@ class AudioPipeline:
         """On the loop. A drain is stale if new audio arrived since the reader saw the end."""
         if self.listener is None:
             return
-        if kind == "started" and item_id is not None:
+        if kind == "started" and item_id is not None and item_id != EARCON:
             self.listener.playback_started(item_id)
         elif kind == "drained" and not self.speaking:
             self.listener.playback_drained()

@@ -12,8 +12,13 @@
 While the device is speaking, the echo guard decides whether the person barged in:
 ``half_duplex`` ignores the microphone (barge in with the button), ``guarded`` (default)
 requires speech clearly louder than the echo of our own playback for ``barge_in_min_ms``,
-``off`` trusts the VAD alone. Mic audio during playback is not sent unless it barged in,
-so the server's VAD never hears our own voice and cancels its own reply.
+``off`` trusts the VAD alone (the choice with an echo canceller in front: the frames are
+already clean). Mic audio during playback is not sent unless it barged in, so the server's VAD
+never hears our own voice and cancels its own reply.
+
+With a wake word (:class:`~device.audio.wakegate.WakeGate`), frames reach the gate only while
+it is open; the detector's verdict comes in with each frame (``wake``), time as ``now``. In
+``push_to_talk`` a wake word opens a hands-free turn that the local VAD ends (as ``local_vad``).
 """
 
 from __future__ import annotations
@@ -21,10 +26,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from .vad import SpeechSegmenter, VadSettings
+from .vad import SpeechSegmenter, VadSettings, level_db
+from .wakegate import WakeGate
 
 MIN_COMMIT_MS = 100
 SERVER_SILENCE_MARGIN_MS = 300
+AEC_MARGIN_DB = -24.0    # with an echo canceller: speech over a reply is at least this loud vs. the reply
+AEC_BARGE_IN_MS = 60     # ... and this much of it stops the reply (the audio is clean: no need to wait)
 
 
 class TurnMode(enum.StrEnum):
@@ -48,16 +56,24 @@ class Actions:
     commit: bool = False
     respond: bool = False
     clear: bool = False
+    wake: bool = False            # the wake word was heard on this frame
+    barge_cause: str = "voice"    # why barge_in: "voice" (the VAD) or "wake" (the wake word)
 
     def __bool__(self) -> bool:
         return bool(self.send or self.speech_started or self.speech_ended or self.barge_in
-                    or self.commit or self.respond or self.clear)
+                    or self.commit or self.respond or self.clear or self.wake)
 
 
 class TurnTaker:
     def __init__(self, mode: TurnMode, vad: VadSettings | None = None, *, server_silence_ms: int = 500,
-                 echo_guard: EchoGuard = EchoGuard.GUARDED, hold_s: float = 0.5) -> None:
+                 echo_guard: EchoGuard = EchoGuard.GUARDED, hold_s: float = 0.5,
+                 gate: WakeGate | None = None, aec_settle_ms: int = 0) -> None:
         self.mode = TurnMode(mode)
+        self.gate = gate
+        #: With an echo canceller: the first ms of each reply, while it finds the echo's delay
+        #: again, the microphone cannot barge in (a light guard; README "Echo cancellation").
+        self.aec_settle_ms = aec_settle_ms
+        self._playing_ms = 0
         self.echo_guard = EchoGuard(echo_guard)
         vad = vad or VadSettings()
         if self.mode is TurnMode.SERVER_VAD:
@@ -76,17 +92,66 @@ class TurnTaker:
         self.bytes_sent += sum(len(f) for f in frames)
         return list(frames)
 
-    def frame(self, pcm24: bytes, is_speech: bool, *, playing: bool = False, reference_db: float = -90.0) -> Actions:
+    def frame(self, pcm24: bytes, is_speech: bool, *, playing: bool = False, reference_db: float = -90.0,
+              now: float = 0.0, wake: bool = False) -> Actions:
+        """One frame (of whatever rate the caller sends: the pipeline uses 16 kHz)."""
         if self.muted:
             return Actions()
-        if self.mode is TurnMode.PUSH_TO_TALK:
-            if self.talking:
-                return Actions(send=self._sending([pcm24]))
+        if self.talking:
+            return Actions(send=self._sending([pcm24]))
+        gate = self.gate
+        hands_free = gate is not None and self.mode is TurnMode.PUSH_TO_TALK and gate.is_open(now)
+        if self.mode is TurnMode.PUSH_TO_TALK and not hands_free and not (wake and gate is not None):
             self.segmenter.frame(pcm24, False)  # only feeds the ring buffer
             return Actions()
+        if gate is not None:
+            held = self._gated(gate, pcm24, now, playing=playing, wake=wake)
+            if held is not None:
+                return held
+        actions = self._vad_frame(pcm24, is_speech, playing=playing, reference_db=reference_db,
+                                  local=hands_free or self.mode is TurnMode.LOCAL_VAD)
+        if gate is not None and actions.speech_started:
+            gate.turn_started(now)
+        if gate is not None and actions.speech_ended:
+            gate.turn_ended(now)
+        return actions
+
+    def _gated(self, gate: WakeGate, pcm: bytes, now: float, *, playing: bool, wake: bool) -> Actions | None:
+        """Actions when the wake gate keeps this frame from the VAD; None when it passes."""
+        in_speech = self.segmenter.in_speech
+        if wake and (playing or not in_speech):
+            gate.wake(now)
+            # The word itself is not sent: keep only what followed it (see wakegate.py).
+            self.segmenter.keep_last(gate.settings.keep_ms)
+            self.segmenter.frame(pcm, False)
+            return Actions(wake=True, barge_in=playing, barge_cause="wake")
+        if playing and not in_speech:
+            # Only the wake word (or the button) interrupts the device: nothing else in the
+            # room (a television) can, and nothing is sent while it speaks.
+            gate.playing(now)
+            self.segmenter.frame(pcm, False)
+            return Actions()
+        if not gate.is_open(now) and not in_speech:
+            self.segmenter.frame(pcm, False)
+            # woken but nobody talked: the LEDs leave "listening"
+            return Actions(speech_ended=gate.expired(now))
+        return None
+
+    def _vad_frame(self, pcm24: bytes, is_speech: bool, *, playing: bool, reference_db: float,
+                   local: bool) -> Actions:
         if playing and self.echo_guard is EchoGuard.HALF_DUPLEX:
             self.segmenter.reset()
             return Actions()
+        self._playing_ms = self._playing_ms + self.frame_ms if playing else 0
+        start_ms: int | None = None
+        if playing and self.aec_settle_ms and not self.segmenter.in_speech:
+            if self._playing_ms <= self.aec_settle_ms:
+                self.segmenter.frame(pcm24, False)
+                return Actions()
+            # What the canceller leaves of our own voice is 25-50 dB below what we play; a
+            # person at the level of our echo (even 18 dB down) is well above that line.
+            is_speech = is_speech and level_db(pcm24) >= reference_db + AEC_MARGIN_DB
+            start_ms = AEC_BARGE_IN_MS
         was_speaking = self.segmenter.in_speech
         strict = playing and self.echo_guard is EchoGuard.GUARDED and not was_speaking
         if playing and not self._was_playing:
@@ -94,7 +159,7 @@ class TurnTaker:
             # is still in its hangover (the learning then begins when the turn ends).
             self.segmenter.playback_started()
         self._was_playing = playing
-        result = self.segmenter.frame(pcm24, is_speech, strict=strict, reference_db=reference_db)
+        result = self.segmenter.frame(pcm24, is_speech, strict=strict, reference_db=reference_db, start_ms=start_ms)
         actions = Actions(send=self._sending(result.send) if result.send else [])
         if result.started:
             self.turn_ms = len(result.send) * self.frame_ms
@@ -102,7 +167,7 @@ class TurnTaker:
             actions.barge_in = playing
         if result.ended:
             actions.speech_ended = True
-            if self.mode is TurnMode.LOCAL_VAD and self.turn_ms >= MIN_COMMIT_MS:
+            if local and self.turn_ms >= MIN_COMMIT_MS:
                 actions.commit = actions.respond = True
         return actions
 
@@ -130,4 +195,11 @@ class TurnTaker:
         """Drop the turn in progress (long hold: new conversation)."""
         self.talking = False
         self.segmenter.reset()
+        if self.gate is not None:
+            self.gate.sleep()
         return Actions(clear=True)
+
+    def wake_by_button(self, now: float) -> None:
+        """A press in a VAD mode with a wake word: listen as if the word had been said."""
+        if self.gate is not None:
+            self.gate.wake(now)

@@ -79,6 +79,13 @@ class SpeechSegmenter:
         self.in_speech = False
         self._run_ms = self._quiet_ms = 0
 
+    def keep_last(self, ms: int) -> None:
+        """Forget all but the last ``ms`` of the pre-roll and any speech run (the wake word)."""
+        keep = max(0, ms // self.settings.frame_ms)
+        frames = list(self._ring)[-keep:] if keep else []
+        self.reset()
+        self._ring.extend(frames)
+
     def playback_started(self) -> None:
         """A new reply starts playing: learn the echo coupling afresh."""
         self.coupling_db = None
@@ -90,7 +97,8 @@ class SpeechSegmenter:
         return list(self._ring)
 
     def frame(self, pcm24: bytes, is_speech: bool, *, strict: bool = False,
-              reference_db: float = -90.0) -> GateResult:
+              reference_db: float = -90.0, start_ms: int | None = None) -> GateResult:
+        """``start_ms`` overrides the speech needed to start (a barge-in over clean audio)."""
         s = self.settings
         self.position_ms += s.frame_ms
         if strict:
@@ -101,7 +109,7 @@ class SpeechSegmenter:
                 self._run_ms += s.frame_ms
             else:  # strict (over our own echo): gaps between words only leak, they do not reset
                 self._run_ms = max(0, self._run_ms - s.frame_ms) if strict else 0
-            needed = s.barge_in_min_ms if strict else s.min_speech_ms
+            needed = s.barge_in_min_ms if strict else start_ms if start_ms is not None else s.min_speech_ms
             if self._run_ms < needed:
                 return GateResult()
             self.in_speech = True
@@ -141,4 +149,4 @@ class WebRtcVad:
         self._vad = webrtcvad.Vad(aggressiveness)
 
     def is_speech(self, pcm16k: bytes) -> bool:
-        return self._vad.is_speech(pcm16k, 16000)
+        return bool(self._vad.is_speech(pcm16k, 16000))

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ class WakeResult:
     detected: bool
 
 
-def _library():
+def _library() -> Any:
     try:
         import pymicro_wakeword
     except ImportError as exc:
@@ -135,3 +137,61 @@ class WakeWordDetector:
 
     def close(self) -> None:
         self._model.close()
+
+
+class SpeechOnlyWake:
+    """Runs ``detector`` only around speech: a silent room costs no inference at all.
+
+    The detector is fed from ``preroll_ms`` before the first frame webrtcvad calls speech (it is
+    reset first, so its state is that of silence, as it would be) until ``hold_ms`` after the
+    last; in between it sees every frame, as if it ran all the time."""
+
+    def __init__(self, detector: WakeWordDetector, *, preroll_ms: int = 400, hold_ms: int = 2000,
+                 frame_ms: int = 20) -> None:
+        self.detector = detector
+        self.word = detector.word
+        self._ring: deque[bytes] = deque(maxlen=max(1, preroll_ms // frame_ms))
+        self._hold = hold_ms // frame_ms
+        self._left = 0               # frames still to feed after the last speech
+        self.fed_frames = 0
+        self.skipped_frames = 0
+
+    @property
+    def score(self) -> float:
+        return self.detector.score
+
+    @property
+    def detections(self) -> int:
+        return self.detector.detections
+
+    @property
+    def threshold(self) -> float:
+        return self.detector.threshold
+
+    def process(self, pcm16k: bytes, speech: bool = True) -> WakeResult:
+        if speech and self._left <= 0:
+            self.detector.reset()
+            frames = list(self._ring)
+            self._ring.clear()
+            result = WakeResult(0.0, False)
+            for frame in frames:
+                heard = self.detector.process(frame)
+                result = WakeResult(max(result.score, heard.score), result.detected or heard.detected)
+            self.fed_frames += len(frames)
+        else:
+            result = WakeResult(0.0, False)
+        if speech:
+            self._left = self._hold
+        if self._left <= 0:
+            self._ring.append(pcm16k)
+            self.skipped_frames += 1
+            return result
+        self._left -= 1
+        self.fed_frames += 1
+        heard = self.detector.process(pcm16k)
+        return WakeResult(max(result.score, heard.score), result.detected or heard.detected)
+
+    def reset(self) -> None:
+        self.detector.reset()
+        self._ring.clear()
+        self._left = 0

@@ -155,8 +155,16 @@ class _Levels:
         return _db(self.peak / 32768)
 
 
-def mic_test(config: Config, *, seconds: float, device: str | None, save: str | None, as_json: bool) -> int:
+def mic_test(config: Config, *, seconds: float, device: str | None, save: str | None, as_json: bool,
+             echo: bool = False) -> int:
+    from .handsfree import HandsFreeProbe
+
     name = device or config.audio.input_device
+    probe = HandsFreeProbe(config, echo=echo)
+    if echo:
+        why_not = probe.start_echo(config.audio.output_device, seconds)
+        if why_not and not as_json:
+            print(f"--echo: {why_not}")
     vad = WebRtcVad(config.turns.vad.aggressiveness)
     front: FrontEnd | None = None
     total, window = _Levels(), _Levels()
@@ -168,6 +176,7 @@ def mic_test(config: Config, *, seconds: float, device: str | None, save: str | 
             front = FrontEnd(rate, channels)
         samples = np.frombuffer(pcm, "<i2").astype(np.int32)
         speech = []
+        probe.feed(pcm, rate, channels)
         for _, pcm16 in front.feed(pcm):
             speech.append(vad.is_speech(pcm16))
             if save:
@@ -177,13 +186,17 @@ def mic_test(config: Config, *, seconds: float, device: str | None, save: str | 
         if window.samples >= rate * channels // 4 and not as_json:  # a meter line every 250 ms of audio
             bar = "#" * max(0, int((window.rms_db + 60) / 2))
             print(f"rms {window.rms_db:6.1f} dBFS  peak {window.peak_db:6.1f} dBFS  "
-                  f"speech {'yes' if window.speech * 2 > window.frames else ' no'}  |{bar:<30}|", flush=True)
+                  f"speech {'yes' if window.speech * 2 > window.frames else ' no'}  |{bar:<30}|  {probe.line()}", flush=True)
             window.reset()
 
-    rate, channels = asyncio.run(_capture(name, seconds, on_period))
+    try:
+        rate, channels = asyncio.run(_capture(name, seconds, on_period))
+    finally:
+        probe.close()
     result = {"device": name, "rate": rate, "channels": channels, "seconds": seconds,
               "rms_dbfs": round(total.rms_db, 1), "peak_dbfs": round(total.peak_db, 1),
-              "clipped_samples": total.clipped, "speech_share": round(total.speech / max(1, total.frames), 3)}
+              "clipped_samples": total.clipped, "speech_share": round(total.speech / max(1, total.frames), 3),
+              **probe.summary()}
     if save:
         with wave.open(save, "wb") as wav:
             wav.setnchannels(1)
@@ -200,7 +213,9 @@ def mic_test(config: Config, *, seconds: float, device: str | None, save: str | 
     else:
         print(f"{name}: {rate} Hz, {channels} ch; rms {result['rms_dbfs']} dBFS, peak {result['peak_dbfs']} dBFS, "
               f"{total.clipped} clipped samples, speech in {result['speech_share']:.0%} of frames: {verdict}"
-              + (f"; saved {save}" if save else ""))
+              + (f"; saved {save}" if save else "")
+              + (f"; wake word {result['wake_word']!r} heard {result['wake_detections']} time(s)" if result["wake_word"] else "")
+              + (f"; the echo canceller removed {result['echo_removed_db']} dB" if "echo_removed_db" in result else ""))
     return 1 if silent else 0
 
 

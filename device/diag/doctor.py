@@ -145,6 +145,13 @@ def check_audio(config: cfg.Config) -> list[Check]:
     return checks
 
 
+def check_handsfree(config: cfg.Config) -> list[Check]:
+    """The echo canceller's library and the wake word model (diag/handsfree.py)."""
+    from .handsfree import checks
+
+    return [Check(*c) for c in checks(config)]
+
+
 def check_gpio(config: cfg.Config) -> list[Check]:
     from hardware.gpio import board_model, choose_factory
 
@@ -287,7 +294,7 @@ def doctor(config_path: str | None, socket_path: str | None, *, as_json: bool) -
     if config is not None:
         socket_path = socket_path or config.control.socket
         for group in (lambda: [check_key(config)], lambda: check_network(config), lambda: check_audio(config),
-                      lambda: check_gpio(config)):
+                      lambda: check_handsfree(config), lambda: check_gpio(config)):
             checks.extend(group())
     checks.extend(check_service(socket_path or cfg.ControlConfig.socket))
     if config is not None:

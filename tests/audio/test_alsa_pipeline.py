@@ -143,7 +143,7 @@ async def test_what_reaches_the_server_is_24khz_speech_of_the_right_length(simul
         # the pre-roll (300 ms) and the trailing silence the server needs (800 ms)
         sent_ms = dev.conversation.stats.bytes_up // 48
         assert sent_ms <= clip_ms + 300 + 800 + 40
-        assert dev.conversation.stats.bytes_up == dev.pipeline.turns.bytes_sent
+        assert dev.conversation.stats.bytes_up == dev.pipeline.counters.bytes_sent  # 24 kHz: 16 kHz frames x 1.5
     finally:
         await dev.close()
 

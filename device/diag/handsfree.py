@@ -1,0 +1,135 @@
+"""The hands-free front end in ``pivoice mic-test``: the daemon's own pipeline (echo canceller,
+wake word) on the live microphone, so what the meter shows is what the daemon would hear.
+
+With ``--echo`` the speaker plays a spoken phrase meanwhile, so the canceller has something to
+remove: each meter line says how much of the device's own voice it took out (dB), and the wake
+word's best score in that stretch (a built-in model even when ``[wake]`` is off, to try it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+
+from ..audio import build
+from ..audio.pipeline import AudioPipeline
+from ..audio.turns import TurnMode, TurnTaker
+from ..config import Config
+from ..errors import PivoiceError
+
+logger = logging.getLogger(__name__)
+PHRASE = "This is the device talking to itself, to see how much of its own voice comes back."
+
+
+class HandsFreeProbe:
+    def __init__(self, config: Config, *, echo: bool) -> None:
+        self.canceller = build.echo_canceller(config.audio.echo_cancel) if echo else None
+        self.wake_word = config.wake.detector_model or "hey_jarvis"
+        try:
+            self.wake = build.wake_detector(config.wake) if config.wake.enabled else \
+                build.wake_detector(type(config.wake)(word="hey_jarvis"))
+        except Exception as exc:
+            logger.info("no wake word in mic-test: %s", exc)
+            self.wake = None
+        self.pipeline = AudioPipeline(TurnTaker(TurnMode.SERVER_VAD), canceller=self.canceller, wake=self.wake)
+        self.speaker: Any = None
+        self._peak = 0.0
+        self._energy = (0.0, 0.0)
+
+    def start_echo(self, device: str, seconds: float) -> str | None:
+        """Play the phrase on ``device`` for about ``seconds``; None, or why not."""
+        if self.canceller is None:
+            return "no echo canceller ([audio] echo_cancel, or livekit is not installed)"
+        from hardware import audio as hw
+
+        from ..simulator.voice import synthesize
+
+        phrase = synthesize(PHRASE)
+        self.speaker = hw.Speaker(device, self.pipeline.read, preferred_rate=48000)
+        self.speaker.open()
+        self.pipeline.speaker_opened(self.speaker.rate)
+        for _ in range(max(1, math.ceil(seconds / (len(phrase) / 48000)))):
+            self.pipeline.play("phrase", phrase)
+        self.pipeline.finish()
+        return None
+
+    def feed(self, pcm: bytes, rate: int, channels: int) -> None:
+        if self.pipeline.frontend is None:
+            self.pipeline.mic_opened(rate, channels)
+        self.pipeline.on_mic(pcm)
+        if self.wake is not None:
+            self._peak = max(self._peak, self.wake.score)
+
+    def _removed_db(self, since: tuple[float, float]) -> float | None:
+        front = self.pipeline.frontend
+        if front is None:
+            return None
+        e_in, e_out = front.echo_in - since[0], front.echo_out - since[1]
+        return 10 * math.log10(e_in / max(e_out, 1.0)) if e_in > 0 else None
+
+    def line(self) -> str:
+        """The meter line's hands-free part, for the stretch since the last line."""
+        parts = []
+        if self.wake is not None:
+            parts.append(f"wake {self._peak:4.2f}")
+        if self.canceller is not None:
+            removed = self._removed_db(self._energy)
+            parts.append(f"echo removed {removed:5.1f} dB" if removed is not None else "echo removed   -  ")
+        front = self.pipeline.frontend
+        self._energy = (front.echo_in, front.echo_out) if front is not None else (0.0, 0.0)
+        self._peak = 0.0
+        return "  ".join(parts)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"wake_word": self.wake_word if self.wake is not None else None,
+                               "wake_detections": self.wake.detections if self.wake is not None else 0}
+        if self.canceller is not None:
+            removed = self._removed_db((0.0, 0.0))
+            out["echo_removed_db"] = None if removed is None or not np.isfinite(removed) else round(removed, 1)
+        return out
+
+    def close(self) -> None:
+        if self.speaker is not None:
+            self.speaker.close()
+
+
+def checks(config: Config) -> list[tuple[str, str, str, str]]:
+    """``pivoice doctor``: (name, PASS/WARN/FAIL/SKIP, detail, fix) for the echo canceller and
+    the wake word model, each loaded and run on a little silence."""
+    return [_check_canceller(config.audio.echo_cancel), _check_wake(config)]
+
+
+def _check_canceller(kind: str) -> tuple[str, str, str, str]:
+    from ..audio import aec
+
+    name = "echo canceller"
+    if kind == "off":
+        return (name, "SKIP", "[audio] echo_cancel = \"off\": the echo guard decides", "")
+    try:
+        canceller = aec.create("webrtc" if kind == "auto" else kind)
+        assert canceller is not None
+        canceller.process(np.zeros(canceller.rate // 100, np.int16))
+    except aec.AecUnavailable as exc:
+        fix = str(exc).split(": ", 1)[-1]
+        if kind == "auto":
+            return (name, "WARN", "none installed: the echo guard is used, and a loud speaker next to the "
+                    "microphone may interrupt the device", fix)
+        return (name, "FAIL", f"[audio] echo_cancel = {kind!r} cannot load", fix)
+    return (name, "PASS", f"{getattr(canceller, 'name', kind)} loads and runs ([audio] echo_cancel = {kind!r})", "")
+
+
+def _check_wake(config: Config) -> tuple[str, str, str, str]:
+    name = "wake word"
+    if not config.wake.enabled:
+        return (name, "SKIP", "[wake] word is empty: every utterance in the room is a turn", "")
+    try:
+        detector = build.wake_detector(config.wake)
+        assert detector is not None
+        detector.process(bytes(32000))
+    except PivoiceError as exc:
+        return (name, "FAIL", str(exc), exc.fix)
+    return (name, "PASS", f"{detector.word!r} loads and runs (threshold {detector.threshold:.2f}; "
+            f"follow-up {config.wake.follow_up:g} s)", "")

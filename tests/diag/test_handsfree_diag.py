@@ -1,0 +1,58 @@
+"""``pivoice mic-test`` shows the wake word and the echo canceller at work; ``pivoice doctor``
+checks both (through ALSA's file-plugin devices and the real libraries)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import wave
+
+import pytest
+
+from device import config as cfg
+from device.diag.handsfree import checks
+
+from .test_cli_commands import alsa_env, pivoice, write_config
+
+pytest.importorskip("pymicro_wakeword", reason="the wake extra is not installed")
+
+
+def wake_config(tmp_path, **wake: str):
+    config = write_config(tmp_path / "c.toml", tmp_path / "s.sock", backend="pyaudio", input_device="fakemic",
+                          output_device="fakespk")
+    with config.open("a") as f:
+        f.write("[wake]\n" + "".join(f'{k} = "{v}"\n' for k, v in wake.items()))
+    return config
+
+
+@pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed")
+def test_mic_test_shows_the_wake_word_heard(tmp_path):
+    said = tmp_path / "said.wav"
+    subprocess.run(["flite", "-voice", "rms", "-t", "hey jarvis, what time is it", "-o", str(said)], check=True)
+    with wave.open(str(said)) as w:
+        pcm = w.readframes(w.getnframes())
+    raw = tmp_path / "mic.raw"
+    raw.write_bytes(bytes(32000) + pcm + bytes(96000))
+    config = wake_config(tmp_path, word="hey_jarvis")
+    result = pivoice("mic-test", "3", "--json", "--echo", "--config", str(config), env=alsa_env(FAKEMIC_RAW=str(raw)))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["wake_word"] == "hey_jarvis" and data["wake_detections"] == 1
+    assert "echo_removed_db" in data          # --echo: the canceller ran on the microphone
+    meter = pivoice("mic-test", "3", "--config", str(config), env=alsa_env(FAKEMIC_RAW=str(raw)))
+    assert "wake 0.9" in meter.stdout and "heard 1 time" in meter.stdout
+
+
+def test_doctor_checks_the_wake_word_model_and_the_canceller(tmp_path):
+    good = cfg.parse({"wake": {"word": "hey_jarvis"}})
+    by_name = {name: (result, detail, fix) for name, result, detail, fix in checks(good)}
+    assert by_name["wake word"][0] == "PASS" and "Jarvis" in by_name["wake word"][1]
+    assert by_name["echo canceller"][0] in ("PASS", "WARN")
+    broken = tmp_path / "mine.json"
+    broken.write_text("{not json")
+    bad = cfg.parse({"wake": {"model": str(broken)}, "audio": {"echo_cancel": "off"}})
+    by_name = {name: (result, detail, fix) for name, result, detail, fix in checks(bad)}
+    assert by_name["wake word"][0] == "FAIL" and "not a microWakeWord model config" in by_name["wake word"][1]
+    assert by_name["wake word"][2]                       # and says what to do
+    assert by_name["echo canceller"][0] == "SKIP"
