@@ -34,7 +34,7 @@ from . import events as ev
 from .carryover import History, carry_over, text_only_repair
 from .dialect import Dialect
 from .models import Item
-from .reply import Counters, Reply, reply_summary
+from .reply import Counters, Reply, reply_summary, truncation_point
 from .session import SessionSettings
 from .transcripts import Transcripts
 
@@ -66,6 +66,7 @@ class RealtimeConversation:
         self._tools: dict[str, str] = {}                  # call_id -> name, running
         self._tools_answer = True                         # ask for the answer once they are done
         self._drop_next_reply = False                     # cancel the next response on arrival
+        self._answer_again = False                        # a rotation cut a turn off: answer it there
         self._verify_audio = False
         self._end_after_reply = False
         self._user_talking = False
@@ -82,6 +83,10 @@ class RealtimeConversation:
         first, self.carried = carry_over(self.history, self.carry_turns if not fresh else None, self.settings,
                                          self.dialect, self.model)
         self._verify_audio = bool(self.history.carried_assistant_ids()) and not fresh
+        if self._answer_again and not fresh and self.history.turns and self.history.turns[-1].role == "user":
+            first.append(ev.ResponseCreate())   # the person's last turn, carried over, still wants its answer
+            self._awaiting_reply_since = now
+        self._answer_again = False
         return first
 
     def end_session(self, *, lost: bool, now: float) -> list[Action]:
@@ -93,6 +98,8 @@ class RealtimeConversation:
             self._tools.clear()    # their outputs would go to a session that does not know them
         if lost:
             out.extend(self._resend_unconfirmed())
+        elif self._awaiting_reply_since is not None or self._server_hearing_since is not None:
+            self._answer_again = True
         self._reply = None
         self._awaiting_reply_since = None
         self._server_hearing_since = None
@@ -118,10 +125,6 @@ class RealtimeConversation:
         # loses the turn (found by bench/soak_bench.py).
         return (self._reply is None and not self._playing and not self._tools and not self._user_talking
                 and self._awaiting_reply_since is None and self._server_hearing_since is None)
-
-    @property
-    def active_response(self) -> str | None:
-        return self._reply.id if self._reply else None
 
     @property
     def received_ms(self) -> dict[str, int]:
@@ -321,17 +324,13 @@ class RealtimeConversation:
                 self.outbox.put(ev.ResponseCancel())
                 self.stats.cancels += 1
             self._ignored.add(reply.id)
-        truncated: tuple[str, int] | None = None
-        heard = [(item, ms) for item, ms in played_ms.items() if ms > 0 and item in self._received_ms]
-        if was_playing and heard and heard[-1][1] < self._received_ms[heard[-1][0]]:
-            # The item playing when it stopped is the last one the speaker got; one it had
-            # played to the end (a finished preamble) needs no truncation, and one it never
-            # reached is not named at all.
-            item, ms = heard[-1]
-            truncated = (item, ms)
-            self.outbox.put(ev.ItemTruncate(item_id=item, content_index=0, audio_end_ms=truncated[1]))
+        truncated = truncation_point(played_ms, self._received_ms) if was_playing else None
+        if truncated is not None:
+            self.outbox.put(ev.ItemTruncate(item_id=truncated[0], content_index=0, audio_end_ms=truncated[1]))
             self.stats.truncates += 1
-            self.history.mark_interrupted(item)
+            self.history.mark_interrupted(truncated[0])
+        if cause == "rotation" and reply is not None:
+            self._answer_again = True   # cut off by a forced rotation: the next session answers it
         self._reply = None
         logger.info("barge-in (%s): playback stopped, truncate %s", cause, truncated)
         out: list[Action] = [Publish("barge_in", {"cause": cause, "item_id": truncated[0] if truncated else None,

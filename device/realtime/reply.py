@@ -41,3 +41,14 @@ def reply_summary(response: Response, messages: list[Item], calls: list[Item], h
             "text": " ".join(i.text for i in answers)[:300], "tools": [c.name for c in calls],
             "preamble": " ".join(i.text for i in messages if i.phase == "commentary")[:300] or None,
             "phases": [i.phase for i in messages]}
+
+
+def truncation_point(played_ms: dict[str, int], received_ms: dict[str, int]) -> tuple[str, int] | None:
+    """Where to truncate after playback stopped: the item playing then is the last one the
+    speaker got (``played_ms`` is in play order); one it had played to the end (a finished
+    preamble) needs no truncation, and one it never reached is not named at all. Clamped to
+    what was received (field notes item 12), by construction: played <= received."""
+    heard = [(item, ms) for item, ms in played_ms.items() if ms > 0 and item in received_ms]
+    if heard and heard[-1][1] < received_ms[heard[-1][0]]:
+        return heard[-1]
+    return None

@@ -252,3 +252,31 @@ def test_a_typed_turn_still_queued_when_the_link_dies_is_not_doubled():
     conv.say("hello", 0.0)                      # never left the outbox
     conv.end_session(lost=True, now=1.0)
     assert [type(e) for e in sent(conv)] == [ev.ItemCreate, ev.ResponseCreate]
+
+
+def test_a_turn_cut_off_by_a_forced_rotation_is_answered_in_the_next_session():
+    conv = fresh()
+    conv.say("tell me about lighthouses", 0.0)
+    conv.server_event(ev.ConversationItemAdded(item=Item(id="u1", role="user", content=[
+        ContentPart(type="input_text", text="tell me about lighthouses")])), 0.1)
+    started(conv, now=0.2)
+    conv.server_event(delta("resp_1", "answer"), 0.3)
+    sent(conv)
+    conv.barge_in("rotation", {"answer": 40}, 0.4)          # the limit is near: the session is swapped
+    conv.end_session(lost=False, now=0.5)
+    first = conv.begin_session(session_id="sess_2", fresh=False, now=0.6)
+    assert isinstance(first[-1], ev.ResponseCreate)           # the carried question gets its answer
+    assert [e.item.text for e in first if isinstance(e, ev.ItemCreate)] == ["tell me about lighthouses"]
+    assert not conv.idle
+
+
+def test_a_rotation_between_turns_asks_for_nothing():
+    conv = fresh()
+    conv.say("hi", 0.0)
+    conv.server_event(ev.ConversationItemAdded(item=Item(id="u1", role="user", content=[
+        ContentPart(type="input_text", text="hi")])), 0.1)
+    started(conv, now=0.2)
+    conv.server_event(done("resp_1", [spoken("a1", "Hello.")]), 0.3)
+    conv.end_session(lost=False, now=1.0)
+    first = conv.begin_session(session_id="sess_2", fresh=False, now=1.1)
+    assert not any(isinstance(e, ev.ResponseCreate) for e in first)
