@@ -45,6 +45,9 @@ from .control import ControlServer
 from .controls import Controls
 from .errors import AudioDeviceError
 from .hwfactory import Hardware, real_hardware
+from .live import wiring as live
+from .live.conversation import LiveConversation
+from .live.manager import LiveOptions, LiveSessionManager
 from .ledview import follow_state
 from .notify import Notifier, health_problems, report_to_systemd
 from .redact import scrub_url
@@ -69,7 +72,8 @@ __all__ = ["App", "Hardware"]
 class App:
     def __init__(self, config: cfg.Config, *, hardware: Hardware | None = None, config_path: str | None = None,
                  api_key: Callable[[], str] = cfg.api_key, notifier: Notifier | None = None,
-                 manager_options: Options | None = None, device_token: Callable[[], str] = cfg.device_token) -> None:
+                 manager_options: Options | LiveOptions | None = None,
+                 device_token: Callable[[], str] = cfg.device_token) -> None:
         self.config = config
         self.device_token = device_token
         self.config_path = config_path
@@ -79,16 +83,22 @@ class App:
         self.bus = EventBus()
         self.machine = StateMachine(self.bus)
         self.bus.listen(self.machine.follow)
-        self.turns = TurnTaker(config.turns.mode, config.turns.vad, server_silence_ms=config.turns.silence_ms,
+        self.turns = TurnTaker(live.turn_mode(config), config.turns.vad, server_silence_ms=config.turns.silence_ms,
                                echo_guard=config.audio.echo_guard, hold_s=config.gpio.timing.hold_s)
         self.pipeline = AudioPipeline(self.turns, prebuffer_ms=config.audio.prebuffer_ms)
-        self.conversation = RealtimeConversation(server_interrupts=config.turns.mode is TurnMode.SERVER_VAD,
-                                                 history=History(), carry_turns=config.realtime.carry_turns)
         self.tools = ToolBox()
-        self.manager = SessionManager(endpoint=self.endpoint, settings=self.session_settings,
-                                      conversation=self.conversation, pipeline=self.pipeline,
-                                      run_tool=self.tools.run, options=manager_options or self._options(),
-                                      publish=self.publish, credentials=self.credentials)
+        self.conversation: RealtimeConversation | LiveConversation
+        self.manager: SessionManager | LiveSessionManager
+        if config.realtime.api == "live":   # GPT-Live: connected on demand (device/live/wiring.py)
+            self.conversation, self.manager = live.live_parts(self, manager_options)
+        else:
+            self.conversation = RealtimeConversation(server_interrupts=config.turns.mode is TurnMode.SERVER_VAD,
+                                                     history=History(), carry_turns=config.realtime.carry_turns)
+            self.manager = SessionManager(endpoint=self.endpoint, settings=self.session_settings,
+                                          conversation=self.conversation, pipeline=self.pipeline,
+                                          run_tool=self.tools.run,
+                                          options=manager_options if isinstance(manager_options, Options)
+                                          else self._options(), publish=self.publish, credentials=self.credentials)
         self.controls = Controls(turns=self.turns, pipeline=self.pipeline, session=self.manager,
                                  publish=self.publish, volume=config.audio.volume)
         for spec in builtin_tools(self.controls) + [http_tool(t) for t in config.tools]:
@@ -106,6 +116,7 @@ class App:
 
     @property
     def history(self) -> History:
+        assert isinstance(self.conversation, RealtimeConversation), "Live keeps its memory in conversation.memory"
         return self.conversation.history
 
     @property
@@ -158,7 +169,9 @@ class App:
             "muted": self.turns.muted, **manager,
             "endpoint": (scrub_url(endpoint.url) if not self.config.realtime.simulator
                          else f"{endpoint.url} (built-in simulator)"),
-            "model": endpoint.model, "dialect": str(endpoint.dialect), "turn_mode": str(self.turns.mode),
+            "api": self.config.realtime.api, "model": endpoint.model,
+            "dialect": "live" if self.config.realtime.api == "live" else str(endpoint.dialect),
+            "turn_mode": str(self.turns.mode),
             "uptime_s": round(time.monotonic() - self.started, 1), "volume": self.controls.volume,
             "underruns": playback.stats.underruns if playback else 0,
             "playback_dropped_ms": playback.stats.dropped_ms if playback else 0,
@@ -190,8 +203,13 @@ class App:
     def status_line(self) -> str:
         s = self.manager.status()
         parts = [str(self.machine.state)]
-        if s["link"] == "up":
+        if s["link"] == "up" and s["rotation_in_s"] is not None:
             parts.append(f"session {s['session_id']} age {s['session_age_s']:.0f}s, rotation in {s['rotation_in_s']:.0f}s")
+        elif s["link"] == "up":
+            parts.append(f"GPT-Live session {s['session_id']} age {s['session_age_s']:.0f}s, "
+                         f"idle close in {s['idle_close_in_s'] or 0:.0f}s")
+        elif s["link"] == "standby":
+            parts.append(f"GPT-Live standby (connects on demand; {s['billed_s']:.0f}s billed)")
         elif s["link"] == "backoff":
             parts.append(f"reconnecting in {s['next_retry_in_s'] or 0:.0f}s")
         if s["last_error"] and self.machine.state in (DeviceState.ERROR, DeviceState.OFFLINE):
@@ -250,7 +268,9 @@ class App:
             if getattr(new, section) != getattr(self.config, section):
                 logger.warning("[%s] changed: restart pivoice to apply it (systemctl restart pivoice)", section)
         self.config = replace(self.config, realtime=new.realtime, source=new.source)
-        self.manager.options = self._options()
+        if isinstance(self.manager, SessionManager):
+            self.manager.options = self._options()
+        live.reload(self)
         logger.info("config reloaded from %s", new.source)
         self.publish("reload", {"config": new.source})
         self.manager.wake()
@@ -317,6 +337,10 @@ class App:
         from .simulator.server import RealtimeSimulator, SimulatorOptions
 
         rt = self.config.realtime
+        if rt.api == "live":
+            self.simulator = await live.start_simulator(self)
+            logger.info("built-in GPT-Live simulator on %s", self.simulator.url)
+            return
         self.simulator = await RealtimeSimulator(SimulatorOptions(
             session_limit_s=rt.session_limit, speedup=rt.simulator_speedup, dialect=rt.dialect)).start()
         logger.info("built-in Realtime simulator on %s", self.simulator.url)

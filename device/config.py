@@ -65,6 +65,8 @@ class RealtimeConfig:
     api: str = "realtime"
     #: Live: seconds without speech either way before the billed session is closed.
     idle_close: float = 30.0
+    #: Live: the Responses model the voice model delegates tool work to (delegation.responses.model).
+    delegation_model: str = "gpt-5-mini"
 
 
 #: [realtime] url and model when api = "live" and the config names none (issue 14).
@@ -293,6 +295,9 @@ class _Reader:
             return rt
         from .live.models import VOICES
 
+        if rt.token_url:
+            self.fail("[realtime] token_url", "GPT-Live issues no client secrets; remove token_url "
+                      "(the device holds the key) or use api = \"realtime\"")
         if rt.voice not in VOICES:
             self.fail("[realtime] voice", f"{rt.voice!r} is not a GPT-Live voice; use one of {', '.join(sorted(VOICES))}")
         return replace(rt, url=table.get("url", LIVE_URL), model=table.get("model", LIVE_MODEL))

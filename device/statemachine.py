@@ -106,6 +106,7 @@ BUS_INPUTS: dict[str, Input] = {
     "first_delta": I.AUDIO_STARTED,
     "reply_finished": I.REPLY_FINISHED,
     "session": I.LINK_UP,
+    "standby": I.LINK_UP,   # GPT-Live between sessions: ready, it connects when spoken to
     "link_down": I.LINK_DOWN,
 }
 

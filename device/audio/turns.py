@@ -14,6 +14,12 @@ While the device is speaking, the echo guard decides whether the person barged i
 requires speech clearly louder than the echo of our own playback for ``barge_in_min_ms``,
 ``off`` trusts the VAD alone. Mic audio during playback is not sent unless it barged in,
 so the server's VAD never hears our own voice and cancels its own reply.
+
+* ``continuous`` (GPT-Live): every frame goes up, silence included, because the model takes
+  turns itself and needs the silence (and its output is paced by the input). The VAD still
+  reports ``speech_started``/``speech_ended`` (LEDs, connect on demand, talk-over), but never
+  ``barge_in``: the model stops by itself and the conversation core decides when to flush.
+  Muted, the frames go up as digital silence: nothing of the room leaves the device.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ class TurnMode(enum.StrEnum):
     SERVER_VAD = "server_vad"
     LOCAL_VAD = "local_vad"
     PUSH_TO_TALK = "push_to_talk"
+    CONTINUOUS = "continuous"
 
 
 class EchoGuard(enum.StrEnum):
@@ -77,6 +84,8 @@ class TurnTaker:
         return list(frames)
 
     def frame(self, pcm24: bytes, is_speech: bool, *, playing: bool = False, reference_db: float = -90.0) -> Actions:
+        if self.mode is TurnMode.CONTINUOUS:
+            return self._continuous(pcm24, is_speech, playing=playing, reference_db=reference_db)
         if self.muted:
             return Actions()
         if self.mode is TurnMode.PUSH_TO_TALK:
@@ -103,6 +112,18 @@ class TurnTaker:
             if self.mode is TurnMode.LOCAL_VAD and self.turn_ms >= MIN_COMMIT_MS:
                 actions.commit = actions.respond = True
         return actions
+
+    def _continuous(self, pcm24: bytes, is_speech: bool, *, playing: bool, reference_db: float) -> Actions:
+        if self.muted:
+            self.segmenter.reset()
+            return Actions(send=self._sending([bytes(len(pcm24))]))
+        was_speaking = self.segmenter.in_speech
+        strict = playing and self.echo_guard is not EchoGuard.OFF and not was_speaking
+        if strict and not self._was_playing:
+            self.segmenter.playback_started()
+        self._was_playing = playing
+        result = self.segmenter.frame(pcm24, is_speech, strict=strict, reference_db=reference_db)
+        return Actions(send=self._sending([pcm24]), speech_started=result.started, speech_ended=result.ended)
 
     # ------------------------------------------------------------------ push-to-talk
     def press(self, held_for_ms: int) -> Actions:
