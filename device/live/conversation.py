@@ -117,6 +117,7 @@ class LiveConversation:
         self._user_talking = False
         self._tools: dict[str, ToolCall] = {}
         self._end_after_reply = False
+        self._typed: list[Turn] = []              # said with `say`: remembered once the session has it
 
     # ---------------------------------------------------------------- sessions
     def session_config(self, settings: LiveSettings, *, fresh: bool) -> SessionConfig:
@@ -145,6 +146,10 @@ class LiveConversation:
         self._timeline_ms = self.outbox.audio_frames * self.frame_ms   # the queued audio comes first
         self.grouper = TranscriptGrouper()
         self.idle_timer.start(now)
+        if self._user_talking:
+            self.idle_timer.hold("speech")
+        if self._playing:
+            self.idle_timer.hold("playback")
         return [ev.InputAudioMute()] if self.muted else []
 
     def end_session(self, *, lost: bool, now: float, reopen: bool = False) -> list[LiveAction]:
@@ -207,7 +212,7 @@ class LiveConversation:
         out: list[LiveAction] = []
         if actions.speech_started:
             self._user_talking = True
-            self.idle_timer.activity(now)
+            self.idle_timer.hold("speech")   # however long the person talks
             out.append(Publish("speech_started", {"source": "device"}))
             if self._playing:
                 self._talked_over_at = now
@@ -215,7 +220,7 @@ class LiveConversation:
                 out.append(OpenSession("speech"))
         if actions.speech_ended:
             self._user_talking = False
-            self.idle_timer.activity(now)
+            self.idle_timer.release("speech", now)
             out.append(Publish("speech_ended", {"committed": False}))
         return out
 
@@ -227,7 +232,7 @@ class LiveConversation:
     def say(self, text: str, now: float) -> list[LiveAction]:
         """A typed turn: silent context the model answers out loud (there is no user text item)."""
         self.outbox.put(ev.ThinkingAppend.general(TYPED_TURN + text[:1500]))
-        self.memory.add([Turn(USER, text, self._timeline_ms, self._timeline_ms)])   # no transcript comes for it
+        self._typed.append(Turn(USER, text, self._timeline_ms, self._timeline_ms))   # no transcript comes for it
         self.idle_timer.activity(now)
         return [Publish("say", {"text": text}), OpenSession("say")]
 
@@ -276,7 +281,10 @@ class LiveConversation:
     def _on_transcript(self, role: str, event: ev.InputTranscriptDelta | ev.OutputTranscriptDelta,
                        now: float) -> list[LiveAction]:
         self.idle_timer.activity(now)
-        self._timeline_ms = max(self._timeline_ms, event.end_ms)
+        if role == USER:
+            # The input clock is the one the device knows; output times run ahead of it while
+            # the model's audio comes faster than real time, so they do not move it.
+            self._timeline_ms = max(self._timeline_ms, event.end_ms)
         return self._turns_done(self.grouper.add(role, event.delta, event.start_ms, event.end_ms))
 
     def _turns_done(self, turns: list[Turn]) -> list[LiveAction]:
@@ -363,6 +371,8 @@ class LiveConversation:
     def tick(self, now: float) -> list[LiveAction]:
         out: list[LiveAction] = []
         if self.open:
+            self.memory.add(self._typed)
+            self._typed.clear()
             out += self._turns_done(self.grouper.flush_until(self._timeline_ms))
         if self._stretch is not None and now - self._last_delta > self.end_gap_s:
             out += self._stretch_over()
