@@ -35,7 +35,9 @@ def render_status(s: dict[str, Any]) -> str:
     rows = [
         ("state", f"{s.get('state')} (for {_fmt_age(s.get('state_for_s'))})" + (", microphone muted" if s.get("muted") else "")),
         ("connection", {"up": "connected", "backoff": f"reconnecting in {s.get('next_retry_in_s')} s",
-                        "error": "stopped: needs a fix (see last error)", "connecting": "connecting"}.get(s.get("link"), s.get("link"))),
+                        "error": "stopped: needs a fix (see last error)", "connecting": "connecting",
+                        "standby": "standby: connects when spoken to"}.get(s.get("link"), s.get("link"))),
+        ("api", _api_line(s)),
         ("session", f"{s.get('session_id') or '-'}, age {_fmt_age(s.get('session_age_s'))}"),
         ("rotation", f"in {_fmt_age(s.get('rotation_in_s'))} (limit in {_fmt_age(s.get('deadline_in_s'))})"
          if s.get("rotation_in_s") is not None else "-"),
@@ -54,6 +56,14 @@ def render_status(s: dict[str, Any]) -> str:
     if s.get("gpio_problem"):
         rows.append(("gpio", s["gpio_problem"]))
     return "\n".join(f"{k:<11} {v}" for k, v in rows)
+
+
+def _api_line(s: dict[str, Any]) -> str:
+    if s.get("api") != "live":
+        return "realtime (always connected)"
+    idle = s.get("idle_close_in_s")
+    return (f"live (GPT-Live, connected on demand): {s.get('billed_s')} s billed, {s.get('idle_closes')} idle "
+            f"close(s)" + (f", closes in {_fmt_age(idle)} without speech" if idle is not None else ""))
 
 
 def safe_status(reply: dict[str, Any]) -> dict[str, Any]:
