@@ -45,10 +45,10 @@ from .control import ControlServer
 from .controls import Controls
 from .errors import AudioDeviceError
 from .hwfactory import Hardware, real_hardware
+from .ledview import follow_state
 from .live import wiring as live
 from .live.conversation import LiveConversation
 from .live.manager import LiveOptions, LiveSessionManager
-from .ledview import follow_state
 from .notify import Notifier, health_problems, report_to_systemd
 from .redact import scrub_url
 from .realtime.backoff import backoff

@@ -16,6 +16,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from .. import config as cfg
@@ -131,12 +132,17 @@ async def _live_handshake(config: cfg.Config, key: str) -> Check:
     with contextlib.suppress(PivoiceError, OSError):   # TimeoutError is an OSError
         await conn.send(SessionClose())
         async with asyncio.timeout(5):
-            async for _ in conn:   # until session.closed: the usage is final only then
-                pass
+            await _until_closed(conn)
     await conn.close()
     limit = f", session limit {session.expires_at - time.time():.0f} s" if session and session.expires_at else ""
     return Check("live", "PASS", f"GPT-Live handshake ok: session {session.id if session else '?'}, "
                  f"model {session.model if session else rt.model}{limit}")
+
+
+async def _until_closed(conn: Any) -> None:
+    """Read to ``session.closed``: the usage is final only then."""
+    async for _ in conn:
+        pass
 
 
 def _key_file() -> str:

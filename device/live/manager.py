@@ -26,7 +26,6 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..audio.pipeline import AudioPipeline
@@ -34,45 +33,16 @@ from ..audio.turns import Actions as TurnActions
 from ..conversation import FinishPlayback, NewConversation, Play, Publish, RunTool, StopPlayback
 from ..errors import AuthenticationError, PivoiceError, SessionExpired, link_cause, should_retry
 from ..realtime.backoff import backoff
-from ..realtime.connection import scrub
+from ..redact import scrub
 from . import events as ev
 from .connection import LiveConnection, LiveEndpoint
 from .conversation import CloseSession, LiveAction, LiveConversation, LiveSettings, OpenSession
+from .sessionstate import LiveOptions, LiveStats, status_of
+
+__all__ = ["LiveOptions", "LiveSessionManager", "LiveStats"]
 
 logger = logging.getLogger(__name__)
 ToolRunner = Callable[[str, str], Awaitable[tuple[str, str]]]
-
-
-@dataclass
-class LiveOptions:
-    fatal_retry_s: float = 600.0
-    backoff_base_s: float = 0.5
-    backoff_cap_s: float = 30.0
-    open_timeout_s: float = 10.0
-    close_timeout_s: float = 5.0
-    ping_interval_s: float | None = 10.0
-    ping_timeout_s: float | None = 10.0
-    healthy_s: float = 5.0
-    tick_s: float = 0.1
-
-
-@dataclass
-class LiveStats:
-    connects: int = 0
-    reconnects: int = 0
-    expired: int = 0
-    idle_closes: int = 0
-    rotations: int = 0      # Live has none: kept for the status and the metrics
-    session_id: str | None = None
-    session_started: float | None = None    # monotonic
-    deadline: float | None = None           # monotonic, from expires_at
-    link: str = "standby"                    # standby | connecting | up | backoff | error
-    next_retry_at: float | None = None
-    last_error: str | None = None
-    last_error_at: float | None = None
-    usage_s: float = 0.0                     # billed seconds of the sessions that ended
-    session_usage_s: float = 0.0             # of the one open now
-    history: list[str] = field(default_factory=list)
 
 
 class LiveSessionManager:
@@ -127,6 +97,7 @@ class LiveSessionManager:
         self._outbox_ready.set()
 
     def wake_word(self) -> None:
+        """The wake word was heard: a session, unless one is open."""
         self.open_on_demand("wake_word")
 
     def set_muted(self, muted: bool) -> None:
@@ -242,9 +213,9 @@ class LiveSessionManager:
         return backoff(base_s=self.options.backoff_base_s, cap_s=self.options.backoff_cap_s, rng=self.rng)
 
     async def _wait_turn(self, delays: Iterator[float], why: str) -> None:
-        delay = self.last_delay_s = next(delays)
+        delay = self.last_delay_s = self.stats.next_retry_at = next(delays)
         logger.warning("%s; waiting %.1f s before the next one", why, delay)
-        self.stats.next_retry_at = self.clock() + delay
+        self.stats.next_retry_at += self.clock()
         await self._sleep(delay)
 
     async def _sleep(self, seconds: float) -> None:
@@ -384,10 +355,9 @@ class LiveSessionManager:
             async for event in conn:
                 for observe in self.observers:
                     observe(event)
-                if isinstance(event, ev.UsageUpdated):
-                    self.stats.session_usage_s = event.usage.seconds
-                elif isinstance(event, ev.SessionClosed) and event.usage is not None:
-                    self.stats.session_usage_s = event.usage.seconds
+                usage = event.usage if isinstance(event, (ev.UsageUpdated, ev.SessionClosed)) else None
+                if usage is not None:
+                    self.stats.session_usage_s = usage.seconds
                 self._execute(self.conversation.server_event(event, self.clock()))
         finally:
             if conn.protocol_errors:
@@ -395,21 +365,6 @@ class LiveSessionManager:
 
     # -------------------------------------------------------------- status
     def status(self) -> dict[str, Any]:
-        now = self.clock()
-        s = self.stats
-        up = s.link == "up"
-        deadline = self.conversation.idle_timer.deadline()
-        return {
-            "api": "live", "link": s.link, "session_id": s.session_id if up else None,
-            "session_age_s": round(now - s.session_started, 1) if s.session_started and up else None,
-            "rotation_in_s": None,
-            "deadline_in_s": round(s.deadline - now, 1) if s.deadline and up else None,
-            "idle_close_in_s": round(max(0.0, deadline - now), 1) if deadline is not None and up else None,
-            "next_retry_in_s": round(s.next_retry_at - now, 1) if s.next_retry_at else None,
-            "connects": s.connects, "reconnects": s.reconnects, "rotations": 0, "expired": s.expired,
-            "idle_closes": s.idle_closes, "clock_distrusted": 0,
-            "billed_s": round(s.usage_s + s.session_usage_s, 1),
-            "bad_frames": sum(self.bad_frames.values()) + (self.conn.protocol_errors if self.conn else 0),
-            "last_error": s.last_error, "last_error_at": s.last_error_at,
-            **self.conversation.counters(),
-        }
+        live = self.conn.protocol_errors if self.conn else 0
+        return status_of(self.stats, now=self.clock(), idle_close_at=self.conversation.idle_timer.deadline(),
+                         bad_frames=sum(self.bad_frames.values()) + live, counters=self.conversation.counters())

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-from device.live import events as ev
 from device.live.manager import LiveSessionManager
 from device.state import DeviceState
 
