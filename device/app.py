@@ -264,6 +264,11 @@ class App:
             self.publish("error", {"error": str(exc), "fatal": False})
             self.notifier.notify(f"READY=1\nSTATUS={self.status_line()}")
             return
+        if new.realtime.api != self.config.realtime.api:   # a different conversation core and manager
+            logger.error("[realtime] api changed to %r: restart pivoice to apply it (systemctl restart pivoice); "
+                         "keeping the running config", new.realtime.api)
+            self.notifier.notify(f"READY=1\nSTATUS={self.status_line()}")
+            return
         for section in ("audio", "gpio", "turns", "control", "metrics"):
             if getattr(new, section) != getattr(self.config, section):
                 logger.warning("[%s] changed: restart pivoice to apply it (systemctl restart pivoice)", section)

@@ -324,6 +324,9 @@ class _Reader:
         table = self.section("turns", ("mode", "silence_ms") + vad_keys)
         turns = self.fill("turns", TurnsConfig, table, TurnsConfig(), skip=("vad",))
         turns = replace(turns, mode=self.choice("turns", "mode", str(turns.mode), TurnMode))
+        if turns.mode is TurnMode.CONTINUOUS:   # chosen by [realtime] api = "live", not a Realtime mode
+            self.fail("[turns] mode", "\"continuous\" is what GPT-Live uses by itself; for the Realtime API use "
+                      "server_vad, local_vad or push_to_talk (or set [realtime] api = \"live\")")
         self.within("[turns] silence_ms", turns.silence_ms, 100, 10_000, " ms")
         vad_table = {k[4:]: v for k, v in table.items() if k.startswith("vad_")}
         vad = self.fill("turns", VadSettings, vad_table, VadSettings(), prefix="vad_")
