@@ -215,7 +215,7 @@ class LiveConversation:
             out.append(Publish("speech_started", {"source": "device"}))
             if self._playing:
                 self._talked_over_at = now
-            if not self.requested and self.open_on_speech:
+            if self.open_on_speech:   # a no-op while one is open; it matters while one closes
                 out.append(OpenSession("speech"))
         if actions.speech_ended:
             self._user_talking = False

@@ -70,6 +70,7 @@ class LiveSessionManager:
         self._demand = asyncio.Event()       # a session is wanted
         self._closing = asyncio.Event()      # the open session should close
         self._close_reason = "idle"
+        self._again = False
         self._wake = asyncio.Event()
         self._outbox_ready = asyncio.Event()
         self._fresh = False
@@ -89,6 +90,8 @@ class LiveSessionManager:
     def open_on_demand(self, reason: str) -> None:
         """Open a session if none is open (the button, the wake word); a no-op when one is."""
         now = self.clock()
+        if self._closing.is_set():
+            self._again = True   # asked for while the last one closes: the next opens right after
         if self.conversation.request(now):
             logger.info("opening a GPT-Live session (%s)", reason)
             self.publish("connecting", {"reason": reason})
@@ -261,9 +264,12 @@ class LiveSessionManager:
         self.stats.connects += 1
         session = conn.session
         assert session is not None
-        first = self.conversation.begin_session(session_id=session.id, fresh=fresh, now=self.clock())
-        for event in first:
-            await conn.send(event)
+        try:
+            for event in self.conversation.begin_session(session_id=session.id, fresh=fresh, now=self.clock()):
+                await conn.send(event)
+        except BaseException:
+            await conn.close()
+            raise
         self._start(conn, carried=len(config.input or []), fresh=fresh)
         return conn
 
@@ -273,6 +279,7 @@ class LiveSessionManager:
         now = self.clock()
         self.conn = conn
         self._closing.clear()
+        self._again = False
         s = self.stats
         s.session_id, s.session_started, s.link, s.session_usage_s = session.id, now, "up", 0.0
         expires_in = session.expires_at - self.wall() if session.expires_at else None
@@ -296,6 +303,9 @@ class LiveSessionManager:
                 sender.cancel()
                 await asyncio.gather(sender, return_exceptions=True)
                 await self._send_close(conn, receiver)
+                if self._again:   # what was said meanwhile is still queued: it goes to the next one
+                    self._end(lost=False, reopen=True)
+                    return
             elif receiver in done and not receiver.cancelled() and receiver.exception() is None:
                 logger.info("the GPT-Live server closed the session")
             else:

@@ -171,3 +171,19 @@ async def test_a_bad_key_is_the_error_state_with_its_fix_and_no_loop(device_fact
     assert device.sim.stats.refused == 1 and app.manager.stats.connects == 0
     assert app.controls.say("Hello again") is not None   # says why it cannot
     assert app.machine.state is DeviceState.ERROR
+
+
+async def test_a_dropped_link_backs_off_and_the_conversation_goes_on(device_factory):
+    device = await device_factory(api="live")
+    app = device.app
+    await device.wait_state(DeviceState.IDLE)
+    device.mic.say(clip16k("goforward.raw"))
+    await device.wait_for(lambda: device.of("reply"), "the reply")
+    await device.sim.drop_all()                                 # the network goes away mid-session
+    down = await device.wait_for(lambda: device.of("link_down"), "the link going down")
+    assert not down[0].data["fatal"] and down[0].data["cause"] == "network" and down[0].data["retry_in_s"] > 0
+    assert DeviceState.OFFLINE.value in device.states()
+    await device.wait_for(lambda: device.count("session") == 2, "the session again, after the backoff")
+    await device.wait_state(DeviceState.IDLE)
+    assert sessions(device)[1].session["input"][0]["content"][0]["text"] == "go forward ten meters"
+    assert app.manager.stats.reconnects == 1 and app.manager.stats.connects == 2

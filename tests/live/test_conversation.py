@@ -37,8 +37,9 @@ def test_before_a_session_only_the_preroll_is_kept_and_speech_asks_for_one():
     assert conv.outbox.audio_frames == 5                      # the last 100 ms, the onset among them
     conv.turn(Actions(send=[FRAME]), 1.02)
     assert conv.outbox.audio_frames == 6                      # from now on everything goes up
-    assert conv.turn(Actions(send=[FRAME], speech_started=True), 1.04) == [Publish("speech_started",
-                                                                                   {"source": "device"})]
+    # Speech while one is open or opening asks again: a no-op then, but not while one closes.
+    assert kinds(conv.turn(Actions(send=[FRAME], speech_started=True), 1.04)) == ["speech_started", "OpenSession"]
+    assert not LiveConversation(open_on_speech=False).turn(Actions(speech_started=True), 0.0)[1:]
 
 
 def test_a_stretch_of_speech_plays_finishes_after_the_gap_and_drains_into_reply_finished():
