@@ -42,7 +42,7 @@ async def test_no_session_until_spoken_to_then_a_spoken_conversation(device_fact
 
 
 async def test_idle_close_then_the_next_session_gets_the_conversation(device_factory):
-    device = await device_factory(api="live", realtime={"idle_close": 2})
+    device = await device_factory(api="live", realtime={"idle_close": 2}, metrics="127.0.0.1:0")
     app = device.app
     await device.wait_state(DeviceState.IDLE)
     device.mic.say(clip16k("goforward.raw"))
@@ -52,6 +52,11 @@ async def test_idle_close_then_the_next_session_gets_the_conversation(device_fac
     assert first.state == "closed" and app.manager.conn is None and app.status()["link"] == "standby"
     assert closed[0].data["billed_s"] > 0 and app.machine.state is DeviceState.IDLE
     assert device.count("link_down") == 0                   # closing on purpose is not going offline
+    from .test_metrics import scrape
+
+    metrics = await scrape(app)
+    assert metrics.value("pivoice_link", pivoice_link="standby") == 1
+    assert metrics.value("pivoice_live_idle_closes_total") == 1 and metrics.value("pivoice_live_billed_seconds") > 0
 
     assert app.controls.say("What did I say before?") is None   # opens a session on demand
     reply = await device.wait_for(lambda: device.of("reply")[1:], "the answer in the second session")
