@@ -19,7 +19,7 @@ so the server's VAD never hears our own voice and cancels its own reply.
   turns itself and needs the silence (and its output is paced by the input). The VAD still
   reports ``speech_started``/``speech_ended`` (LEDs, connect on demand, talk-over), but never
   ``barge_in``: the model stops by itself and the conversation core decides when to flush.
-  Muted, the frames go up as digital silence: nothing of the room leaves the device.
+  Muted (and with ``half_duplex`` while the device speaks) the frames go up as digital silence.
 """
 
 from __future__ import annotations
@@ -114,7 +114,8 @@ class TurnTaker:
         return actions
 
     def _continuous(self, pcm24: bytes, is_speech: bool, *, playing: bool, reference_db: float) -> Actions:
-        if self.muted:
+        if self.muted or (playing and self.echo_guard is EchoGuard.HALF_DUPLEX):
+            # Muted, or half duplex while the device speaks (no echo of its own voice reaches the model).
             self.segmenter.reset()
             return Actions(send=self._sending([bytes(len(pcm24))]))
         was_speaking = self.segmenter.in_speech

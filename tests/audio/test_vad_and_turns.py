@@ -37,6 +37,9 @@ def test_continuous_sends_every_frame_reports_speech_and_never_barges_in():
     muted = run(taker)
     assert all(a.send == [bytes(len(a24))] for a, (a24, _, _) in zip(muted, fr))   # digital silence only
     assert not any(a.speech_started for a in muted)
+    half = TurnTaker(TurnMode.CONTINUOUS, echo_guard=EchoGuard.HALF_DUPLEX)
+    acts = [half.frame(a, s, playing=True, reference_db=-20.0) for a, _, s in fr]
+    assert all(a.send == [bytes(len(a24))] and not a.speech_started for a, (a24, _, _) in zip(acts, fr))
 
 
 def test_preroll_holds_the_onset_and_speech_is_sent_once():
