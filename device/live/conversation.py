@@ -117,6 +117,7 @@ class LiveConversation:
         self._tools: dict[str, ToolCall] = {}
         self._end_after_reply = False
         self._typed: list[Turn] = []              # said with `say`: remembered once the session has it
+        self._task_done_at: float | None = None   # a delegated task ended in silence (so far)
 
     # ---------------------------------------------------------------- sessions
     def session_config(self, settings: LiveSettings, *, fresh: bool) -> SessionConfig:
@@ -267,6 +268,7 @@ class LiveConversation:
         if self._ignore_stretch or not pcm:
             return []
         out: list[LiveAction] = []
+        self._task_done_at = None
         if self._stretch is None:
             self._segment += 1
             self._stretch = f"live_{self.session_id or 'x'}_{self._segment}"
@@ -318,7 +320,7 @@ class LiveConversation:
         elif was_running:
             self.idle_timer.release("delegation", now)
             if not self._playing and self._stretch is None:
-                out.append(Publish("reply_finished", {"response_id": None, "delegation": True}))
+                self._task_done_at = now   # its result is usually spoken: wait for it a little
         return out
 
     # ------------------------------------------------------------- the speaker
@@ -334,7 +336,13 @@ class LiveConversation:
         return self._finished()
 
     def _finished(self) -> list[LiveAction]:
-        out: list[LiveAction] = [Publish("reply_finished", {"response_id": None})]
+        # The stretch played out: the model's turn is over (its text first, then reply_finished,
+        # so `pivoice say` prints the answer before it stops following).
+        out = self._turns_done(self.grouper.close(ASSISTANT))
+        if self.tracker.running:   # "one moment": the answer comes when the delegated task is done
+            out.append(Publish("delegation_running", {}))
+            return out
+        out.append(Publish("reply_finished", {"response_id": None}))
         if self._end_after_reply and not self.tracker.running:
             self._end_after_reply = False
             out.append(NewConversation())
@@ -375,6 +383,9 @@ class LiveConversation:
             out += self._turns_done(self.grouper.flush_until(self._timeline_ms))
         if self._stretch is not None and now - self._last_delta > self.end_gap_s:
             out += self._stretch_over()
+        if self._task_done_at is not None and now - self._task_done_at > self.end_gap_s * 5:
+            self._task_done_at = None   # the task ended and nothing was said of it
+            out.append(Publish("reply_finished", {"response_id": None, "delegation": True}))
         talked = self._talked_over_at
         if talked is not None and self._playing and now - max(talked, self._last_delta) >= self.talk_over_gap_s:
             # The person talks and the model's audio stopped: it yielded; flush what is queued.

@@ -31,6 +31,8 @@ async def test_no_session_until_spoken_to_then_a_spoken_conversation(device_fact
     assert reply[0].data["text"] == "You said: go forward ten meters."
     await device.wait_for(lambda: device.count("reply_finished") and not app.pipeline.speaking, "playback")
     await device.wait_state(DeviceState.IDLE)
+    kinds = [e.kind for e in device.events]
+    assert kinds.index("reply") < kinds.index("reply_finished")   # `pivoice say` prints it before it stops
     states = device.states()
     assert states.index("listening") < states.index("speaking") < len(states) - 1 and states[-1] == "idle"
     assert device.count("session") == 1 and device.count("connecting", reason="speech") == 1
@@ -127,17 +129,23 @@ async def test_mute_uses_the_api_and_sends_only_silence(device_factory):
     assert [e.data["text"] for e in device.of("heard")] == ["go forward ten meters"]
 
 
-async def test_a_tool_runs_on_the_device_through_delegation(device_factory):
+async def test_a_tool_runs_on_the_device_through_delegation(device_factory, capsys):
+    from device.diag.daemon import say
+
     device = await device_factory(api="live")
     app = device.app
     await device.wait_state(DeviceState.IDLE)
-    app.controls.say("Please set the volume to 30")
+    # As `pivoice say` does it: it follows the events until the device is done speaking.
+    code = await asyncio.to_thread(say, app.config.control.socket, "Please set the volume to 30", wait=True,
+                                   timeout_s=60)
+    assert code == 0 and capsys.readouterr().out.splitlines()[-1].endswith("Done. The result is volume 30.")
+    assert "thinking" in device.states()                 # the delegated task showed on the LEDs
     result = await device.wait_for(lambda: device.of("tool_result"), "the tool's result")
     assert result[0].data["name"] == "set_volume" and result[0].data["outcome"] == "ok"
     assert app.controls.volume == 30 and device.of("volume")[0].data["level"] == 30
     spoken = await device.wait_for(lambda: [e for e in device.of("reply") if "Done." in e.data["text"]],
                                    "the spoken result")
-    assert spoken[0].data["text"] == "One moment. Done. The result is volume 30."
+    assert spoken[0].data["text"].endswith("Done. The result is volume 30.")
     delegation = sessions(device)[0].delegations.tasks[0]
     assert delegation.done and delegation.call["name"] == "set_volume"
     declared = sessions(device)[0].session["delegation"]

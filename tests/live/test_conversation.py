@@ -50,7 +50,10 @@ def test_a_stretch_of_speech_plays_finishes_after_the_gap_and_drains_into_reply_
     assert [a.item_id for a in conv.server_event(delta(), 1.2) if isinstance(a, Play)] == [item]
     assert conv.tick(1.6) == [] and not conv.idle
     assert conv.tick(1.8) == [FinishPlayback()]
-    assert kinds(conv.playback_drained(2.5)) == ["reply_finished"] and conv.idle
+    conv.server_event(ev.OutputTranscriptDelta(delta="Hello.", start_ms=0, end_ms=200), 1.3)
+    done = conv.playback_drained(2.5)
+    assert kinds(done) == ["reply", "reply_finished"] and conv.idle     # its words first
+    assert done[0].data["text"] == "Hello." and conv.stats.replies == 1
     again = conv.server_event(delta(), 3.0)
     assert kinds(again) == ["first_delta", "Play"] and again[1].item_id != item
 
@@ -106,13 +109,17 @@ def test_a_delegated_call_runs_on_the_device_and_its_output_continues_the_respon
     out = conv.server_event(ev.ResponseEvent(delegation_id="item_1", event={
         "type": "response.output_item.done", "item": call}), 1.1)
     assert out[-1] == RunTool("call_1", "set_volume", '{"level": 30}') and not conv.idle
-    assert kinds(conv.tool_finished("call_1", '{"volume": 30}', "ok", 1.5)) == ["tool_result"]
+    conv.server_event(delta(), 1.2)                                      # "one moment"
+    assert conv.tick(2.0) == [FinishPlayback()]
+    assert kinds(conv.playback_drained(2.1)) == ["delegation_running"]   # thinking, not idle
+    assert kinds(conv.tool_finished("call_1", '{"volume": 30}', "ok", 2.2)) == ["tool_result"]
     sent = list(conv.outbox)
     assert sent[0].item == {"type": "function_call_output", "call_id": "call_1", "output": '{"volume": 30}'}
     assert isinstance(sent[1], ev.ResponseCreate)
     done = conv.server_event(ev.ResponseEvent(delegation_id="item_1", event={
-        "type": "response.completed", "response": {"id": "resp_1"}}), 2.0)
-    assert kinds(done) == ["reply_finished"] and conv.idle
+        "type": "response.completed", "response": {"id": "resp_1"}}), 3.0)
+    assert kinds(done) == [] and conv.idle and conv.tick(4.0) == []    # its result is usually spoken
+    assert kinds(conv.tick(6.1)) == ["reply_finished"]                 # but not this time
 
 
 def test_no_word_is_lost_when_a_session_ends_and_the_next_one_is_told():
