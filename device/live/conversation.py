@@ -163,8 +163,11 @@ class LiveConversation:
         self._talked_over_at = None
         if not reopen:
             self.requested = False
-            while self.outbox:   # nothing queued for the old session means anything to the next
-                self.outbox.pop()
+        kept = [e for e in self.outbox if reopen and isinstance(e, (ev.InputAudioAppend, ev.ThinkingAppend))]
+        while self.outbox:   # tool outputs, mute: meant for the old session only
+            self.outbox.pop()
+        for event in kept:   # the person's words (and typed turns) go to the next one
+            self.outbox.put(event)
         return out
 
     def new_conversation(self) -> None:

@@ -127,7 +127,9 @@ def test_no_word_is_lost_when_a_session_ends_and_the_next_one_is_told():
     conv.server_event(ev.InputTranscriptDelta(delta="go forward", start_ms=100, end_ms=900), 1.0)
     conv.server_event(ev.InputTranscriptDelta(delta=" ten meters", start_ms=900, end_ms=1500), 1.1)
     conv.turn(Actions(send=[FRAME] * 3), 1.2)
+    conv.set_muted(True)
     out = conv.end_session(lost=False, now=2.0, reopen=True)          # expired mid-turn
+    assert [type(e) for e in conv.outbox] == [ev.InputAudioAppend] * 3   # not the old session's mute
     assert [a.data["text"] for a in out if a.kind == "heard"] == ["go forward ten meters"]
     assert conv.outbox.audio_frames == 3                             # the next session gets them
     config = conv.session_config(LiveSettings(tools=(FunctionTool(name="set_volume"),)), fresh=False)
