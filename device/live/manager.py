@@ -239,7 +239,8 @@ class LiveSessionManager:
         self.last_delay_s = delay
         self.stats.link = "error" if fatal else "backoff"
         self.stats.next_retry_at = self.clock() + delay
-        if fatal:
+        if fatal:   # minutes may pass: what was said is stale by then
+            self.conversation.outbox.drop_audio()
             logger.error("%s", message, extra={"PIVOICE_ERROR": type(exc).__name__})
         else:
             self.stats.reconnects += 1
