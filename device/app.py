@@ -166,7 +166,7 @@ class App:
         playback = self.pipeline.playback
         return {
             "state": str(self.machine.state), "state_for_s": round(time.monotonic() - self.machine.since, 1),
-            "muted": self.turns.muted, **manager,
+            "muted": self.turns.muted, "idle_closes": 0, **manager,   # idle_closes: GPT-Live's
             "endpoint": (scrub_url(endpoint.url) if not self.config.realtime.simulator
                          else f"{endpoint.url} (built-in simulator)"),
             "api": self.config.realtime.api, "model": endpoint.model,
