@@ -75,6 +75,11 @@ async def test_idle_close_then_the_next_session_gets_the_conversation(device_fac
     await device.wait_for(lambda: device.count("session") == 3, "a session on the button")
     assert device.count("connecting", reason="button") == 1 and len(sessions(device)) == 3
     await device.wait_for(lambda: device.count("standby", reason="idle") == 3, "the third idle close")
+    # The wake word (another component) opens one the same way.
+    app.manager.wake_word()
+    await device.wait_for(lambda: device.count("session") == 4, "a session on the wake word")
+    app.manager.wake_word()
+    assert device.count("connecting", reason="wake_word") == 1 and len(sessions(device)) == 4
 
 
 def _tap():
