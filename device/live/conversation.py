@@ -35,8 +35,9 @@ from ..audio.turns import Actions as TurnActions
 from ..conversation import Action, FinishPlayback, NewConversation, Outbox, Play, Publish, RunTool, StopPlayback
 from . import events as ev
 from .delegation import DelegationTracker, ToolCall
-from .models import AudioFormat, Delegation, FunctionTool, SessionConfig
+from .models import AudioFormat, Delegation, SessionConfig
 from .ondemand import ConversationMemory, IdleTimer
+from .sessionstate import Counters, LiveSettings
 from .transcripts import ASSISTANT, USER, TranscriptGrouper, Turn
 
 logger = logging.getLogger(__name__)
@@ -48,43 +49,17 @@ TYPED_TURN = "The person typed this instead of saying it; answer it out loud: "
 @dataclass(frozen=True)
 class OpenSession:
     """Open a session now if none is open (why: button, say, speech, wake_word)."""
-
     reason: str
 
 
 @dataclass(frozen=True)
 class CloseSession:
     """Close the open session (``session.close``): idle, or a new conversation."""
-
     reason: str
 
 
 LiveAction = Action | OpenSession | CloseSession
-
-
-@dataclass
-class Counters:
-    turns: int = 0
-    replies: int = 0
-    appends: int = 0
-    bytes_up: int = 0
-    bytes_down: int = 0
-    barge_ins: int = 0
-    tool_calls: int = 0
-    delegations: int = 0
-    idle_closes: int = 0
-    muted_frames: int = 0
-
-
-@dataclass
-class LiveSettings:
-    """What ``session.start`` carries (immutable for the session's life)."""
-
-    model: str = "gpt-live-1"
-    instructions: str | None = None
-    voice: str | None = None
-    tools: tuple[FunctionTool, ...] = ()
-    delegation_model: str = "gpt-5-mini"
+__all__ = ["CloseSession", "Counters", "LiveAction", "LiveConversation", "LiveSettings", "OpenSession"]
 
 
 class LiveConversation:

@@ -1,4 +1,5 @@
-"""What the GPT-Live session manager is tuned by and keeps count of, and its status dict.
+"""What the GPT-Live parts are tuned by and keep count of (the conversation core's settings and
+counters, the session manager's options and stats), and the manager's status dict.
 
 The status has the keys of the Realtime manager's (``pivoice status``, the metrics and the
 systemd status line read them alike) plus ``api``, ``idle_close_in_s``, ``idle_closes`` and
@@ -10,6 +11,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from .models import FunctionTool
+
+
+@dataclass
+class Counters:
+    turns: int = 0
+    replies: int = 0
+    appends: int = 0
+    bytes_up: int = 0
+    bytes_down: int = 0
+    barge_ins: int = 0
+    tool_calls: int = 0
+    delegations: int = 0
+    idle_closes: int = 0
+    muted_frames: int = 0
+
+
+@dataclass
+class LiveSettings:
+    """What ``session.start`` carries (immutable for the session's life)."""
+
+    model: str = "gpt-live-1"
+    instructions: str | None = None
+    voice: str | None = None
+    tools: tuple[FunctionTool, ...] = ()
+    delegation_model: str = "gpt-5-mini"
 
 
 @dataclass

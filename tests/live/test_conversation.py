@@ -144,7 +144,7 @@ def test_say_is_a_typed_turn_remembered_once_its_session_has_it():
     conv = LiveConversation()
     out = conv.say("What did I say before?", 1.0)
     assert out[1] == OpenSession("say")
-    thinking = list(conv.outbox)[0]
+    thinking = conv.outbox.peek()
     assert isinstance(thinking, ev.ThinkingAppend) and thinking.delegation_id is None
     assert thinking.content == TYPED_TURN + "What did I say before?"
     assert conv.session_config(LiveSettings(), fresh=False).input is None   # not twice
