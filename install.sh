@@ -12,11 +12,14 @@
 #                             Realtime simulator: no sound card, no key, no network needed.
 #   ./install.sh --uninstall [--purge]
 #                             stop and remove the service and /opt/pivoice; --purge also removes
-#                             /etc/pivoice (config and key) and the pivoice user.
+#                             /etc/pivoice (config and key) and the pivoice user. --purge alone is
+#                             refused (it deletes the key): write --uninstall --purge.
 #   ./install.sh --dev        set up this checkout for development and tests (.venv).
 #
-# Options: --dry-run (print what would be done), --help. Presets: generic, respeaker-2mic,
-# respeaker-4mic, aiy-voicehat, aiy-voicebonnet. Idempotent: a second run changes nothing.
+# Options: --dry-run (print the whole plan, changing nothing; runs anywhere: no root, no systemd,
+# another OS only give warnings), --help. Presets: generic, respeaker-2mic, respeaker-4mic,
+# aiy-voicehat, aiy-voicebonnet. Idempotent: a second run changes nothing. Update: git pull,
+# then run it again (the service restarts only when the code or unit changed).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -45,7 +48,9 @@ say() { printf 'install.sh: %s\n' "$*"; }
 die() { printf 'install.sh: error: %s\n' "$*" >&2; exit 1; }
 run() { if [ "$dry_run" = 1 ]; then printf '  would run: %s\n' "$*"; else "$@"; fi; }
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+# A precondition of a real run; --dry-run only warns, so the whole plan is printed anywhere.
+need() { if [ "$dry_run" = 1 ]; then say "warning: $* (a real run stops here)"; else die "$*"; fi; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -63,18 +68,26 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+if [ "$purge" = 1 ] && [ "$mode" != uninstall ]; then
+  printf 'install.sh: usage error: --purge deletes the config and the API key; it only goes with --uninstall:\n  %s --uninstall --purge\n' "$0" >&2
+  exit 2
+fi
+[ "$dry_run" = 1 ] && say "dry run: nothing is changed; each step that would change something is shown"
 
 require_root() {
-  [ "$(id -u)" = 0 ] || die "run as root (sudo $0): it installs system packages, a user and a service"
+  [ "$(id -u)" = 0 ] || need "run as root (sudo $0): it installs system packages, a user and a service"
 }
 
 require_debian() {
-  [ -r /etc/os-release ] || die "cannot read /etc/os-release: only Debian bookworm and Raspberry Pi OS are supported"
+  if [ ! -r /etc/os-release ]; then
+    need "cannot read /etc/os-release: only Debian and Raspberry Pi OS bookworm and trixie are supported"
+    return
+  fi
   # shellcheck disable=SC1091
   . /etc/os-release
   case "${ID:-}:${VERSION_CODENAME:-}" in
     debian:bookworm|raspbian:bookworm|debian:trixie|raspbian:trixie) ;;
-    *) die "unsupported OS '${PRETTY_NAME:-unknown}': pivoice supports Debian / Raspberry Pi OS bookworm" ;;
+    *) need "unsupported OS '${PRETTY_NAME:-unknown}': pivoice supports Debian / Raspberry Pi OS bookworm and trixie" ;;
   esac
 }
 
@@ -94,8 +107,11 @@ install_packages() {
 
 python_bin() {
   local py=${PYTHON:-python3}
-  command -v "$py" >/dev/null || die "no $py found: install python3 (3.11 or newer)"
-  "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "$py is older than 3.11"
+  if ! command -v "$py" >/dev/null; then
+    need "no $py found: install python3 (3.11 or newer)" >&2
+  elif ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    need "$py is older than 3.11" >&2
+  fi
   echo "$py"
 }
 
@@ -114,13 +130,16 @@ install_dev() {
   require_root
   require_debian
   install_packages "${PKGS_BUILD[@]}" "${PKGS_AUDIO[@]}" "${PKGS_SYSTEMD[@]}" "${PKGS_VOICE[@]}" "${PKGS_TEST[@]}"
-  make_venv "$here/.venv" "audio,systemd,test"
+  make_venv "$here/.venv" "audio,systemd,aec,wake,test"
   say "ready: $here/.venv/bin/pivoice demo   |   ./run-tests"
 }
 
 # ------------------------------------------------------------------------------ the device
 changed=0
-note_change() { changed=$((changed + 1)); say "$*"; }
+note_change() {
+  changed=$((changed + 1))
+  if [ "$dry_run" = 1 ]; then say "(dry run, not done) $*"; else say "$*"; fi
+}
 
 source_stamp() {  # a hash of what gets installed; the venv is rebuilt only when it changes
   (cd "$here" && find device hardware services pyproject.toml -type f ! -path '*/__pycache__/*' ! -name '*.pyc' \
@@ -154,7 +173,7 @@ ensure_user() {
 }
 
 install_venv() {
-  local stamp extras=audio,systemd py
+  local stamp extras=audio,systemd,aec,wake py
   stamp=$(source_stamp)
   case "$preset" in respeaker-*) extras=$extras,apa102 ;; esac
   if [ -x "$PREFIX/venv/bin/pivoice" ] && [ "$(cat "$PREFIX/.installed" 2>/dev/null)" = "$stamp $extras" ]; then
@@ -240,7 +259,7 @@ install_unit() {
     run systemctl enable --quiet pivoice
     note_change "enabled pivoice.service (starts at boot)"
   fi
-  if ! systemctl is-active --quiet pivoice; then
+  if ! systemctl is-active --quiet pivoice 2>/dev/null; then
     run systemctl start pivoice
     note_change "started pivoice.service"
   elif [ "${restart_needed:-0}" = 1 ]; then
@@ -266,7 +285,7 @@ install_device() {
   if [ -n "$preset" ] && [[ ! " ${PRESETS[*]} " =~ " $preset " ]]; then
     die "unknown preset '$preset'; use one of: ${PRESETS[*]}"
   fi
-  command -v systemctl >/dev/null && [ -d /run/systemd/system ] || die "systemd is not running here: pivoice runs as a systemd service"
+  command -v systemctl >/dev/null && [ -d /run/systemd/system ] || need "systemd is not running here: pivoice runs as a systemd service"
   local pkgs=("${PKGS_BUILD[@]}" "${PKGS_AUDIO[@]}" "${PKGS_SYSTEMD[@]}" "${PKGS_DEVICE[@]}")
   [ "$simulated" = 1 ] && pkgs+=("${PKGS_VOICE[@]}")
   on_a_pi && pkgs+=("${PKGS_PI[@]}")
@@ -279,6 +298,8 @@ install_device() {
   install_unit
   if [ "$changed" = 0 ]; then
     say "nothing to change: pivoice is installed, up to date and running"
+  elif [ "$dry_run" = 1 ]; then
+    say "dry run: $changed step(s) above would change this machine; run without --dry-run (as root) to do them"
   else
     say "done: pivoice.service is $(systemctl is-active pivoice 2>/dev/null || true). Check it with: pivoice status"
   fi
@@ -291,16 +312,16 @@ uninstall_device() {
     run rm -f "$UNIT"
     run rm -rf /etc/systemd/system/pivoice.service.d
     run systemctl daemon-reload
-    say "removed pivoice.service"
+    note_change "removed pivoice.service"
   fi
   run rm -rf "$PREFIX"
   run rm -f /usr/local/bin/pivoice
-  say "removed $PREFIX"
+  note_change "removed $PREFIX"
   if [ "$purge" = 1 ]; then
     run rm -rf "$ETC" /var/lib/pivoice
     if getent passwd pivoice >/dev/null; then run userdel pivoice; fi
     if getent group pivoice >/dev/null; then run groupdel pivoice 2>/dev/null || true; fi
-    say "purged $ETC and the pivoice user"
+    note_change "purged $ETC and the pivoice user"
   else
     say "kept $ETC (config and key); --uninstall --purge removes it"
   fi

@@ -1,5 +1,9 @@
 """Audio pipeline figures, each against a naive baseline measured in the same run.
 
+This measures the in-process path only (pipeline, conversation core, ALSA's file plugin): the
+figures of record, through a real-time sound server with an echo path, come from
+bench/realtime_bench.py.
+
     .venv/bin/python bench/audio_bench.py
 
 Prints: CPU seconds per second of full-duplex audio; end of speech to commit (local_vad);
@@ -32,7 +36,11 @@ from device.audio.pipeline import AudioPipeline  # noqa: E402
 from device.audio.playback import PlaybackBuffer  # noqa: E402
 from device.audio.turns import TurnMode, TurnTaker  # noqa: E402
 from device.realtime import events as ev  # noqa: E402
+from device.realtime.connection import Endpoint  # noqa: E402
+from device.realtime.conversation import RealtimeConversation  # noqa: E402
+from device.realtime.manager import SessionManager  # noqa: E402
 from device.realtime.protocol import RealtimeProtocol  # noqa: E402
+from device.realtime.session import SessionSettings  # noqa: E402
 
 CLIP = Path("/usr/share/pocketsphinx/test/data/goforward.raw")
 DEVICE_RATE = 48000
@@ -66,9 +74,40 @@ def reply_deltas(seconds: int) -> list[str]:
             for i in range(0, len(pcm), 4800)]
 
 
-def pipeline(mode=TurnMode.SERVER_VAD) -> tuple[AudioPipeline, PlaybackBuffer]:
-    playback = PlaybackBuffer(DEVICE_RATE, prebuffer_ms=80)
-    return AudioPipeline(TurnTaker(mode), playback, device_rate=DEVICE_RATE, channels=1), playback
+class Device:
+    """The pipeline, the conversation core and the session manager's pump, as the daemon wires
+    them, minus the socket: what would be sent is taken from the outbox (this measures the
+    audio path in-process, not through a sound server: bench/realtime_bench.py does that)."""
+
+    def __init__(self, mode: TurnMode = TurnMode.SERVER_VAD, *, mic_rate: int = DEVICE_RATE,
+                 speaker_rate: int | None = DEVICE_RATE) -> None:
+        self.pipe = AudioPipeline(TurnTaker(mode), prebuffer_ms=80)
+        self.pipe.mic_opened(mic_rate, 1)
+        if speaker_rate:
+            self.pipe.speaker_opened(speaker_rate)
+        self.conv = RealtimeConversation(server_interrupts=mode is TurnMode.SERVER_VAD, max_queue_ms=600_000)
+        self.conv.begin_session(session_id="sess_bench", fresh=True, now=0.0)
+        self.manager = SessionManager(endpoint=lambda: Endpoint(url="ws://127.0.0.1:9/", model="gpt-realtime"),
+                                      settings=SessionSettings, conversation=self.conv, pipeline=self.pipe,
+                                      run_tool=None)  # type: ignore[arg-type]
+
+    @property
+    def playback(self) -> PlaybackBuffer:
+        return self.pipe.playback
+
+    def server(self, event: ev.ServerEvent) -> None:
+        self.manager._execute(self.conv.server_event(event, time.monotonic()))
+
+    def drain(self) -> list[ev.ClientEvent]:
+        out = []
+        while self.conv.outbox:
+            out.append(self.conv.outbox.pop())
+        return out
+
+
+def pipeline(mode=TurnMode.SERVER_VAD) -> tuple[Device, PlaybackBuffer]:
+    device = Device(mode)
+    return device, device.playback
 
 
 # ---------------------------------------------------------------------------- full duplex
@@ -79,10 +118,10 @@ def ours_full_duplex(mic: np.ndarray, deltas: list[str]) -> tuple[float, int]:
     out_bytes = 0
     start = time.process_time()
     for i in range(0, len(mic), period):
-        pipe.on_mic(mic[i:i + period].tobytes())
+        pipe.pipe.on_mic(mic[i:i + period].tobytes())
         out_bytes += sum(len(client.send(event)) for event in pipe.drain())
     for frame in deltas:
-        pipe.on_server_event(client.receive_text(frame))
+        pipe.server(client.receive_text(frame))
         while playback.read(DEVICE_RATE // 50 * 2):
             pass
     return time.process_time() - start, out_bytes
@@ -116,14 +155,14 @@ def end_of_speech_to_commit() -> tuple[float, float]:
     frame_no = 0
     cost = []
     for i in range(0, len(mic), period):
-        before = pipe.counters.speech_frames
+        before = pipe.pipe.counters.speech_frames
         t0 = time.perf_counter()
-        pipe.on_mic(mic[i:i + period].tobytes())
+        pipe.pipe.on_mic(mic[i:i + period].tobytes())
         cost.append(time.perf_counter() - t0)
         frame_no += 1
-        if pipe.counters.speech_frames > before:
+        if pipe.pipe.counters.speech_frames > before:
             last_speech_frame = frame_no
-        if pipe.counters.commits and commit_frame is None:
+        if pipe.conv.stats.commits and commit_frame is None:
             commit_frame = frame_no
     return (commit_frame - last_speech_frame) * 20.0, 1000 * max(cost)
 
@@ -136,15 +175,15 @@ def first_delta_to_alsa(trials: int = 5) -> list[float]:
     deltas = reply_deltas(1)
     client = RealtimeProtocol()
     for _ in range(trials):
-        playback = PlaybackBuffer(16000, prebuffer_ms=80)
-        pipe = AudioPipeline(TurnTaker(TurnMode.SERVER_VAD), playback, device_rate=16000, channels=1)
-        speaker = Speaker("fakespk", playback.read)
+        device = Device(mic_rate=16000, speaker_rate=None)
+        speaker = Speaker("fakespk", device.pipe.read)
         speaker.open()
+        device.pipe.speaker_opened(speaker.rate)
         written = threading.Event()
         speaker.first_write_after = written.set
         time.sleep(0.1)
         t0 = time.perf_counter()
-        pipe.on_server_event(client.receive_text(deltas[0]))  # 100 ms: more than the prebuffer
+        device.server(client.receive_text(deltas[0]))  # 100 ms: more than the prebuffer
         written.wait(2)
         out.append(1000 * (time.perf_counter() - t0))
         speaker.close()
@@ -162,11 +201,10 @@ def barge_in_to_stopped(trials: int = 5) -> list[float]:
     deltas = reply_deltas(4)
     speech = np.clip(soxr.resample(speech_48k().astype(np.float32), DEVICE_RATE, 16000), -32768, 32767).astype(np.int16)
     for _ in range(trials):
-        playback = PlaybackBuffer(16000, prebuffer_ms=80)
-        pipe = AudioPipeline(TurnTaker(TurnMode.SERVER_VAD), playback, device_rate=16000, channels=1)
+        device = Device(mic_rate=16000, speaker_rate=None)
         last_reply_write = [0.0]
 
-        def read(n, _read=playback.read):
+        def read(n, _read=device.pipe.read):
             pcm = _read(n)
             if pcm:
                 last_reply_write[0] = time.perf_counter()
@@ -174,14 +212,15 @@ def barge_in_to_stopped(trials: int = 5) -> list[float]:
 
         speaker = Speaker("fakespk", read)
         speaker.open()
-        pipe.on_server_event(client.receive_text(json.dumps({"type": "response.created", "response": {"id": "resp_1"}})))
+        device.pipe.speaker_opened(speaker.rate)
+        device.server(client.receive_text(json.dumps({"type": "response.created", "response": {"id": "resp_1"}})))
         for frame in deltas:
-            pipe.on_server_event(client.receive_text(frame))
+            device.server(client.receive_text(frame))
         time.sleep(0.8)  # the reply is playing
         t_onset = None
         for i in range(0, len(speech), 320):
-            pipe.on_mic(speech[i:i + 320].tobytes())
-            if pipe.last_barge_in:
+            device.pipe.on_mic(speech[i:i + 320].tobytes())
+            if device.pipe.last_barge_in:
                 t_onset = time.perf_counter()
                 in_alsa_ms = 1000 * speaker.ahead_s
                 break
@@ -199,7 +238,7 @@ def upstream_per_minute() -> tuple[int, int]:
     client = RealtimeProtocol()
     sent = 0
     for i in range(0, len(mic), DEVICE_RATE // 20):
-        pipe.on_mic(mic[i:i + DEVICE_RATE // 20].tobytes())
+        pipe.pipe.on_mic(mic[i:i + DEVICE_RATE // 20].tobytes())
         sent += sum(len(client.send(e)) for e in pipe.drain() if isinstance(e, ev.InputAudioAppend))
     _, naive = naive_full_duplex(mic, [])
     return sent, naive

@@ -50,13 +50,17 @@ async def until(predicate, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def device(sim: RealtimeSimulator, tmp: str, options: Options) -> tuple[App, asyncio.Task]:
+async def device(sim: RealtimeSimulator, tmp: str, options: Options,
+                 rng: random.Random | None = None) -> tuple[App, asyncio.Task]:
     config = cfg.parse({"realtime": {"url": sim.url}, "audio": {"backend": "simulated"},
-                        "gpio": {"pin_factory": "mock"}, "control": {"socket": f"{tmp}/c{time.monotonic_ns()}.sock"}})
+                        "gpio": {"pin_factory": "mock"}, "control": {"socket": f"{tmp}/c{time.monotonic_ns()}.sock"},
+                        "metrics": {"listen": ""}})
     hardware = Hardware(microphone=lambda on_audio, bridge: SimMicrophone(on_audio, rate=16000),
                         speaker=lambda read: SimSpeaker(read),
                         gpio=lambda: (SimLeds(), MockFactory(pin_class=MockPWMPin), None))
     app = App(config, hardware=hardware, api_key=lambda: "bench", manager_options=options)
+    if rng is not None:
+        app.manager.rng = rng
     task = asyncio.create_task(app.run())
     await until(lambda: app.machine.state is DeviceState.IDLE)
     return app, task
@@ -114,9 +118,7 @@ class _Ceiling(random.Random):
 async def reconnect_times(tmp: str, *, naive: bool, drops: int = 5) -> tuple[list[float], list[float]]:
     sim = await RealtimeSimulator(SimulatorOptions(speedup=8, ping_interval_s=None)).start()
     options = Options(ping_interval_s=None, backoff_base_s=2.0 if naive else 0.5, backoff_cap_s=2.0 if naive else 30.0)
-    app, task = await device(sim, tmp, options)
-    if naive:
-        app.manager.rng = _Ceiling()
+    app, task = await device(sim, tmp, options, rng=_Ceiling() if naive else None)
     totals, overheads = [], []
     try:
         for _ in range(drops):
@@ -128,7 +130,9 @@ async def reconnect_times(tmp: str, *, naive: bool, drops: int = 5) -> tuple[lis
             retry = app.manager.last_delay_s
             totals.append(total)
             overheads.append(total - retry)
-            await asyncio.sleep(0.2)
+            # Isolated drops: a link that fails again within ``healthy_s`` of coming back is a
+            # flapping one, and its backoff rightly keeps growing (no server can make a loop).
+            await asyncio.sleep(options.healthy_s + 0.5)
     finally:
         app.stop()
         await task

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import sys
+from typing import Any
 
 from .errors import PivoiceError
 
@@ -96,11 +97,15 @@ def _token_server_parser(sub: argparse._SubParsersAction) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    if args.api == "live":
-        from .demo_live import run_live_demo
+    try:
+        if args.api == "live":
+            from .demo_live import run_live_demo
 
-        return asyncio.run(run_live_demo(out_wav=args.out, speedup=args.speedup, speaker=args.speaker))
-    return asyncio.run(run_demo(out_wav=args.out, speedup=args.speedup, speaker=args.speaker))
+            return asyncio.run(run_live_demo(out_wav=args.out, speedup=args.speedup, speaker=args.speaker))
+        return asyncio.run(run_demo(out_wav=args.out, speedup=args.speedup, speaker=args.speaker))
+    except KeyboardInterrupt:  # Ctrl-C before the device was up (after, the demo winds down itself)
+        print("pivoice demo: interrupted", file=sys.stderr)
+        return 130
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -143,6 +148,24 @@ def _say(args: argparse.Namespace) -> int:
     from .diag import daemon
 
     return daemon.say(_socket(args), " ".join(args.text), wait=not args.no_wait, timeout_s=args.timeout)
+
+
+def _control(cmd: str, **fixed: Any):  # noqa: ANN202 - an argparse handler
+    def handler(args: argparse.Namespace) -> int:
+        from .diag import daemon
+
+        extra = {"on": not args.off} if cmd == "talk" else {}
+        return daemon.command(_socket(args), cmd, {**fixed, **extra})
+    return handler
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pivoice")
+    except PackageNotFoundError:
+        return "unknown (not installed as a package)"
 
 
 def _devices(args: argparse.Namespace) -> int:
@@ -206,6 +229,15 @@ def _diagnostics(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-wait", action="store_true", help="return once queued, do not wait for the reply")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the reply (default 60)")
     p.set_defaults(func=_say)
+    p = sub.add_parser("mute", parents=[common], help="mute the microphone (the device stops listening)")
+    p.set_defaults(func=_control("mute", muted=True))
+    p = sub.add_parser("unmute", parents=[common], help="unmute the microphone")
+    p.set_defaults(func=_control("mute", muted=False))
+    p = sub.add_parser("talk", parents=[common], help="push-to-talk from the shell: start a turn (--off ends it)")
+    p.add_argument("--off", action="store_true", help="end the turn: the device answers")
+    p.set_defaults(func=_control("talk"))
+    p = sub.add_parser("new-conversation", parents=[common], help="forget the conversation: the next session starts fresh")
+    p.set_defaults(func=_control("new_conversation"))
     p = sub.add_parser("devices", parents=[common, as_json], help="audio devices, their rates, and which are selected")
     p.set_defaults(func=_devices)
     p = sub.add_parser("mic-test", parents=[common, as_json], help="a live level meter and the VAD's speech share")
@@ -240,6 +272,7 @@ def _diagnostics(sub: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pivoice", description="Raspberry Pi voice device for the OpenAI Realtime API")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"pivoice {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the device (what the systemd service runs)")

@@ -23,15 +23,16 @@ from hardware.presets import LedSpec, preset
 from .audio.turns import EchoGuard, TurnMode
 from .audio.vad import VadSettings
 from . import configcheck
-from .configcheck import BUILTIN_TOOL_NAMES, MAX_DEPTH
+from .credentials import CREDENTIAL as CREDENTIAL  # re-exported: the key is read there
+from .credentials import api_key as api_key
+from .credentials import device_token as device_token
+from .configcheck import MAX_DEPTH
 from .errors import ConfigError
 from .redact import scrub
 from .realtime.dialect import Dialect
 from .realtime.session import DEFAULT_VOICE, REASONING_EFFORTS
 
 DEFAULT_PATH = Path("/etc/pivoice/config.toml")
-CREDENTIAL = "openai_api_key"
-DEVICE_TOKEN_CREDENTIAL = "pivoice_device_token"
 DEFAULT_INSTRUCTIONS = ("You are the voice of a small speaker device. Answer briefly and warmly, "
                         "in the language the person speaks.")
 
@@ -139,8 +140,7 @@ class Config:
     source: str = "(embedded defaults)"
 
 
-# --------------------------------------------------------------------------- loading
-def config_path(explicit: str | None = None) -> Path:
+def config_path(explicit: str | None = None) -> Path:  # --config, $PIVOICE_CONFIG, the default
     return Path(explicit or os.environ.get("PIVOICE_CONFIG") or DEFAULT_PATH)
 
 
@@ -373,10 +373,7 @@ class _Reader:
     def metrics(self) -> MetricsConfig:
         table = self.section("metrics", ("listen",))
         listen = self.typed("metrics", table, "listen", str, MetricsConfig.listen).strip()
-        host, sep, port = listen.rpartition(":")
-        if listen and not (sep and host.strip("[]") and port.isdigit() and int(port) <= 65535):
-            self.fail("[metrics] listen", f"{listen!r} is not host:port with a port 0-65535 (e.g. \"127.0.0.1:9101\"; "
-                      "\"0.0.0.0:9101\" to let the LAN scrape it; \"\" turns the endpoint off)")
+        self.check("[metrics] listen", configcheck.listen_problem(listen))
         return MetricsConfig(listen=listen)
 
     def tools(self) -> tuple[HttpToolConfig, ...]:
@@ -397,9 +394,7 @@ class _Reader:
             self.check(f"{where} name", configcheck.tool_name_problem(entry["name"]))
             self.check(f"{where} url", configcheck.url_problem(entry["url"], ("http", "https")))
             timeout = entry.get("timeout", 5.0)
-            if (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not math.isfinite(timeout)
-                    or not 0 < timeout <= 60):
-                self.fail(f"{where} timeout", "seconds, more than 0 and at most 60")
+            self.check(f"{where} timeout", configcheck.tool_timeout_problem(timeout))
             params = entry.get("parameters", {"type": "object", "properties": {}})
             if not isinstance(params, dict):
                 self.fail(f"{where} parameters", "a JSON Schema object (a TOML table)")
@@ -411,33 +406,3 @@ class _Reader:
         if len(set(names)) != len(names):
             self.fail("[[tools]] name", "tool names must be unique")
         return tuple(out)
-
-
-# --------------------------------------------------------------------------- the key
-def api_key(environ: dict[str, str] | None = None) -> str:
-    """The API key from ``OPENAI_API_KEY`` or the systemd credential; "" when there is none."""
-    env = os.environ if environ is None else environ
-    if env.get("OPENAI_API_KEY"):
-        return env["OPENAI_API_KEY"].strip()
-    creds = env.get("CREDENTIALS_DIRECTORY")
-    if creds:
-        try:
-            return (Path(creds) / CREDENTIAL).read_text(encoding="utf-8").strip()
-        except OSError:
-            return ""
-    return ""
-
-
-def device_token(environ: dict[str, str] | None = None) -> str:
-    """This device's token for ``[realtime] token_url``, from ``PIVOICE_DEVICE_TOKEN`` or the
-    systemd credential ``pivoice_device_token``; "" when there is none."""
-    env = os.environ if environ is None else environ
-    if env.get("PIVOICE_DEVICE_TOKEN"):
-        return env["PIVOICE_DEVICE_TOKEN"].strip()
-    creds = env.get("CREDENTIALS_DIRECTORY")
-    if creds:
-        try:
-            return (Path(creds) / DEVICE_TOKEN_CREDENTIAL).read_text(encoding="utf-8").strip()
-        except OSError:
-            return ""
-    return ""

@@ -6,6 +6,7 @@ Each check returns None when the value is usable, else ``(why, fix)`` for a
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -72,15 +73,24 @@ def socket_problem(path: str) -> Problem:
     size = len(path.encode("utf-8", "surrogateescape"))
     if size > MAX_SOCKET_PATH:
         return f"the path is {size} bytes; a Unix socket path holds at most {MAX_SOCKET_PATH}", fix
-    if Path(path).is_dir():
-        return f"{path!r} is a directory", f"name the socket file inside it, e.g. {path.rstrip('/')}/control.sock"
-    for parent in Path(path).parents:
+    try:
+        return _socket_file_problem(Path(path), fix)
+    except PermissionError:
+        # An admin outside the pivoice group cannot look into /run/pivoice: not a config error
+        # (the CLI says how to get access when it connects).
+        return None
+
+
+def _socket_file_problem(path: Path, fix: str) -> Problem:
+    if path.is_dir():
+        return f"{str(path)!r} is a directory", f"name the socket file inside it, e.g. {path}/control.sock"
+    for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 return f"{str(parent)!r} is a file, so no socket can be made under it", fix
             break
-    if Path(path).exists() and not Path(path).is_socket():
-        return f"{path!r} exists and is not a socket (the daemon will not replace it)", fix
+    if path.exists() and not path.is_socket():
+        return f"{str(path)!r} exists and is not a socket (the daemon will not replace it)", fix
     return None
 
 
@@ -91,4 +101,20 @@ def tool_name_problem(name: str) -> Problem:
     if not _TOOL_NAME.fullmatch(name):
         return (f"{name!r} is not a valid function name",
                 "use letters, digits, _ and -, starting with a letter or _, at most 64 characters")
+    return None
+
+
+def listen_problem(listen: str) -> Problem:
+    """``host:port`` for the metrics endpoint ("" is off)."""
+    host, sep, port = listen.rpartition(":")
+    if listen and not (sep and host.strip("[]") and port.isdigit() and int(port) <= 65535):
+        return (f"{listen!r} is not host:port with a port 0-65535",
+                "e.g. \"127.0.0.1:9101\"; \"0.0.0.0:9101\" to let the LAN scrape it; \"\" turns the endpoint off")
+    return None
+
+
+def tool_timeout_problem(timeout: object) -> Problem:
+    if (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not math.isfinite(timeout)
+            or not 0 < timeout <= 60):
+        return "seconds, more than 0 and at most 60", None
     return None

@@ -28,11 +28,17 @@ import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from .bus import EventBus
+from .bus import BusEvent, EventBus
+
+# The client side (``pivoice status`` and friends) lives in :mod:`device.controlclient`; its
+# names stay importable from here.
+from .controlclient import ANSWER_TIMEOUT_S, BadRequest, DaemonUnreachable, EventStream, check_request, request, stream
 
 logger = logging.getLogger(__name__)
+__all__ = ["ANSWER_TIMEOUT_S", "BadRequest", "ControlServer", "DaemonUnreachable", "EventStream", "check_request",
+           "request", "stream"]
 #: Longest request line; a longer one gets an error reply and the connection is closed.
 MAX_REQUEST = 64 * 1024
 #: Connections served at once (events subscribers not included). At the cap a new connection
@@ -69,10 +75,10 @@ class ControlServer:
         self.request_timeout_s = request_timeout_s
         self.stats = ControlStats()
         self._server: asyncio.base_events.Server | None = None
-        self._clients: set[asyncio.Task] = set()
-        self._streams: set[asyncio.Task] = set()
+        self._clients: set[asyncio.Task[Any]] = set()
+        self._streams: set[asyncio.Task[Any]] = set()
         #: Connections still waiting for their request line, oldest first.
-        self._idle: dict[asyncio.Task, asyncio.StreamWriter] = {}
+        self._idle: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
         self._closing = asyncio.Event()
 
     async def start(self) -> None:
@@ -101,8 +107,9 @@ class ControlServer:
                 for task in late:
                     task.cancel()
                 await asyncio.gather(*late, return_exceptions=True)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):   # not wait_for: it can swallow a cancellation
+                    await self._server.wait_closed()
             self._server = None
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
@@ -128,7 +135,7 @@ class ControlServer:
                 await self._subscribe(task, request, reader, writer)
                 return
             await _write(writer, await self._run(request))
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away or stopped reading: its problem, not the daemon's
         except asyncio.CancelledError:
             # Only close() cancels a handler (one that did not end in time). Ending normally
@@ -139,7 +146,8 @@ class ControlServer:
             self._streams.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await writer.wait_closed()
 
     def _evict_idle(self) -> bool:
         """Make room by closing the oldest connection that has not sent its request yet.
@@ -157,11 +165,13 @@ class ControlServer:
         task.cancel()
         return True
 
-    async def _read_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict | None:
+    async def _read_request(self, reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> dict[str, Any] | None:
         """The request object, or None after telling the client what was wrong with it."""
         try:
-            line = await asyncio.wait_for(reader.readline(), self.request_timeout_s)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(self.request_timeout_s):
+                line = await reader.readline()
+        except TimeoutError:
             self.stats.timed_out += 1
             await _write(writer, {"ok": False, "error": f"no request within {self.request_timeout_s:g} s"})
             return None
@@ -186,14 +196,16 @@ class ControlServer:
             return {"ok": False, "error": f"unknown command {str(cmd)[:60]!r}; known: events, "
                     + ", ".join(sorted(self.commands))}
         try:
-            reply = handler(request)
-            if asyncio.iscoroutine(reply):
-                reply = await reply
+            result = handler(request)
+            if asyncio.iscoroutine(result):
+                reply: dict[str, Any] = await result
+            else:
+                reply = cast(dict[str, Any], result)  # not a coroutine: a synchronous handler's reply
         except (ValueError, TypeError, KeyError) as exc:
             reply = {"ok": False, "error": str(exc)}
         return {"ok": True, **reply} if "ok" not in reply else reply
 
-    async def _subscribe(self, task: asyncio.Task, request: dict, reader: asyncio.StreamReader,
+    async def _subscribe(self, task: asyncio.Task[Any], request: dict[str, Any], reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
         if len(self._streams) >= self.max_streams:
             self.stats.refused_busy += 1
@@ -210,7 +222,7 @@ class ControlServer:
             await _write(writer, {"ok": True, "subscribed": True})
         hangup = asyncio.ensure_future(reader.read(1))
         closing = asyncio.ensure_future(self._closing.wait())
-        getter: asyncio.Future | None = None
+        getter: asyncio.Future[BusEvent] | None = None
         try:
             while True:
                 getter = asyncio.ensure_future(sub.get())
@@ -230,166 +242,5 @@ class ControlServer:
 async def _write(writer: asyncio.StreamWriter, obj: dict[str, Any]) -> None:
     writer.write(json.dumps(obj, default=str).encode() + b"\n")
     # A reader that never reads must not hold the handler (and its descriptor) for ever.
-    await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT_S)
-
-
-# ------------------------------------------------------------------------ the client side
-class DaemonUnreachable(Exception):
-    """No daemon answers on the control socket (not running, hung, or not ours to use)."""
-
-
-class BadRequest(ValueError):
-    """A request the daemon would refuse; caught before it is sent."""
-
-
-#: Flags that must be JSON booleans: a string "false" would otherwise read as true.
-_BOOLEAN_FLAGS = {"mute": "muted", "talk": "on"}
-
-
-def check_request(obj: dict[str, Any]) -> None:
-    flag = _BOOLEAN_FLAGS.get(str(obj.get("cmd")))
-    if flag and flag in obj and obj[flag] is not None and not isinstance(obj[flag], bool):
-        raise BadRequest(f"{obj['cmd']}: {flag} must be true or false, not {obj[flag]!r}")
-    if obj.get("cmd") == "say" and (not isinstance(obj.get("text"), str) or not obj["text"].strip()):
-        raise BadRequest("say: the text must be a non-empty string")
-
-
-#: Seconds the CLI waits for a live daemon to answer a request.
-ANSWER_TIMEOUT_S = 5.0
-
-
-def request(path: str, obj: dict[str, Any], *, timeout_s: float = ANSWER_TIMEOUT_S) -> dict[str, Any]:
-    """One request, one reply (blocking; for the CLI)."""
-    check_request(obj)
-    with _connect(path, timeout_s) as sock:
-        try:
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                # A busy daemon answers and closes before reading: its answer is still there.
-                sock.sendall(json.dumps(obj).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        except TimeoutError:
-            raise DaemonUnreachable(_no_answer(path, timeout_s)) from None
-        except OSError as exc:
-            raise DaemonUnreachable(f"the connection to the daemon at {path} failed: {exc.strerror or exc}") from None
-    if not data:
-        raise DaemonUnreachable(f"the daemon closed {path} without answering")
-    return _decode(data, path)
-
-
-class EventStream:
-    """The daemon's event stream, subscribed when the constructor returns (the daemon has
-    acknowledged), so a request sent afterwards cannot be answered before we listen."""
-
-    def __init__(self, path: str, *, timeout_s: float | None = None) -> None:
-        self.path = path
-        self._sock = _connect(path, ANSWER_TIMEOUT_S)  # a live daemon acknowledges at once
-        self._buf = b""
-        try:
-            self._sock.sendall(json.dumps({"cmd": "events", "ack": True}).encode() + b"\n")
-            first = next(self._lines(), None)
-        except TimeoutError:
-            self.close()
-            raise DaemonUnreachable(_no_answer(path, ANSWER_TIMEOUT_S)) from None
-        except BaseException:
-            self.close()
-            raise
-        if first is None or not first.get("subscribed"):
-            self.close()
-            raise DaemonUnreachable(f"the daemon refused the event stream: {(first or {}).get('error', 'no answer')}")
-        self._sock.settimeout(timeout_s)
-
-    def __iter__(self):  # noqa: ANN204 - dicts
-        return self._lines()
-
-    def _lines(self):  # noqa: ANN202
-        while True:
-            while b"\n" not in self._buf:
-                try:
-                    chunk = self._sock.recv(65536)
-                except TimeoutError:
-                    raise TimeoutError("no event from the daemon in time") from None
-                except OSError:
-                    return
-                if not chunk:
-                    return
-                self._buf += chunk
-            line, self._buf = self._buf.split(b"\n", 1)
-            yield _decode(line, self.path)
-
-    def close(self) -> None:
-        self._sock.close()
-
-    def __enter__(self) -> EventStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def stream(path: str, obj: dict[str, Any], *, timeout_s: float | None = None):  # noqa: ANN201 - dicts
-    """Events as they come; ``timeout_s`` of silence raises TimeoutError."""
-    with _connect(path, ANSWER_TIMEOUT_S) as sock:
-        sock.sendall(json.dumps(obj).encode() + b"\n")
-        sock.settimeout(timeout_s)
-        buf = b""
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionError:
-                return
-            if not chunk:
-                return
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                yield _decode(line, path)
-
-
-def _decode(line: bytes, path: str) -> dict[str, Any]:
-    try:
-        obj = json.loads(line)
-    except ValueError:
-        raise DaemonUnreachable(f"{path} answered with something that is not pivoice's JSON") from None
-    if not isinstance(obj, dict):
-        raise DaemonUnreachable(f"{path} answered with something that is not pivoice's JSON")
-    return obj
-
-
-def _no_answer(path: str, timeout_s: float | None) -> str:
-    return (f"the daemon at {path} accepted the connection but did not answer within {timeout_s:g} s "
-            "(stopped or hung? see `systemctl status pivoice` and `pivoice logs`)")
-
-
-def _connect(path: str, timeout_s: float | None):  # noqa: ANN202
-    import socket
-
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout_s)
-    try:
-        sock.connect(path)
-    except FileNotFoundError:
-        sock.close()
-        raise DaemonUnreachable(f"the pivoice daemon is not running (no socket at {path}); "
-                               "start it with `systemctl start pivoice`") from None
-    except ConnectionRefusedError:
-        sock.close()
-        raise DaemonUnreachable(f"the pivoice daemon is not running (stale socket {path}); "
-                               "start it with `systemctl start pivoice`") from None
-    except PermissionError:
-        sock.close()
-        raise DaemonUnreachable(f"no permission to use {path}: run as root or add yourself to the "
-                               "pivoice group (`sudo usermod -aG pivoice $USER`, then log in again)") from None
-    except TimeoutError:
-        sock.close()
-        raise DaemonUnreachable(_no_answer(path, timeout_s)) from None
-    except OSError as exc:
-        sock.close()
-        # "AF_UNIX path too long" (sun_path holds 107 bytes), not a socket, ...
-        raise DaemonUnreachable(f"cannot connect to the control socket {path[:120]}: {exc.strerror or exc}; "
-                               "check --socket / [control] socket (an absolute path of at most 107 bytes)") from None
-    return sock
+    async with asyncio.timeout(WRITE_TIMEOUT_S):
+        await writer.drain()

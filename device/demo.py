@@ -14,7 +14,9 @@ import asyncio
 import sys
 import tempfile
 import time
+import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soxr
@@ -95,8 +97,12 @@ class Demo:
         self.speedup = speedup
         self.say = Timeline(colour)
         self.pins = MockFactory(pin_class=MockPWMPin)
+        self._real_speaker: Any = None
 
     async def run(self) -> int:
+        if self.speaker and (problem := await self._probe_speaker()):
+            self.say("demo", problem)
+            return 1
         sim = await RealtimeSimulator(SimulatorOptions(session_limit_s=SESSION_LIMIT_S, speedup=self.speedup,
                                                        ping_interval_s=None)).start()
         with tempfile.TemporaryDirectory(prefix="pivoice-demo-") as tmp:
@@ -113,25 +119,61 @@ class Demo:
             self.say("demo", f"Realtime simulator on {sim.url}; session limit {SESSION_LIMIT_S} s")
             follower = asyncio.create_task(self._follow())
             device = asyncio.create_task(self.app.run())
+            script = asyncio.create_task(self._script())
             try:
-                await asyncio.wait_for(self._script(), 240)
+                # The app stops itself on SIGINT/SIGTERM (its own handlers): then the demo ends too.
+                await asyncio.wait({script, device}, timeout=240, return_when=asyncio.FIRST_COMPLETED)
+                interrupted = not script.done()
+                script.cancel()
             finally:
                 self.app.stop()
                 await device
                 follower.cancel()
                 await sim.stop()
+        return self._summary(interrupted)
+
+    def _summary(self, interrupted: bool) -> int:
+        """Say what happened and where the audio went: only what is true."""
         m = self.app.manager.status()
-        self.say("demo", f"done: {m['turns']} spoken turn(s), {m['replies']} replies, {m['rotations']} rotation(s), "
-                 f"{m['text_only_fallbacks']} carry-over fallback(s); "
-                 + (f"played on {self.speaker!r}" if self.speaker else f"what the device said is in {self.out_wav}"))
-        return 0
+        self.say("demo", ("interrupted after " if interrupted else "done: ")
+                 + f"{m['turns']} spoken turn(s), {m['replies']} replies, {m['rotations']} rotation(s), "
+                 f"{m['text_only_fallbacks']} carry-over fallback(s)")
+        if self.speaker:
+            real = self._real_speaker
+            if real is None or not real.last_write or real.errors:
+                self.say("demo", f"could not play on {self.speaker!r}: {self.app.audio_problem or 'no audio was written'}")
+                return 1
+            self.say("demo", f"played on {self.speaker!r}")
+        elif _wav_frames(self.out_wav):
+            self.say("demo", f"what the device said is in {self.out_wav}")
+        else:
+            Path(self.out_wav).unlink(missing_ok=True)
+            self.say("demo", f"the device said nothing yet: no {self.out_wav} written")
+        return 130 if interrupted else 0
+
+    async def _probe_speaker(self) -> str | None:
+        """Open the named sound card once, before the demo: a missing card is said at once."""
+        from hardware.audio import Speaker
+
+        from .errors import AudioDeviceError
+
+        start = time.monotonic()
+        speaker = Speaker(self.speaker, lambda nbytes: b"")
+        try:
+            await asyncio.to_thread(speaker.open)
+        except AudioDeviceError as exc:
+            return f"could not play on {self.speaker!r}: {exc} (found out in {time.monotonic() - start:.2f} s)"
+        finally:
+            speaker.close()
+        return None
 
     def _speaker(self, read):  # noqa: ANN001, ANN202
         """The WAV file, or a real sound card when one was named (``--speaker default``)."""
         if self.speaker:
             from hardware.audio import Speaker
 
-            return Speaker(self.speaker, read)
+            self._real_speaker = Speaker(self.speaker, read)
+            return self._real_speaker
         return SimSpeaker(read, wav_path=self.out_wav)
 
     def tell(self, who: str, text: str) -> None:
@@ -206,6 +248,14 @@ class Demo:
             await asyncio.sleep(0.05)
         await self._idle()
         await asyncio.sleep(0.2)  # let the timeline catch up
+
+
+def _wav_frames(path: str) -> int:
+    try:
+        with wave.open(path, "rb") as wav:
+            return wav.getnframes()
+    except (OSError, EOFError, wave.Error):
+        return 0
 
 
 async def run_demo(*, out_wav: str = "pivoice-demo.wav", speedup: float = 4.0, speaker: str | None = None) -> int:

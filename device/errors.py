@@ -25,7 +25,6 @@ server text that may echo the key.
 
 from __future__ import annotations
 
-
 from hardware.errors import AudioDeviceError, GpioUnavailable, PivoiceError, SettingError
 
 __all__ = ["AudioDeviceError", "AuthenticationError", "ConfigError", "ConnectionLost", "GpioUnavailable",
@@ -85,9 +84,7 @@ def should_retry(error: BaseException) -> bool:
     """
     if isinstance(error, (AuthenticationError, RejectedSetupError, ConfigError, LocalProtocolError)):
         return False
-    if isinstance(error, (RealtimeError, RemoteProtocolError, AudioDeviceError, OSError, TimeoutError)):
-        return True
-    return False
+    return isinstance(error, (RealtimeError, RemoteProtocolError, AudioDeviceError, OSError, TimeoutError))
 
 
 def link_cause(error: BaseException) -> str:

@@ -32,7 +32,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, start_http_server
 from prometheus_client.core import (
@@ -44,7 +44,7 @@ from prometheus_client.core import (
 )
 
 from .bus import BusEvent, EventBus
-from .realtime.connection import scrub
+from .redact import scrub
 from .state import DeviceState
 
 logger = logging.getLogger(__name__)
@@ -165,7 +165,8 @@ class _StatusCollector:
                                    value={str(s): str(s) == status.get("state") for s in DeviceState})
         yield StateSetMetricFamily("pivoice_link", "The Realtime link",
                                    value={s: s == status.get("link") for s in LINK_STATES})
-        yield GaugeMetricFamily("pivoice_muted", "1 while the microphone is muted", value=int(bool(status.get("muted"))))
+        yield GaugeMetricFamily("pivoice_muted", "1 while the microphone is muted",
+                                value=int(bool(status.get("muted"))))
         yield GaugeMetricFamily("pivoice_health_problems", "Problems that keep the systemd watchdog unfed "
                                 "(stalled microphone or speaker, a dead link)", value=len(health))
         yield GaugeMetricFamily("pivoice_audio_device_problem", "1 while a microphone or speaker is missing or failing",
@@ -181,10 +182,18 @@ class _StatusCollector:
                                                 ("model", status.get("model")), ("dialect", status.get("dialect")))})
 
 
+class Snapshot(TypedDict):
+    """The app's status and health problems, and when (monotonic seconds) they were taken."""
+
+    status: dict[str, Any]
+    health: list[str]
+    at: float
+
+
 class Metrics:
     """The metrics of one app: the registry, the bus consumer and the HTTP endpoint."""
 
-    def __init__(self, bus: EventBus, *, status: Callable[[], dict], health: Callable[[], list[str]],
+    def __init__(self, bus: EventBus, *, status: Callable[[], dict[str, Any]], health: Callable[[], list[str]],
                  tool_names: Callable[[], Iterable[str]] = tuple, version: str = "unknown") -> None:
         self.bus = bus
         self._status = status
@@ -198,7 +207,7 @@ class Metrics:
         self.problem: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
-        self._last: dict | None = None
+        self._last: Snapshot | None = None
         self._server: Any = None
         self._codes = _Labels()
         self._errors = _Labels()
@@ -225,26 +234,26 @@ class Metrics:
         reg.register(_StatusCollector(self))
 
     # ----------------------------------------------------------------- the snapshot
-    def _take(self) -> dict:
+    def _take(self) -> Snapshot:
         self._last = {"status": self._status(), "health": self._health(), "at": time.monotonic()}
         return self._last
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> Snapshot:
         """The app's status, taken on the loop's thread (from any thread); stale if the loop hangs."""
         loop = self._loop
         if loop is None or threading.get_ident() == self._loop_thread:
             return self._take()
-        done: concurrent.futures.Future[dict] = concurrent.futures.Future()
+        done: concurrent.futures.Future[Snapshot] = concurrent.futures.Future()
 
         def take() -> None:
             try:
                 done.set_result(self._take())
-            except BaseException as exc:  # noqa: BLE001 - handed to the scraping thread
+            except BaseException as exc:  # handed to the scraping thread
                 done.set_exception(exc)
         try:
             loop.call_soon_threadsafe(take)
             return done.result(SNAPSHOT_WAIT_S)
-        except Exception as exc:  # noqa: BLE001 - loop closed or stuck, status failed: the last one we have
+        except Exception as exc:  # loop closed or stuck, status failed: the last one we have
             if self._last is None:
                 raise
             logger.debug("metrics: serving the last status snapshot (%s)", exc.__class__.__name__)
@@ -292,7 +301,7 @@ class Metrics:
             self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
         except OSError as exc:
             self.problem = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-            logger.error("metrics endpoint off: %s (another program uses the port? change [metrics] listen, "
+            logger.warning("metrics endpoint off: %s (another program uses the port? change [metrics] listen, "
                          "or set it to \"\" to turn metrics off)", self.problem)
             return
         bound = self._server.server_address[1]

@@ -30,9 +30,9 @@ class Notifier:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
         self.address = env.get("NOTIFY_SOCKET") or None
-        usec = env.get("WATCHDOG_USEC")
+        usec = env.get("WATCHDOG_USEC") or ""
         pid = env.get("WATCHDOG_PID")
-        watched = usec and usec.isdigit() and (not pid or pid == str(os.getpid()))
+        watched = usec.isdigit() and (not pid or pid == str(os.getpid()))
         #: Seconds between watchdog pings (half the unit's WatchdogSec), or None.
         self.watchdog_interval_s = int(usec) / 2e6 if watched else None
         self.dropped = 0

@@ -45,7 +45,8 @@ def scrub_url(url: str) -> str:
     """``url`` with credential query parameters, passwords and key-shaped text replaced."""
     try:
         parts = urlsplit(url)
-        query = [(k, "[key]" if k.lower() in SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+        query = [(k, "[key]" if k.lower() in SECRET_PARAMS else v)
+                 for k, v in parse_qsl(parts.query, keep_blank_values=True)]
         netloc = parts.netloc.rsplit("@", 1)[-1] if parts.password or "@" in parts.netloc else parts.netloc
         url = urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="[]")))
     except ValueError:

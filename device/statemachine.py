@@ -3,9 +3,9 @@
 Theory of operation. Components publish what happened on the bus; :func:`input_for` (the one
 place that does it) turns those facts into :class:`Input` s, and the table below is the only
 place that turns inputs into a :class:`~device.state.DeviceState`. ``REST`` means "idle, or
-muted when the microphone is muted, or error while an audio device is missing". Pairs that are not in the table leave the state
-as it is (for example the local end of speech arriving after the server already committed the
-turn). Every change goes through :meth:`StateMachine._set`, which logs ``state A -> B`` and
+muted when the microphone is muted, or error while an audio device is missing". Pairs that are
+not in the table leave the state as it is (for example the local end of speech arriving after
+the server already committed the turn). Every change goes through :meth:`StateMachine._set`, which logs ``state A -> B`` and
 publishes a ``state`` event on the bus; LEDs, the watchdog's status line and the control
 socket follow those events.
 
@@ -13,12 +13,13 @@ socket follow those events.
     state      input -> next state
     =========  ==========================================================================
     idle       speech_started -> listening, turn_sent/response_started -> thinking,
-               audio_started -> speaking, mute -> muted
+               audio_started -> speaking, mute -> muted, working -> thinking
     listening  speech_ended -> REST, turn_sent/response_started -> thinking,
                audio_started -> speaking, mute -> muted
     thinking   audio_started -> speaking, reply_finished -> REST, speech_started -> listening,
                mute -> muted
-    speaking   reply_finished -> REST, speech_started -> listening (barge-in)
+    speaking   reply_finished -> REST, speech_started -> listening (barge-in),
+               working -> thinking (a preamble ended; its tools still run)
     muted      unmute -> idle, audio_started -> speaking (a "say" still speaks),
                turn_sent/response_started -> thinking
     offline    link_up -> REST
@@ -58,6 +59,7 @@ class Input(enum.StrEnum):
     REPLY_FINISHED = "reply_finished"
     MUTE = "mute"
     UNMUTE = "unmute"
+    WORKING = "working"           # the reply's tools run after its spoken part ended
     DEVICE_MISSING = "device_missing"
     DEVICE_BACK = "device_back"
     TASK_RUNNING = "task_running"   # GPT-Live: the model's speech ended, its delegated task goes on
@@ -65,7 +67,7 @@ class Input(enum.StrEnum):
 
 REST = "rest"
 RESUME = "resume"   # after an error cleared: REST when the link is up, else offline
-I = Input
+I = Input  # noqa: E741 - the short name keeps the table below readable
 _ONLINE = (S.IDLE, S.LISTENING, S.THINKING, S.SPEAKING, S.MUTED)
 
 TRANSITIONS: dict[tuple[S, Input], S | str] = {
@@ -84,6 +86,8 @@ TRANSITIONS: dict[tuple[S, Input], S | str] = {
     (S.THINKING, I.SPEECH_STARTED): S.LISTENING,
     (S.THINKING, I.MUTE): S.MUTED,
     (S.SPEAKING, I.REPLY_FINISHED): REST,
+    (S.SPEAKING, I.WORKING): S.THINKING,
+    (S.IDLE, I.WORKING): S.THINKING,
     (S.SPEAKING, I.SPEECH_STARTED): S.LISTENING,
     (S.MUTED, I.UNMUTE): S.IDLE,
     (S.MUTED, I.AUDIO_STARTED): S.SPEAKING,
@@ -108,6 +112,7 @@ BUS_INPUTS: dict[str, Input] = {
     "response_started": I.RESPONSE_STARTED,
     "first_delta": I.AUDIO_STARTED,
     "reply_finished": I.REPLY_FINISHED,
+    "working": I.WORKING,
     "session": I.LINK_UP,
     "standby": I.LINK_UP,   # GPT-Live between sessions: ready, it connects when spoken to
     "delegation_running": I.TASK_RUNNING,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 from .httpjson import HttpReply, HttpRequest, error_reply, post_json, serve_json
-from .realtime.connection import scrub
+from .redact import scrub
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,8 @@ class DeviceTokens:
             name, token = (words[0], words[1]) if len(words) == 2 else (f"line-{number}", words[0])
             if len(token) < MIN_TOKEN_CHARS:
                 raise ConfigError(f"tokens file {self.path} line {number} ({name}): the token is shorter than "
-                                  f"{MIN_TOKEN_CHARS} characters", fix="generate one with `pivoice token-server --add NAME`")
+                                  f"{MIN_TOKEN_CHARS} characters",
+                                  fix="generate one with `pivoice token-server --add NAME`")
             tokens[token] = name
         return tokens
 

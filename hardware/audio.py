@@ -18,6 +18,7 @@ from typing import Any
 
 from .errors import AudioDeviceError
 
+from . import cards, quiet
 from .bridge import LoopBridge
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ RATES = (48000, 44100, 32000, 24000, 22050, 16000, 96000)
 
 
 def _pyaudio() -> Any:
+    quiet.install()  # before PortAudio loads: ALSA's and JACK's messages stay out of stderr
     try:
         import pyaudio
     except ImportError:
@@ -52,9 +54,12 @@ def list_devices(pa: Any) -> list[DeviceInfo]:
 
 
 def find_device(pa: Any, name: str, *, output: bool) -> DeviceInfo:
-    """A device by exact name, else by unique substring; ``default`` is the host default."""
+    """A device by exact name, else by unique substring; ``default`` is the host default;
+    ``card:ID`` is a sound card by its ALSA card id (hardware.cards)."""
     kind = "output" if output else "input"
     usable = [d for d in list_devices(pa) if (d.max_output_channels if output else d.max_input_channels) > 0]
+    if name.startswith(cards.PREFIX):
+        return cards.find(usable, name[len(cards.PREFIX):], kind=kind)[0]
     if name == "default":
         try:
             info = pa.get_default_output_device_info() if output else pa.get_default_input_device_info()
@@ -66,6 +71,9 @@ def find_device(pa: Any, name: str, *, output: bool) -> DeviceInfo:
     if len(matches) == 1 or exact:
         return matches[0]
     known = ", ".join(repr(d.name) for d in usable) or "none"
+    if not usable:
+        raise AudioDeviceError(f"no {kind} device at all (wanted {name!r})",
+                               fix="is the sound card there? `aplay -l` / `arecord -l` list ALSA's cards")
     if not matches:
         raise AudioDeviceError(f"no {kind} device named {name!r} (found: {known})",
                                fix=f"set [audio] {kind}_device to one of them; `pivoice devices` lists them")
@@ -260,14 +268,16 @@ async def keep_open(device: Any, *, delays: Callable[[], Any], check_s: float = 
     import asyncio
 
     waits = delays()
+    retries = quiet.RetryLog(logger, "speaker" if getattr(device, "output", False) else "microphone")
     while True:
         try:
             device.open()
         except AudioDeviceError as problem:
-            logger.error("%s", problem)
+            retries.failed(problem)
             on_problem(problem)
             await asyncio.sleep(next(waits))
             continue
+        retries.cleared()
         on_problem(None)
         waits = delays()
         try:

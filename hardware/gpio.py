@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import GpioUnavailable, SettingError
-
 from .gestures import GestureTiming
 from .leds import Apa102Strip, GpioLeds, Leds, NullLeds, RgbLed
 from .presets import LedSpec

@@ -179,10 +179,15 @@ class Apa102Strip:
                  power_active_high: bool = True, pin_factory: object = None) -> None:
         try:
             from apa102_pi.driver import apa102
-        except ImportError as exc:
+        except ModuleNotFoundError as exc:
             raise GpioUnavailable(f"the APA102 LED driver is not installed ({exc.name})",
                                   fix="pip install apa102-pi (install.sh does this for ReSpeaker presets), "
                                       "and enable SPI with raspi-config") from None
+        except (ImportError, RuntimeError, NotImplementedError) as exc:
+            # apa102-pi is there, but Adafruit Blinka under it does not recognise this board
+            raise GpioUnavailable(f"the APA102 LED driver cannot run here (Adafruit Blinka: {exc})",
+                                  fix="on a Raspberry Pi: pip install apa102-pi gpiod (install.sh does this) "
+                                      "and enable SPI (dtparam=spi=on)") from None
         self.power = None
         if power_pin is not None:
             from gpiozero import LED
@@ -193,7 +198,8 @@ class Apa102Strip:
             self.strip = apa102.APA102(num_led=count, order="rgb", global_brightness=31)
         except (OSError, FileNotFoundError) as exc:
             raise GpioUnavailable(f"cannot open the SPI bus for the APA102 LEDs: {exc}",
-                                  fix="enable SPI (raspi-config, dtparam=spi=on) and add the user to the spi group") from None
+                                  fix="enable SPI (raspi-config, dtparam=spi=on) "
+                                      "and add the user to the spi group") from None
         self.count = count
         self.brightness = brightness
 

@@ -29,6 +29,7 @@ class Preset:
     description: str
     button_pin: int | None
     leds: LedSpec
+    #: "default", a PortAudio device name, or "card:ID": the sound card by ALSA card id (hardware.cards).
     input_device: str = "default"
     output_device: str = "default"
     button_active_low: bool = True      # a button to ground with the Pi's pull-up
@@ -39,16 +40,16 @@ PRESETS = {p.name: p for p in (
            button_pin=17, leds=LedSpec("gpio", (18,))),
     Preset("respeaker-2mic", "Seeed ReSpeaker 2-Mics Pi HAT",
            button_pin=17, leds=LedSpec("apa102", count=3, power_pin=12, power_active_high=False),
-           input_device="plughw:CARD=seeed2micvoicec,DEV=0", output_device="plughw:CARD=seeed2micvoicec,DEV=0"),
+           input_device="card:seeed2micvoicec", output_device="card:seeed2micvoicec"),
     Preset("respeaker-4mic", "Seeed ReSpeaker 4-Mic Array for Raspberry Pi (no speaker output, no button)",
            button_pin=None, leds=LedSpec("apa102", count=12, power_pin=5),
-           input_device="plughw:CARD=seeed4micvoicec,DEV=0"),
+           input_device="card:seeed4micvoicec"),
     Preset("aiy-voicehat", "Google AIY Voice HAT (Voice Kit v1)",
            button_pin=23, leds=LedSpec("gpio", (25,)),
-           input_device="plughw:CARD=sndrpigooglevoi,DEV=0", output_device="plughw:CARD=sndrpigooglevoi,DEV=0"),
+           input_device="card:sndrpigooglevoi", output_device="card:sndrpigooglevoi"),
     Preset("aiy-voicebonnet", "Google AIY Voice Bonnet (Voice Kit v2); its LED is not driven",
            button_pin=23, leds=LedSpec("none"),
-           input_device="plughw:CARD=aiyvoicebonnet,DEV=0", output_device="plughw:CARD=aiyvoicebonnet,DEV=0"),
+           input_device="card:aiyvoicebonnet", output_device="card:aiyvoicebonnet"),
 )}
 
 
@@ -56,4 +57,5 @@ def preset(name: str, *, key: str = "[hardware] preset") -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise SettingError(f"{key} = {name!r} is not a known preset; use one of: {', '.join(sorted(PRESETS))}") from None
+        known = ", ".join(sorted(PRESETS))
+        raise SettingError(f"{key} = {name!r} is not a known preset; use one of: {known}") from None

@@ -17,7 +17,7 @@ import asyncio
 import time
 import wave
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 
@@ -27,11 +27,11 @@ from .errors import AudioDeviceError
 class _Paced:
     """A task that ticks once per period of real (or sped-up) time, like a sound card's clock."""
 
-    _task: asyncio.Task | None = None
+    _task: asyncio.Task[None] | None = None
     period_ms: int
     speed: float
 
-    async def _ticks(self):  # noqa: ANN202 - an async generator of tick numbers
+    async def _ticks(self) -> AsyncIterator[int]:
         period_s = self.period_ms / 1000 / self.speed
         start, n = time.monotonic(), 0
         while True:
@@ -162,7 +162,7 @@ class SimSpeaker(_Paced):
     def open(self) -> None:
         self._check_present("output")
         if self.wav_path:
-            self._wav = wave.open(self.wav_path, "wb")
+            self._wav = wave.open(self.wav_path, "wb")  # noqa: SIM115 - open until close(), like a device
             self._wav.setnchannels(1)
             self._wav.setsampwidth(2)
             self._wav.setframerate(self.rate)

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from device import config as cfg
+from device import configcheck
 from device.audio.turns import EchoGuard, TurnMode
 from device.errors import ConfigError
 
@@ -41,7 +42,7 @@ def test_pivoice_config_environment_variable(monkeypatch, tmp_path):
 
 def test_preset_fills_devices_and_pins_unless_set(tmp_path):
     config = cfg.load(write(tmp_path, '[hardware]\npreset = "respeaker-2mic"\n[audio]\noutput_device = "hw:1"\n'))
-    assert config.audio.input_device == "plughw:CARD=seeed2micvoicec,DEV=0"
+    assert config.audio.input_device == "card:seeed2micvoicec"
     assert config.audio.output_device == "hw:1"
     assert config.gpio.leds.kind == "apa102" and config.gpio.button_pin == 17
 
@@ -199,7 +200,7 @@ def test_builtin_tool_names_match_the_device_tools():
         def set_muted(self, muted): ...
         def end_conversation(self): ...
 
-    assert {spec.tool.name for spec in builtin_tools(Device())} == set(cfg.BUILTIN_TOOL_NAMES)
+    assert {spec.tool.name for spec in builtin_tools(Device())} == set(configcheck.BUILTIN_TOOL_NAMES)
 
 
 CLI_CASES = [

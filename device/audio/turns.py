@@ -98,7 +98,9 @@ class TurnTaker:
             return Actions()
         was_speaking = self.segmenter.in_speech
         strict = playing and self.echo_guard is EchoGuard.GUARDED and not was_speaking
-        if strict and not self._was_playing:
+        if playing and not self._was_playing:
+            # Every reply learns its own echo, also one that starts while the person's turn
+            # is still in its hangover (the learning then begins when the turn ends).
             self.segmenter.playback_started()
         self._was_playing = playing
         result = self.segmenter.frame(pcm24, is_speech, strict=strict, reference_db=reference_db)

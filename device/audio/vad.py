@@ -26,6 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: While learning the echo, only playback within this many dB of the loudest so far counts.
+LEARN_SPAN_DB = 12.0
+
 
 @dataclass(frozen=True)
 class VadSettings:
@@ -69,6 +72,7 @@ class SpeechSegmenter:
         self.position_ms = 0
         self.coupling_db: float | None = None
         self._strict_ms = 0
+        self._learned: list[tuple[float, float]] = []   # (playback dB, mic minus playback dB)
 
     def reset(self) -> None:
         self._ring.clear()
@@ -79,6 +83,7 @@ class SpeechSegmenter:
         """A new reply starts playing: learn the echo coupling afresh."""
         self.coupling_db = None
         self._strict_ms = 0
+        self._learned = []
 
     def preroll(self) -> list[bytes]:
         """The audio held before now (for push-to-talk, which starts from the press)."""
@@ -116,8 +121,12 @@ class SpeechSegmenter:
         self._strict_ms += self.settings.frame_ms
         if self._strict_ms <= self.settings.echo_learn_ms:
             if reference_db > -60:  # only audible playback tells us the coupling
-                seen = level - reference_db
-                self.coupling_db = seen if self.coupling_db is None else max(self.coupling_db, seen)
+                self._learned.append((reference_db, level - reference_db))
+                # Frames well below the loudest playback so far (a reply fading in) say more about
+                # the room's noise than about our echo: a person over such a reply would then be
+                # ignored (found by the soak). Learn from the loud ones.
+                loudest = max(ref for ref, _ in self._learned)
+                self.coupling_db = max(seen for ref, seen in self._learned if ref >= loudest - LEARN_SPAN_DB)
             return False
         expected = reference_db + (self.coupling_db if self.coupling_db is not None else 0.0)
         return is_speech and level >= expected + self.settings.echo_margin_db

@@ -16,7 +16,9 @@ import numpy as np
 import soxr
 
 from hardware import audio as hw
+from hardware import cards
 from hardware.bridge import LoopBridge
+from hardware.presets import preset
 
 from ..audio.frontend import FrontEnd
 from ..audio.vad import WebRtcVad
@@ -45,10 +47,8 @@ def devices(config: Config, *, as_json: bool) -> int:
             try:
                 d = hw.find_device(pa, name, output=output)
                 rate, channels = hw.negotiate(pa, d, output=output)
-                how = "the host's default device" if name == "default" else \
-                    ("exact name" if d.name == name else f"the only name containing {name!r}")
                 selected[kind] = {"name": d.name, "rate": rate, "channels": channels,
-                                  "why": f"[audio] {kind}_device = {name!r} ({config.source}): {how}"}
+                                  "why": _why(config, kind, name, d, found)}
             except AudioDeviceError as exc:
                 selected[kind] = {"error": str(exc)}
     finally:
@@ -68,6 +68,21 @@ def devices(config: Config, *, as_json: bool) -> int:
             else:
                 print(f"{kind}: {sel['name']} at {sel['rate']} Hz, {sel['channels']} ch; chosen by {sel['why']}")
     return 0 if all("error" not in s for s in selected.values()) else 1
+
+
+def _why(config: Config, kind: str, name: str, d: hw.DeviceInfo, found: list[hw.DeviceInfo]) -> str:
+    """Which setting chose the device and how it matched, in words."""
+    board = preset(config.preset)
+    origin = f"[hardware] preset = {config.preset!r}" if getattr(board, f"{kind}_device") == name \
+        else f"[audio] {kind}_device = {name!r} ({config.source})"
+    if name.startswith(cards.PREFIX):
+        usable = [x for x in found if (x.max_output_channels if kind == "output" else x.max_input_channels) > 0]
+        how = cards.find(usable, name[len(cards.PREFIX):], kind=kind)[1]
+    elif name == "default":
+        how = "the host's default device"
+    else:
+        how = "exact name" if d.name == name else f"the only name containing {name!r}"
+    return f"{origin}: {how}"
 
 
 def _rates(pa: Any, device: hw.DeviceInfo, *, output: bool) -> list[int]:

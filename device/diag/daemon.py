@@ -1,10 +1,12 @@
-"""``pivoice status | events | say``: talking to the running daemon over its control socket."""
+"""``pivoice status | events | say | mute | unmute | talk | new-conversation``: talking to the
+running daemon over its control socket."""
 
 from __future__ import annotations
 
 import json
 import math
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from .. import control
@@ -29,14 +31,19 @@ def _local(wall: Any, fmt: str) -> str:
         return ""
 
 
+def _link_words(s: dict[str, Any]) -> dict[str, str]:
+    return {"up": "connected", "backoff": f"reconnecting in {s.get('next_retry_in_s')} s",
+            "error": "stopped: needs a fix (see last error)", "connecting": "connecting",
+            "standby": "standby: connects when spoken to"}
+
+
 def render_status(s: dict[str, Any]) -> str:
     error = s.get("last_error")
     when = _local(s.get("last_error_at"), "%Y-%m-%d %H:%M:%S")
     rows = [
-        ("state", f"{s.get('state')} (for {_fmt_age(s.get('state_for_s'))})" + (", microphone muted" if s.get("muted") else "")),
-        ("connection", {"up": "connected", "backoff": f"reconnecting in {s.get('next_retry_in_s')} s",
-                        "error": "stopped: needs a fix (see last error)", "connecting": "connecting",
-                        "standby": "standby: connects when spoken to"}.get(s.get("link"), s.get("link"))),
+        ("state", f"{s.get('state')} (for {_fmt_age(s.get('state_for_s'))})"
+                  + (", microphone muted" if s.get("muted") else "")),
+        ("connection", _link_words(s).get(str(s.get("link")), s.get("link"))),
         ("api", _api_line(s)),
         ("session", f"{s.get('session_id') or '-'}, age {_fmt_age(s.get('session_age_s'))}"),
         ("rotation", f"in {_fmt_age(s.get('rotation_in_s'))} (limit in {_fmt_age(s.get('deadline_in_s'))})"
@@ -79,7 +86,8 @@ def safe_status(reply: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, (list, tuple)):
             return [clean(v) for v in value]
         return value
-    return clean(reply)
+    cleaned: dict[str, Any] = clean(reply)
+    return cleaned
 
 
 def status(socket_path: str, *, as_json: bool) -> int:
@@ -152,14 +160,15 @@ def _say_reply(reply: dict[str, Any], done: str | None) -> int:
     return 0
 
 
-def _follow_reply(stream, deadline: float) -> int:  # noqa: ANN001
+def _follow_reply(stream: Iterable[dict[str, Any]], deadline: float) -> int:
     for event in stream:
         event = safe_status(event)
         if event.get("kind") == "reply" and event.get("preamble"):
             print(f"device: {event['preamble']}", flush=True)     # a reasoning model's spoken preamble
         if event.get("kind") == "reply" and event.get("text"):
             print(f"device: {event['text']}" + ("" if event.get("audio") else " (text only)"), flush=True)
-        if event.get("kind") == "state" and event.get("state") in ("idle", "muted") and event.get("cause") == "reply_finished":
+        finished = event.get("state") in ("idle", "muted") and event.get("cause") == "reply_finished"
+        if event.get("kind") == "state" and finished:
             return 0
         if event.get("kind") == "error" and event.get("fatal"):
             print(f"pivoice: {event.get('error')}")
@@ -168,3 +177,19 @@ def _follow_reply(stream, deadline: float) -> int:  # noqa: ANN001
             print("pivoice: no reply in time")
             return 1
     return EXIT_NOT_RUNNING
+
+
+def command(socket_path: str, cmd: str, args: dict[str, Any]) -> int:
+    """One control command (mute, talk, new_conversation); says what the device did."""
+    reply = control.request(socket_path, {"cmd": cmd, **args})
+    if not reply.get("ok", True) or "error" in reply:
+        print(f"pivoice: {reply.get('error', 'the daemon refused')}")
+        return 1
+    if "muted" in reply:
+        print("microphone muted" if reply["muted"] else "microphone on")
+    elif "talking" in reply:
+        print("talking: the microphone is sent (pivoice talk --off ends the turn)" if reply["talking"]
+              else "talk ended: the device answers")
+    else:
+        print("new conversation: the next session starts without the old turns")
+    return 0

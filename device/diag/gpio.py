@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import Any
 
 from hardware.buttons import PushButton
 from hardware.gestures import GestureEvent
@@ -43,7 +45,8 @@ def leds(config: Config, *, seconds: float, pin_factory: object | None = None) -
 
 
 def button_test(config: Config, *, seconds: float, pin_factory: object | None = None,
-                on_ready=None) -> int:  # noqa: ANN001 - a test hook: called with the PushButton
+                on_ready: Callable[[Any], None] | None = None) -> int:
+    """``on_ready`` (a test hook) is called with the PushButton once it listens."""
     pin = config.gpio.button_pin
     if pin is None:
         print(f"no button configured (preset {config.preset}); set [gpio] button_pin")

@@ -28,7 +28,7 @@ from ..errors import (
     ServerError,
     SessionExpired,
 )
-from ..realtime.connection import scrub
+from ..redact import scrub
 from .events import LiveClientEvent, LiveErrorEvent, LiveServerEvent, SessionClosed, SessionStart, SessionStarted
 from .models import SessionConfig, SessionResource
 from .protocol import LiveProtocol
@@ -118,7 +118,7 @@ class LiveConnection:
                                      fix="use a ws:// or wss:// URL") from None
         except InvalidHandshake as exc:
             raise _handshake_error(exc) from None
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise ConnectionLost(f"cannot reach {urlsplit(endpoint.url).netloc}: {exc.__class__.__name__}") from None
         conn = cls(ws, LiveProtocol(), endpoint)
         try:
@@ -130,8 +130,9 @@ class LiveConnection:
 
     async def _wait_started(self, timeout_s: float) -> None:
         try:
-            first = await asyncio.wait_for(self._recv_frame(), timeout_s)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(timeout_s):   # not wait_for: it can swallow a cancellation
+                first = await self._recv_frame()
+        except TimeoutError:
             await self._ws.close()
             raise ConnectionLost("the GPT-Live server sent no session.started in time") from None
         except ConnectionClosed as exc:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, Self
 
 from ..errors import LocalProtocolError, RemoteProtocolError
-from ..realtime.models import Model
+from ..realtime.eventbase import Event, registrar
 from .models import (
     CLOSE_REASONS,
     MAX_APPEND_TOKENS,
@@ -32,20 +32,10 @@ from .models import (
 
 SERVER_EVENTS: dict[str, type[LiveServerEvent]] = {}
 CLIENT_EVENTS: dict[str, type[LiveClientEvent]] = {}
-E = TypeVar("E", bound="LiveEvent")
 
 
-@dataclass(frozen=True, kw_only=True)
-class LiveEvent(Model):
-    TYPE: ClassVar[str] = ""
-    event_id: str | None = None
-
-    @property
-    def type(self) -> str:
-        return self.TYPE
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.TYPE, **super().to_dict()}
+class LiveEvent(Event):
+    """A GPT-Live event: the same model base as the Realtime events, its own registries."""
 
 
 class LiveServerEvent(LiveEvent):
@@ -56,20 +46,8 @@ class LiveClientEvent(LiveEvent):
     """Something the device says; only these can be sent."""
 
 
-def _server(name: str):
-    def register(cls: type[E]) -> type[E]:
-        cls.TYPE = name
-        SERVER_EVENTS[name] = cls  # type: ignore[assignment]
-        return cls
-    return register
-
-
-def _client(name: str):
-    def register(cls: type[E]) -> type[E]:
-        cls.TYPE = name
-        CLIENT_EVENTS[name] = cls  # type: ignore[assignment]
-        return cls
-    return register
+_server = registrar(SERVER_EVENTS)
+_client = registrar(CLIENT_EVENTS)
 
 
 def _b64decode(data: str, where: str) -> bytes:
@@ -84,7 +62,7 @@ class UnknownEvent(LiveServerEvent):
     """A server event type this version does not know (e.g. sideband ``transport.*``)."""
 
     raw_type: str = ""
-    data: dict = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def type(self) -> str:
@@ -226,7 +204,7 @@ class DelegationCreated(LiveServerEvent):
 class ResponseEvent(LiveServerEvent):
     """A nested Responses streaming event of a delegation; dispatch on :attr:`kind`."""
 
-    event: dict
+    event: dict[str, Any]
     delegation_id: str | None = None
 
     def __post_init__(self) -> None:
@@ -235,7 +213,8 @@ class ResponseEvent(LiveServerEvent):
 
     @property
     def kind(self) -> str:
-        return self.event["type"]
+        kind: str = self.event["type"]  # a string: checked in __post_init__
+        return kind
 
     @property
     def function_call(self) -> FunctionCall | None:
@@ -289,7 +268,7 @@ class SessionStart(LiveClientEvent):
 class SessionUpdate(LiveClientEvent):
     """Only the delegation backend settings can change; send the complete object (section 3a)."""
 
-    session: dict
+    session: dict[str, Any]
 
 
 @_client("session.input_audio.append")
@@ -330,7 +309,7 @@ class _Append(LiveClientEvent):
     delegation_id: str | None = field(metadata={"keep_none": True})
 
     @classmethod
-    def general(cls, content: str, delegation_id: str | None = None):  # noqa: ANN206 - the subclass
+    def general(cls, content: str, delegation_id: str | None = None) -> Self:
         if not content.strip():
             raise LocalProtocolError(f"{cls.TYPE} needs non-empty content")
         if estimate_tokens(content) > MAX_APPEND_TOKENS:
@@ -361,7 +340,7 @@ class CommentaryAppend(_Append):
 class ResponseItemCreate(LiveClientEvent):
     """A Responses input item, e.g. a ``function_call_output`` (Responses delegation only)."""
 
-    item: dict
+    item: dict[str, Any]
 
     @classmethod
     def function_output(cls, call_id: str, output: str) -> ResponseItemCreate:

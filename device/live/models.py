@@ -16,9 +16,11 @@ from ..errors import LocalProtocolError, RemoteProtocolError
 from ..realtime.models import Model
 
 #: The built-in voices (reference section 2, SDK lists); a custom voice is ``{"id": ...}``.
-VOICES = frozenset(
-    "alloy ash aube ballad beacon bossa brise cedar cinder coral delta echo flitz gleam harema juni marin "
-    "meridian nira noeul nuri quartz ripple sage shimmer shitan sillage stone tempo verse vesper willow".split())
+VOICES = frozenset({
+    "alloy", "ash", "aube", "ballad", "beacon", "bossa", "brise", "cedar", "cinder", "coral", "delta", "echo",
+    "flitz", "gleam", "harema", "juni", "marin", "meridian", "nira", "noeul", "nuri", "quartz", "ripple", "sage",
+    "shimmer", "shitan", "sillage", "stone", "tempo", "verse", "vesper", "willow",
+})
 DEFAULT_VOICE = "marin"
 MODELS = ("gpt-live-1", "gpt-live-1.1")
 DEFAULT_MODEL = "gpt-live-1"
@@ -51,11 +53,10 @@ class AudioFormat(Model):
     type: str = "audio/pcm"
     rate: int = 24000
 
-    def check(self) -> AudioFormat:
+    def check(self) -> None:
         allowed = {"audio/pcm": (16000, 24000), "audio/pcmu": (8000,), "audio/pcma": (8000,)}
         if self.rate not in allowed.get(self.type, ()):
             raise LocalProtocolError(f"audio format {self.type} at {self.rate} Hz is not offered by GPT-Live")
-        return self
 
     @property
     def bytes_per_ms(self) -> int:
@@ -66,7 +67,7 @@ class AudioFormat(Model):
 
 @dataclass(frozen=True, kw_only=True)
 class AudioOutput(Model):
-    voice: str | dict | None = None
+    voice: str | dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,7 +108,7 @@ class FunctionTool(Model):
 
     name: str
     description: str | None = None
-    parameters: dict | None = None
+    parameters: dict[str, Any] | None = None
     strict: bool | None = None
     type: str = "function"
 
@@ -120,11 +121,11 @@ class ResponsesConfig(Model):
     instructions: str | None = None
     max_output_tokens: int | None = None
     parallel_tool_calls: bool | None = None
-    reasoning: dict | None = None
+    reasoning: dict[str, Any] | None = None
     service_tier: str | None = None
-    text: dict | None = None
-    tool_choice: str | dict | None = None
-    tools: list[dict] | None = None
+    text: dict[str, Any] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,7 +155,7 @@ class SessionConfig(Model):
 
     @classmethod
     def build(cls, *, model: str = DEFAULT_MODEL, instructions: str | None = None,
-              voice: str | dict | None = None, audio_format: AudioFormat | None = None,
+              voice: str | dict[str, Any] | None = None, audio_format: AudioFormat | None = None,
               history: list[InputMessage] | tuple[InputMessage, ...] = (),
               delegation: Delegation | None = None, store: bool | None = None) -> SessionConfig:
         if not model:
@@ -165,7 +166,9 @@ class SessionConfig(Model):
         if instructions and estimate_tokens(instructions) > MAX_INSTRUCTIONS_TOKENS:
             raise LocalProtocolError(f"instructions exceed {MAX_INSTRUCTIONS_TOKENS} tokens")
         check_history(history)
-        audio = AudioConfig(format=audio_format.check() if audio_format else AudioFormat(),
+        if audio_format:
+            audio_format.check()
+        audio = AudioConfig(format=audio_format or AudioFormat(),
                             output=AudioOutput(voice=voice) if voice else None)
         return cls(model=model, instructions=instructions or None, input=list(history) or None,
                    audio=audio, delegation=delegation, store=store)
@@ -209,7 +212,7 @@ class SessionResource(Model):
     input: list[InputMessage] | None = None
     audio: AudioConfig | None = None
     delegation: Delegation | None = None
-    client: dict | None = None
+    client: dict[str, Any] | None = None
     store: bool | None = None
 
     def __post_init__(self) -> None:

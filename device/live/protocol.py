@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..realtime.models import MissingField
@@ -26,6 +26,8 @@ from .events import CLIENT_EVENTS, SERVER_EVENTS, LiveClientEvent, LiveEvent, Li
 from .validate import RequestError, check_client_event
 
 logger = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=LiveEvent)
 
 
 class MalformedEvent(RemoteProtocolError):
@@ -109,7 +111,7 @@ def _decode(frame: str | bytes) -> dict[str, Any]:
     return data
 
 
-def _typed(cls: type, data: dict[str, Any], name: str) -> Any:
+def _typed(cls: type[E], data: dict[str, Any], name: str) -> E:
     try:
         return cls.from_dict(data, where=name)
     except MissingField as exc:

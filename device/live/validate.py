@@ -37,6 +37,7 @@ _FUNCTION_KEYS = {"type", "name", "description", "parameters", "strict"}
 _HOSTED_TOOLS = {"web_search", "file_search", "code_interpreter", "shell", "image_generation", "mcp", "custom",
                  "namespace", "tool_search", "programmatic_tool_calling", "computer", "apply_patch"}
 _FORMATS = {"audio/pcm": (16000, 24000), "audio/pcmu": (8000,), "audio/pcma": (8000,)}
+_ROLE_PARTS = {"developer": {"input_text"}, "user": {"input_text"}, "assistant": {"output_text", "text"}}
 _BARE_EVENTS = {"session.input_audio.mute", "session.input_audio.unmute", "response.create", "session.close"}
 _APPENDS = {"session.instructions.append", "session.thinking.append", "session.commentary.append"}
 
@@ -119,9 +120,12 @@ def check_session(session: Any) -> None:
         raise _missing("session.model")
     _string(session["model"], "session.model")
     instructions = session.get("instructions")
-    if instructions is not None and estimate_tokens(_string(instructions, "session.instructions")) > MAX_INSTRUCTIONS_TOKENS:
-        raise RequestError("string_above_max_length", f"'session.instructions' exceeds {MAX_INSTRUCTIONS_TOKENS} tokens.",
-                           "session.instructions")
+    if instructions is not None:
+        tokens = estimate_tokens(_string(instructions, "session.instructions"))
+        if tokens > MAX_INSTRUCTIONS_TOKENS:
+            raise RequestError("string_above_max_length",
+                               f"'session.instructions' exceeds {MAX_INSTRUCTIONS_TOKENS} tokens.",
+                               "session.instructions")
     if session.get("input") is not None:
         check_input(session["input"])
     if session.get("audio") is not None:
@@ -138,7 +142,8 @@ def check_audio_config(audio: Any) -> None:
     if audio.get("format") is not None:
         fmt = _object(audio["format"], "session.audio.format")
         _unknown(fmt, {"type", "rate"}, "session.audio.format.")
-        rates = _FORMATS.get(fmt.get("type"))
+        kind = fmt.get("type")
+        rates = _FORMATS.get(kind) if isinstance(kind, str) else None  # a list would not even hash
         if rates is None:
             raise RequestError("invalid_value", "Invalid value for 'session.audio.format.type'. Supported values "
                                "are: 'audio/pcm', 'audio/pcmu', and 'audio/pcma'.", "session.audio.format.type")
@@ -171,7 +176,7 @@ def check_input(history: Any) -> None:
         if message.get("type", "message") != "message":
             raise RequestError("invalid_value", f"Invalid value for '{where}.type': only 'message'.", f"{where}.type")
         role = message.get("role")
-        parts = {"developer": {"input_text"}, "user": {"input_text"}, "assistant": {"output_text", "text"}}.get(role)
+        parts = _ROLE_PARTS.get(role) if isinstance(role, str) else None  # a list would not even hash
         if parts is None:
             raise RequestError("invalid_value", f"Invalid value for '{where}.role'. Supported values are: "
                                "'developer', 'user', and 'assistant'.", f"{where}.role")
@@ -223,5 +228,5 @@ def check_tool(tool: Any, where: str) -> None:
         _string(tool["name"], f"{where}.name")
         if tool.get("parameters") is not None:
             _object(tool["parameters"], f"{where}.parameters")
-    elif kind not in _HOSTED_TOOLS:
+    elif not isinstance(kind, str) or kind not in _HOSTED_TOOLS:   # a list here is not hashable
         raise RequestError("invalid_value", f"Invalid value for '{where}.type': {kind!r}.", f"{where}.type")

@@ -17,12 +17,15 @@ put replies in the digest only, and :meth:`carried_assistant_ids` tells it which
 from __future__ import annotations
 
 import itertools
+import logging
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from .models import Item
 
+logger = logging.getLogger(__name__)
 DIGEST_CHARS = 1500
 
 
@@ -128,3 +131,38 @@ def instructions_with(base: str, digest_text: str) -> str:
         return base
     return (f"{base}\n\nThis conversation continues from an earlier session. What was said before, "
             f"oldest first:\n{digest_text}\nContinue naturally and answer by voice.")
+
+
+def text_only_repair(history: History, messages: list[Item], settings: Any, dialect: Any) -> list[Any]:
+    """The first reply after a carry-over was text only (field notes item 3): delete the replayed
+    replies that biased the model and the text reply, and ask again with the older turns in the
+    instructions; later carry-overs put replies in the digest only. The events to send."""
+    from . import events as ev
+    from .dialect import render_response_params
+
+    carried = history.carried_assistant_ids()
+    logger.warning("the first reply after the carry-over was text only; removing %d carried "
+                   "replies and asking again", len(carried))
+    history.assistant_items_failed()
+    out: list[Any] = [ev.ItemDelete(item_id=item_id) for item_id in carried + [m.id for m in messages if m.id]]
+    instructions = instructions_with(settings.instructions or "", digest(history.turns[-12:]))
+    out.append(ev.ResponseCreate(response=render_response_params(dialect, instructions=instructions)))
+    return out
+
+
+def carry_over(history: History, recent: int | None, settings: Any, dialect: Any,
+               model: str | None) -> tuple[list[Any], tuple[int, int]]:
+    """The events that give a new session the conversation so far (none when ``recent`` is
+    None: a fresh conversation), and (items, digest characters) carried."""
+    from dataclasses import replace
+
+    from . import events as ev
+    from .dialect import render_session
+
+    items, earlier = ([], "") if recent is None else history.carry(recent)
+    first: list[Any] = []
+    if earlier:
+        carried = replace(settings, instructions=instructions_with(settings.instructions or "", earlier))
+        first.append(ev.SessionUpdate(session=render_session(carried, dialect, model=model)))
+    first.extend(ev.ItemCreate(item=item) for item in items)
+    return first, (len(items), len(earlier))

@@ -160,8 +160,9 @@ class RealtimeConnection:
                                      fix="use a ws:// or wss:// URL") from None
         except InvalidHandshake as exc:
             raise _handshake_error(exc) from None
-        except (OSError, asyncio.TimeoutError) as exc:
-            raise ConnectionLost(f"cannot reach {urlsplit(endpoint.url).netloc}: {exc.__class__.__name__}: {exc}") from None
+        except (TimeoutError, OSError) as exc:
+            where = urlsplit(endpoint.url).netloc
+            raise ConnectionLost(f"cannot reach {where}: {exc.__class__.__name__}: {exc}") from None
         conn = cls(ws, RealtimeProtocol(endpoint.dialect), endpoint)
         try:
             async with asyncio.timeout(open_timeout_s):   # not wait_for: it can swallow a cancellation
@@ -172,7 +173,8 @@ class RealtimeConnection:
         except RemoteProtocolError as exc:
             # Without a usable first event there is no session to run: end it (retried with backoff).
             await ws.close()
-            raise RemoteProtocolError(f"the Realtime server's first frame is unusable: {scrub(str(exc)[:200])}") from None
+            raise RemoteProtocolError(
+                f"the Realtime server's first frame is unusable: {scrub(str(exc)[:200])}") from None
         if isinstance(first, ErrorEvent):
             # An in-band handshake failure; the close follows in the same millisecond.
             try:
@@ -219,7 +221,8 @@ class RealtimeConnection:
                 continue
             if isinstance(event, ErrorEvent):
                 self.last_error = event
-                logger.warning("server error %s: %s", event.code, scrub(event.error.message[:300], self.endpoint.api_key))
+                logger.warning("server error %s: %s", event.code,
+                               scrub(event.error.message[:300], self.endpoint.api_key))
             return event  # type: ignore[return-value]
 
     def __aiter__(self) -> RealtimeConnection:

@@ -9,15 +9,14 @@ session knew (``end_session``).
 * **Replies.** ``response.created`` makes a response active. Its audio deltas are played item
   by item, in order; ``response.output_audio.done`` lets the speaker play out the item's tail.
   A reply is over when the server said ``response.done`` *and* the speaker drained (or it was
-  interrupted): then ``reply_finished`` is published. A reply that never finishes is given up
-  after ``reply_timeout_s`` without news (issue: states that never end).
+  interrupted): then ``reply_finished``. One without news for ``reply_timeout_s`` is given up.
 * **Barge-in.** Whoever stopped playback (the local VAD, the button, the server's VAD), the
   item that was playing is truncated at the milliseconds the speaker got, clamped to what was
   received (field notes item 12); items not yet heard are not truncated. The response is
   cancelled unless the server cancels it itself (its VAD with ``interrupt_response``), and its
   remaining deltas are ignored.
-* **Tools.** Function calls of a response run concurrently; each output goes back as its own
-  ``function_call_output`` and one ``response.create`` follows the last (parallel calls).
+* **Tools.** A response's calls run concurrently; each output goes back on its own, then one
+  ``response.create`` (parallel calls). Typed turns lost with a link are sent again.
 * **Carry-over** (:mod:`.carryover`): a new session gets the recent turns as items and a
   digest in its instructions; the first reply after replayed assistant items must have audio,
   else the replayed replies and the text answer are deleted and the answer asked for again
@@ -27,46 +26,20 @@ session knew (``end_session``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
 from typing import Any
 
 from ..audio.turns import Actions as TurnActions
 from ..conversation import Action, FinishPlayback, NewConversation, Outbox, Play, Publish, RunTool, StopPlayback
 from . import events as ev
-from .carryover import History, digest, instructions_with
-from .dialect import Dialect, render_response_params, render_session
-from .models import Item, Response
+from .carryover import History, carry_over, text_only_repair
+from .dialect import Dialect
+from .models import Item
+from .reply import Counters, Reply, reply_summary
 from .session import SessionSettings
+from .transcripts import Transcripts
 
 logger = logging.getLogger(__name__)
 BYTES_PER_MS = 48  # 24 kHz mono PCM16
-
-
-@dataclass
-class Counters:
-    turns: int = 0
-    replies: int = 0
-    appends: int = 0
-    bytes_up: int = 0
-    bytes_down: int = 0
-    commits: int = 0
-    barge_ins: int = 0
-    truncates: int = 0
-    cancels: int = 0
-    text_only_fallbacks: int = 0
-    reply_timeouts: int = 0
-    tool_calls: int = 0
-
-
-@dataclass
-class _Reply:
-    """The response being answered, from ``response.created`` to finished."""
-
-    id: str
-    started_at: float
-    last_news: float
-    audio: bool = False
-    server_done: bool = False
 
 
 class RealtimeConversation:
@@ -75,6 +48,7 @@ class RealtimeConversation:
         #: The server cancels a reply itself when its VAD hears the person (server_vad mode).
         self.server_interrupts = server_interrupts
         self.history = history or History()
+        self.transcripts = Transcripts(self.history)       # what was said, for the carry-over
         self.carry_turns = carry_turns
         self.reply_timeout_s = reply_timeout_s
         self.outbox = Outbox(max_audio=max(1, max_queue_ms // frame_ms),
@@ -84,58 +58,52 @@ class RealtimeConversation:
         self.dialect = Dialect.GA
         self.model: str | None = None
         self.session_id: str | None = None
-        self._reply: _Reply | None = None
+        self._reply: Reply | None = None
         self._awaiting_reply_since: float | None = None   # a turn was sent; no response yet
         self._ignored: set[str] = set()                   # responses cut off by a barge-in
         self._received_ms: dict[str, int] = {}            # audio received per item
-        self._phases: dict[str, str] = {}                 # item -> commentary | final_answer
         self._playing = False                             # audio handed to the pipeline, not drained
         self._tools: dict[str, str] = {}                  # call_id -> name, running
         self._tools_answer = True                         # ask for the answer once they are done
+        self._drop_next_reply = False                     # cancel the next response on arrival
         self._verify_audio = False
         self._end_after_reply = False
         self._user_talking = False
+        self.carried = (0, 0)   # (items, digest characters) given to the current session
+        self._server_hearing_since: float | None = None   # its VAD is in a turn not committed yet
 
     # ---------------------------------------------------------------- sessions
     def begin_session(self, *, session_id: str, fresh: bool, now: float, settings: SessionSettings | None = None,
                       dialect: Dialect | None = None, model: str | None = None) -> list[ev.ClientEvent]:
-        self.session_id = session_id
-        self.settings = settings or self.settings
-        self.dialect = dialect or self.dialect
-        self.model = model
+        self.session_id, self.model = session_id, model
+        self.settings, self.dialect = settings or self.settings, dialect or self.dialect
         if fresh:
             self.history.clear()
-        items, earlier = ([], "") if fresh else self.history.carry(self.carry_turns)
-        first: list[ev.ClientEvent] = []
-        if earlier:
-            carried = replace(self.settings, instructions=instructions_with(self.settings.instructions or "", earlier))
-            first.append(ev.SessionUpdate(session=render_session(carried, self.dialect, model=self.model)))
-        first.extend(ev.ItemCreate(item=item) for item in items)
+        first, self.carried = carry_over(self.history, self.carry_turns if not fresh else None, self.settings,
+                                         self.dialect, self.model)
         self._verify_audio = bool(self.history.carried_assistant_ids()) and not fresh
-        self._carried = (len(items), len(earlier))
         return first
 
-    @property
-    def carried(self) -> tuple[int, int]:
-        """(items, digest characters) given to the current session."""
-        return getattr(self, "_carried", (0, 0))
-
     def end_session(self, *, lost: bool, now: float) -> list[Action]:
-        """Forget what only the old session knew. A lost link also cuts off the reply in flight."""
+        """Forget what only the old session knew; a lost link also cuts off the reply in flight."""
         out: list[Action] = []
         if lost and (self._playing or self._reply):
             out.append(StopPlayback("link_lost"))
         if lost and self._tools:
             self._tools.clear()    # their outputs would go to a session that does not know them
+        if lost:
+            out.extend(self._resend_unconfirmed())
         self._reply = None
         self._awaiting_reply_since = None
+        self._server_hearing_since = None
         self._ignored.clear()
         self._received_ms.clear()
-        self._phases.clear()
+        self.transcripts.forget_session()
         self.session_id = None
         return out
 
     def new_conversation(self) -> None:
+        self.transcripts.forget_typed()
         self.history.clear()
         self.outbox.drop_audio()
         self._end_after_reply = False
@@ -145,8 +113,11 @@ class RealtimeConversation:
 
     @property
     def idle(self) -> bool:
+        # Not idle while the server's VAD is in a turn it has not committed: the device's own
+        # end of speech can come before the server's commit, and a session swapped in between
+        # loses the turn (found by bench/soak_bench.py).
         return (self._reply is None and not self._playing and not self._tools and not self._user_talking
-                and self._awaiting_reply_since is None)
+                and self._awaiting_reply_since is None and self._server_hearing_since is None)
 
     @property
     def active_response(self) -> str | None:
@@ -183,42 +154,54 @@ class RealtimeConversation:
         return out
 
     def say(self, text: str, now: float) -> list[Action]:
-        self.outbox.put(ev.ItemCreate(item=Item.user_text(text)))
+        turn = ev.ItemCreate(item=Item.user_text(text))
+        self.outbox.put(turn)
         self.outbox.put(ev.ResponseCreate())
         self._awaiting_reply_since = now
+        self.transcripts.typed(turn)
         return [Publish("say", {"text": text})]
+
+    def _resend_unconfirmed(self) -> list[Action]:
+        """Typed turns written into a link that then died never reached the server: send them
+        again in the next session (those still waiting in the outbox go anyway)."""
+        lost = self.transcripts.unconfirmed(besides=list(self.outbox))
+        for turn in lost:
+            self.outbox.put(turn)
+            self.outbox.put(ev.ResponseCreate())
+        return [Publish("say_resent", {"turns": len(lost)})] if lost else []
 
     # ---------------------------------------------------------------- downlink
     def server_event(self, event: ev.ServerEvent, now: float) -> list[Action]:
         handler = _HANDLERS.get(type(event))
-        return handler(self, event, now) if handler else []
+        if handler is not None:
+            return handler(self, event, now)   # type: ignore[no-any-return]
+        return self.transcripts.server_event(event)
 
     def _on_committed(self, event: ev.InputAudioCommitted, now: float) -> list[Action]:
         self.stats.turns += 1
         self._user_talking = False
+        self._server_hearing_since = None
         self.history.placeholder(event.item_id, "user")
         if self._awaiting_reply_since is None:
             self._awaiting_reply_since = now
         return [Publish("turn", {"item_id": event.item_id})]
 
-    def _on_transcript(self, event: ev.InputTranscriptionCompleted, now: float) -> list[Action]:
-        self.history.record(event.item_id, "user", event.transcript)
-        return [Publish("heard", {"item_id": event.item_id, "text": event.transcript})]
-
-    def _on_item_added(self, event: ev.ConversationItemAdded, now: float) -> list[Action]:
-        item = event.item
-        if item.role == "user" and item.text and not (item.id or "").startswith("carry_"):
-            self.history.record(item.id or "", "user", item.text)
-        return []
-
     def _on_speech_started(self, event: ev.SpeechStarted, now: float) -> list[Action]:
         out: list[Action] = [Publish("speech_started", {"source": "server"})]
+        self._server_hearing_since = now
         if self._playing:
             out.append(StopPlayback("server_vad"))
         return out
 
     def _on_response_created(self, event: ev.ResponseCreated, now: float) -> list[Action]:
-        self._reply = _Reply(event.response.id or "", now, now)
+        if self._drop_next_reply:
+            # asked for before the person stopped the device: it is not wanted any more
+            self._drop_next_reply = False
+            self._ignored.add(event.response.id or "")
+            self.outbox.put(ev.ResponseCancel())
+            self.stats.cancels += 1
+            return []
+        self._reply = Reply(event.response.id or "", now, now)
         self._awaiting_reply_since = None
         return [Publish("response_started", {"response_id": event.response.id})]
 
@@ -250,19 +233,6 @@ class RealtimeConversation:
             self._reply.last_news = now
         return [FinishPlayback()]
 
-    def _on_output_item(self, event: ev.OutputItemAdded, now: float) -> list[Action]:
-        if event.item.phase and event.item.id:
-            self._phases[event.item.id] = event.item.phase
-        return []
-
-    def _on_transcript_done(self, event: ev.AudioTranscriptDone, now: float) -> list[Action]:
-        phase = event.phase or self._phases.get(event.item_id)
-        if phase != "commentary":
-            # A spoken preamble ("let me check that") is not a turn of its own: the carry-over
-            # keeps the answers, and the preamble stays out of the history.
-            self.history.record(event.item_id, "assistant", event.transcript)
-        return [Publish("said", {"item_id": event.item_id, "text": event.transcript[:500], "phase": phase})]
-
     def _on_error(self, event: ev.ErrorEvent, now: float) -> list[Action]:
         code = event.code or "error"
         if code == "response_cancel_not_active":
@@ -281,7 +251,7 @@ class RealtimeConversation:
         calls = [item for item in response.output if item.type == "function_call"]
         messages = [item for item in response.output if item.type == "message"]
         had_audio = bool(reply and reply.audio) or any(item.has_audio for item in messages)
-        out: list[Action] = [Publish("reply", _reply_summary(response, messages, calls, had_audio))]
+        out: list[Action] = [Publish("reply", reply_summary(response, messages, calls, had_audio))]
         if response.status == "cancelled":
             for item in messages:
                 self.history.mark_interrupted(item.id or "")
@@ -315,6 +285,8 @@ class RealtimeConversation:
 
     def playback_drained(self, now: float) -> list[Action]:
         self._playing = False
+        if self._tools:
+            return [Publish("working", {"tools": sorted(self._tools.values())})]
         return self._maybe_finished(now)
 
     def _maybe_finished(self, now: float) -> list[Action]:
@@ -338,6 +310,9 @@ class RealtimeConversation:
             # The person stopped the device (or talks): the running calls still get their
             # outputs (the conversation must stay whole), but no spoken answer follows them.
             self._tools_answer = False
+        if cause not in ("voice", "server_vad", "link_lost") and reply is None and self._awaiting_reply_since:
+            self._drop_next_reply = True   # an answer already asked for (after tools) is not wanted
+            self._awaiting_reply_since = None
         self.stats.barge_ins += cause != "link_lost"
         if cause == "link_lost":
             return []
@@ -379,6 +354,9 @@ class RealtimeConversation:
 
     # --------------------------------------------------------------- deadlines
     def tick(self, now: float) -> list[Action]:
+        hearing = self._server_hearing_since
+        if hearing is not None and now - hearing > self.reply_timeout_s:
+            self._server_hearing_since = None   # speech the server never committed: stop waiting for it
         reply = self._reply
         if reply is not None and not reply.server_done and now - reply.last_news > self.reply_timeout_s:
             return self._give_up(f"reply {reply.id} had no news for {self.reply_timeout_s:.0f} s", now, reply.id)
@@ -403,38 +381,20 @@ class RealtimeConversation:
 
     # ------------------------------------------------------------- carry-over
     def _text_only_fallback(self, messages: list[Item]) -> list[Action]:
-        """Field notes item 3: the model answered in text after replayed history. Delete what
-        biased it and the text reply, and ask again; later carry-overs use the digest only."""
+        """Field notes item 3: the model answered in text after replayed history."""
         self.stats.text_only_fallbacks += 1
-        carried = self.history.carried_assistant_ids()
-        logger.warning("the first reply after the carry-over was text only; removing %d carried "
-                       "replies and asking again", len(carried))
-        self.history.assistant_items_failed()
-        for item_id in carried + [m.id for m in messages if m.id]:
-            self.outbox.put(ev.ItemDelete(item_id=item_id))
-        instructions = instructions_with(self.settings.instructions or "", digest(self.history.turns[-12:]))
-        self.outbox.put(ev.ResponseCreate(response=render_response_params(self.dialect, instructions=instructions)))
-        return [Publish("carry_over_fallback", {"deleted": len(carried)})]
-
-
-def _reply_summary(response: Response, messages: list[Item], calls: list[Item], had_audio: bool) -> dict[str, Any]:
-    answers = [i for i in messages if i.phase != "commentary"]
-    return {"response_id": response.id, "status": response.status, "audio": had_audio,
-            "text": " ".join(i.text for i in answers)[:300], "tools": [c.name for c in calls],
-            "preamble": " ".join(i.text for i in messages if i.phase == "commentary")[:300] or None,
-            "phases": [i.phase for i in messages]}
+        deleted = len(self.history.carried_assistant_ids())
+        for event in text_only_repair(self.history, messages, self.settings, self.dialect):
+            self.outbox.put(event)
+        return [Publish("carry_over_fallback", {"deleted": deleted})]
 
 
 _HANDLERS: dict[type, Any] = {
     ev.InputAudioCommitted: RealtimeConversation._on_committed,
-    ev.InputTranscriptionCompleted: RealtimeConversation._on_transcript,
-    ev.ConversationItemAdded: RealtimeConversation._on_item_added,
     ev.SpeechStarted: RealtimeConversation._on_speech_started,
     ev.ResponseCreated: RealtimeConversation._on_response_created,
     ev.AudioDelta: RealtimeConversation._on_audio_delta,
     ev.AudioDone: RealtimeConversation._on_audio_done,
-    ev.AudioTranscriptDone: RealtimeConversation._on_transcript_done,
-    ev.OutputItemAdded: RealtimeConversation._on_output_item,
     ev.ResponseDone: RealtimeConversation._on_response_done,
     ev.ErrorEvent: RealtimeConversation._on_error,
 }

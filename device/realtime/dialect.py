@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import math
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..errors import ConfigError
 from .session import PCM_RATE_HZ, SessionInfo, SessionSettings, TurnDetection
@@ -209,7 +209,8 @@ def _strings(value: Any) -> list[str]:
     return [v for v in _list(value) if isinstance(v, str)]
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[float]:
+    """A finite JSON number (int or float, never a bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -218,14 +219,16 @@ def _turn_detection(turn: Any) -> TurnDetection | None:
     if not isinstance(turn, dict) or not turn:
         return None
     defaults = TurnDetection()
-    known = {}
+    known: dict[str, Any] = {}
     for name in TurnDetection.__dataclass_fields__:
         value, default = turn.get(name), getattr(defaults, name)
         if value is None:
             continue
-        if isinstance(default, bool) and isinstance(value, bool) or isinstance(default, str) and isinstance(value, str):
-            known[name] = value
-        elif not isinstance(default, (bool, str)) and _number(value):
+        if isinstance(default, (bool, str)):
+            fits = isinstance(value, type(default))  # a flag stays a flag, a name a name
+        else:
+            fits = _number(value)
+        if fits:
             known[name] = value
     return TurnDetection(**known)
 

@@ -10,92 +10,41 @@ from __future__ import annotations
 import base64
 import functools
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
-from ..errors import LocalProtocolError, RemoteProtocolError
-from .models import ErrorDetail, FieldError, Item, Model, RateLimit, Response
-
-SERVER_EVENTS: dict[str, type[ServerEvent]] = {}
-CLIENT_EVENTS: dict[str, type[ClientEvent]] = {}
-
-E = TypeVar("E", bound="Event")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Event(Model):
-    TYPE: ClassVar[str] = ""
-    event_id: str | None = None
-
-    @property
-    def type(self) -> str:
-        return self.TYPE
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.TYPE, **super().to_dict()}
-
-
-class ServerEvent(Event):
-    """Something the server said."""
-
-
-class ClientEvent(Event):
-    """Something the device says; only these can be sent."""
-
-
-def _server(name: str):
-    def register(cls: type[E]) -> type[E]:
-        cls.TYPE = name
-        SERVER_EVENTS[name] = cls  # type: ignore[assignment]
-        return cls
-    return register
-
-
-def _client(name: str):
-    def register(cls: type[E]) -> type[E]:
-        cls.TYPE = name
-        CLIENT_EVENTS[name] = cls  # type: ignore[assignment]
-        return cls
-    return register
-
-
-@dataclass(frozen=True, kw_only=True)
-class UnknownEvent(ServerEvent):
-    """A server event type this version does not know; kept, logged at debug, never fatal."""
-
-    raw_type: str = ""
-    data: dict = field(default_factory=dict)
-
-    @property
-    def type(self) -> str:
-        return self.raw_type
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.data)
+from .eventbase import CLIENT_EVENTS as CLIENT_EVENTS
+from .eventbase import SERVER_EVENTS as SERVER_EVENTS
+from .eventbase import ClientEvent as ClientEvent
+from .eventbase import Event as Event
+from .eventbase import ServerEvent as ServerEvent
+from .eventbase import UnknownEvent as UnknownEvent
+from .eventbase import _server
+from .models import ErrorDetail, FieldError, Item, RateLimit, Response
 
 
 # ---------------------------------------------------------------- server events: session
 @_server("session.created")
 @dataclass(frozen=True, kw_only=True)
 class SessionCreated(ServerEvent):
-    session: dict
+    session: dict[str, Any]
 
 
 @_server("session.updated")
 @dataclass(frozen=True, kw_only=True)
 class SessionUpdated(ServerEvent):
-    session: dict
+    session: dict[str, Any]
 
 
 @_server("transcription_session.updated")
 @dataclass(frozen=True, kw_only=True)
 class TranscriptionSessionUpdated(ServerEvent):
-    session: dict
+    session: dict[str, Any]
 
 
 @_server("conversation.created")
 @dataclass(frozen=True, kw_only=True)
 class ConversationCreated(ServerEvent):
-    conversation: dict
+    conversation: dict[str, Any]
 
 
 # ------------------------------------------------------------ server events: conversation
@@ -147,7 +96,7 @@ class InputTranscriptionCompleted(ServerEvent):
     item_id: str
     content_index: int
     transcript: str
-    usage: dict | None = None
+    usage: dict[str, Any] | None = None
 
 
 @_server("conversation.item.input_audio_transcription.failed")
@@ -155,7 +104,7 @@ class InputTranscriptionCompleted(ServerEvent):
 class InputTranscriptionFailed(ServerEvent):
     item_id: str
     content_index: int
-    error: dict
+    error: dict[str, Any]
 
 
 @_server("conversation.item.input_audio_transcription.segment")
@@ -239,7 +188,7 @@ class ContentPartAdded(ServerEvent):
     item_id: str
     output_index: int = 0
     content_index: int = 0
-    part: dict | None = None
+    part: dict[str, Any] | None = None
 
 
 @_server("response.content_part.done")
@@ -249,7 +198,7 @@ class ContentPartDone(ServerEvent):
     item_id: str
     output_index: int = 0
     content_index: int = 0
-    part: dict | None = None
+    part: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -400,101 +349,10 @@ class OutputAudioBufferCleared(_OutputAudioBufferEvent):
     pass
 
 
-# ------------------------------------------------------------------------ client events
-@_client("session.update")
-@dataclass(frozen=True, kw_only=True)
-class SessionUpdate(ClientEvent):
-    """Build it with :func:`device.realtime.session.session_update`, which renders typed
-    settings in the connection's dialect; the simulator parses the raw object to validate it."""
 
-    session: dict
+# Client events live in their own module; importing them here registers them and keeps
+# ``events.X`` the one name for every event.
+from .client_events import *  # noqa: E402,F403
+from .client_events import __all__ as _client_names  # noqa: E402
 
-
-@_client("input_audio_buffer.append")
-@dataclass(frozen=True, kw_only=True)
-class InputAudioAppend(ClientEvent):
-    audio: str
-
-    #: 15 MiB per event (reference section 2.1); larger appends are rejected by the server.
-    MAX_BYTES: ClassVar[int] = 15 * 1024 * 1024
-
-    @classmethod
-    def from_pcm(cls, pcm: bytes) -> InputAudioAppend:
-        if len(pcm) > cls.MAX_BYTES:
-            raise LocalProtocolError(f"input_audio_buffer.append of {len(pcm)} bytes exceeds 15 MiB")
-        return cls(audio=base64.b64encode(pcm).decode("ascii"))
-
-    @property
-    def pcm(self) -> bytes:
-        try:
-            return base64.b64decode(self.audio, validate=True)
-        except ValueError as exc:
-            raise RemoteProtocolError("input_audio_buffer.append: audio is not base64") from exc
-
-
-@_client("input_audio_buffer.commit")
-@dataclass(frozen=True, kw_only=True)
-class InputAudioCommit(ClientEvent):
-    pass
-
-
-@_client("input_audio_buffer.clear")
-@dataclass(frozen=True, kw_only=True)
-class InputAudioClear(ClientEvent):
-    pass
-
-
-@_client("conversation.item.create")
-@dataclass(frozen=True, kw_only=True)
-class ItemCreate(ClientEvent):
-    item: Item
-    previous_item_id: str | None = None
-
-
-@_client("conversation.item.truncate")
-@dataclass(frozen=True, kw_only=True)
-class ItemTruncate(ClientEvent):
-    item_id: str
-    content_index: int
-    audio_end_ms: int
-
-
-@_client("conversation.item.delete")
-@dataclass(frozen=True, kw_only=True)
-class ItemDelete(ClientEvent):
-    item_id: str
-
-
-@_client("conversation.item.retrieve")
-@dataclass(frozen=True, kw_only=True)
-class ItemRetrieve(ClientEvent):
-    item_id: str
-
-
-@_client("response.create")
-@dataclass(frozen=True, kw_only=True)
-class ResponseCreate(ClientEvent):
-    """``response`` holds per-response overrides, rendered by the dialect (section 1.1)."""
-
-    response: dict | None = None
-
-
-@_client("response.cancel")
-@dataclass(frozen=True, kw_only=True)
-class ResponseCancel(ClientEvent):
-    response_id: str | None = None
-
-
-#: What the GA server lists as supported client event types (reference section 2.1).
-GA_SUPPORTED_CLIENT_TYPES = (
-    "session.update", "session.close", "input_audio_buffer.append",
-    "session.input_audio_buffer.append", "input_audio_buffer.commit", "input_audio_buffer.clear",
-    "conversation.item.create", "conversation.item.truncate", "conversation.item.delete",
-    "conversation.item.retrieve", "response.create", "response.cancel",
-)
-BETA_SUPPORTED_CLIENT_TYPES = (
-    "session.update", "transcription_session.update", "input_audio_buffer.append",
-    "input_audio_buffer.commit", "input_audio_buffer.clear", "conversation.item.create",
-    "conversation.item.truncate", "conversation.item.delete", "conversation.item.retrieve",
-    "response.create", "response.cancel",
-)
+__all__ = [name for name in globals() if name[0].isupper()] + list(_client_names)

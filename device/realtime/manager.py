@@ -28,67 +28,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..audio.pipeline import AudioPipeline
 from ..audio.turns import Actions as TurnActions
 from ..conversation import Action, FinishPlayback, NewConversation, Play, Publish, RunTool, StopPlayback
-from ..errors import (
-    AuthenticationError,
-    ConnectionLost,
-    PivoiceError,
-    RejectedSetupError,
-    SessionExpired,
-    link_cause,
-    should_retry,
-)
+from ..errors import ConnectionLost, PivoiceError, SessionExpired, link_cause, should_retry
+from ..redact import scrub
 from . import events as ev
 from .backoff import backoff
-from .connection import Endpoint, RealtimeConnection, scrub
+from .connection import Endpoint, RealtimeConnection
 from .conversation import RealtimeConversation
-from .dialect import render_session
+from .opening import open_configured
 from .session import SessionSettings
+from .timing import Options, SessionStats, session_limit
+
+__all__ = ["Options", "SessionManager", "SessionStats"]
 
 logger = logging.getLogger(__name__)
 TICK_S = 1.0
-
-
-@dataclass
-class SessionStats:
-    connects: int = 0
-    reconnects: int = 0
-    rotations: int = 0
-    expired: int = 0
-    session_id: str | None = None
-    session_started: float | None = None    # monotonic
-    deadline: float | None = None           # monotonic
-    link: str = "starting"                   # connecting | up | backoff | error
-    next_retry_at: float | None = None
-    last_error: str | None = None
-    last_error_at: float | None = None      # wall clock
-    rotate_at: float | None = None          # monotonic: when the next session is opened
-    clock_distrusted: int = 0
-    history: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Options:
-    session_limit_s: float = 1800.0
-    rotate_margin_s: float = 60.0
-    carry_turns: int = 6
-    fatal_retry_s: float = 600.0
-    backoff_base_s: float = 0.5
-    backoff_cap_s: float = 30.0
-    open_timeout_s: float = 10.0
-    ping_interval_s: float | None = 10.0
-    ping_timeout_s: float | None = 10.0
-    #: a session that lived this long was healthy: the next connection need not wait
-    healthy_s: float = 5.0
 
 
 ToolRunner = Callable[[str, str], Awaitable[tuple[str, str]]]
@@ -121,8 +82,7 @@ class SessionManager:
         self._progress = asyncio.Event()      # the conversation may have become idle
         self._fresh = False                   # next session starts without carry-over
         self._tool_tasks: set[asyncio.Task[None]] = set()
-        self._hard_deadline = 0.0
-        self.last_delay_s = 0.0
+        self._hard_deadline, self.last_delay_s = 0.0, 0.0
         self.bad_frames: dict[str, int] = {}   # frames skipped (malformed), by kind, all sessions
         #: called with every server event before the conversation sees it (diagnostics, tests)
         self.observers: list[Callable[[ev.ServerEvent], None]] = []
@@ -297,21 +257,7 @@ class SessionManager:
         endpoint = self.endpoint()
         if self.credentials is not None:
             endpoint = await self.credentials(endpoint)
-        if not endpoint.api_key:
-            raise AuthenticationError("no API key is set", fix="put it in /etc/pivoice/openai_api_key (root only, "
-                                      "install.sh --key-file does it) or OPENAI_API_KEY, then systemctl reload pivoice")
-        conn = await RealtimeConnection.open(endpoint, open_timeout_s=self.options.open_timeout_s,
-                                             ping_interval_s=self.options.ping_interval_s,
-                                             ping_timeout_s=self.options.ping_timeout_s)
-        try:
-            created_at = self.clock()
-            await conn.send(ev.SessionUpdate(session=render_session(self.settings(), endpoint.dialect,
-                                                                    model=endpoint.model)))
-            async with asyncio.timeout(self.options.open_timeout_s):   # wait_for can swallow a cancellation
-                await self._until_updated(conn)
-        except BaseException:
-            await conn.close()
-            raise
+        conn, created_at = await open_configured(endpoint, self.settings(), self.options, self.clock)
         session = conn.session
         assert session is not None
         conn.deadline = created_at + self._session_limit(session.expires_at)
@@ -319,28 +265,13 @@ class SessionManager:
         return conn
 
     def _session_limit(self, expires_at: float | None) -> float:
-        """Seconds the session may live, by our clock. ``expires_at`` is the server's epoch:
-        trusted only when it leaves a plausible time; a wrong wall clock must not make every
-        session look expired (a hot loop) or never expiring."""
-        fallback = self.options.session_limit_s
-        if expires_at is None:
-            return fallback
-        remaining = expires_at - self.wall()
-        if math.isfinite(remaining) and 10.0 <= remaining <= max(2 * fallback, 7200.0):
-            return remaining
-        self.stats.clock_distrusted += 1
-        logger.warning("the session expires in %.0f s by this device's clock, which is not plausible (is the "
-                       "clock set? `timedatectl`); assuming [realtime] session_limit = %.0f s", remaining, fallback)
-        return fallback
-
-    async def _until_updated(self, conn: RealtimeConnection) -> None:
-        async for event in conn:
-            if isinstance(event, ev.SessionUpdated):
-                return
-            if isinstance(event, ev.ErrorEvent):
-                raise RejectedSetupError(f"the server rejected the session settings: {event.code} "
-                                         f"({event.error.param or 'no parameter named'})", code=event.code,
-                                         fix="check [realtime] voice, model and [turns] in the config")
+        limit, trusted = session_limit(expires_at, wall_now=self.wall(), fallback_s=self.options.session_limit_s)
+        if not trusted:
+            self.stats.clock_distrusted += 1
+            logger.warning("the session expires in %.0f s by this device's clock, which is not plausible (is the "
+                           "clock set? `timedatectl`); assuming [realtime] session_limit = %.0f s",
+                           (expires_at or 0) - self.wall(), limit)
+        return limit
 
     async def _start_conversation(self, conn: RealtimeConnection) -> None:
         """Make ``conn`` the current session: carry the conversation over, then go live."""
@@ -432,7 +363,8 @@ class SessionManager:
             await nxt.close()
             raise
         if not urgent and not self.idle():
-            logger.warning("rotating in the middle of a turn: the session limit is %.1f s away", deadline - self.clock())
+            logger.warning("rotating in the middle of a turn: the session limit is %.1f s away",
+                           deadline - self.clock())
             self.pipeline.interrupt("rotation")
         return nxt
 
@@ -460,17 +392,5 @@ class SessionManager:
         return sum(self.bad_frames.values()) + live
 
     def status(self) -> dict[str, Any]:
-        now = self.clock()
-        s = self.stats
-        up = s.link == "up"
-        return {
-            "link": s.link, "session_id": s.session_id,
-            "session_age_s": round(now - s.session_started, 1) if s.session_started and up else None,
-            "rotation_in_s": round(max(0.0, s.rotate_at - now), 1) if s.rotate_at and up else None,
-            "deadline_in_s": round(s.deadline - now, 1) if s.deadline and up else None,
-            "next_retry_in_s": round(s.next_retry_at - now, 1) if s.next_retry_at else None,
-            "connects": s.connects, "reconnects": s.reconnects, "rotations": s.rotations, "expired": s.expired,
-            "clock_distrusted": s.clock_distrusted, "bad_frames": self._bad_frames_now(),
-            "last_error": s.last_error, "last_error_at": s.last_error_at,
-            **self.conversation.counters(),
-        }
+        return {**self.stats.report(self.clock()), "bad_frames": self._bad_frames_now(),
+                **self.conversation.counters()}

@@ -15,7 +15,7 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, get_args, get_origin
+from typing import Any, ClassVar, Self, get_args, get_origin
 
 from ..errors import RemoteProtocolError
 
@@ -52,7 +52,7 @@ class Model:
         return hints
 
     @classmethod
-    def from_dict(cls, data: Any, *, where: str = "") -> Any:
+    def from_dict(cls, data: Any, *, where: str = "") -> Self:
         where = where or cls.__name__
         if not isinstance(data, dict):
             raise FieldError(f"{where}: expected an object, got {type(data).__name__}")
@@ -220,12 +220,12 @@ class Response(Model):
     id: str | None = None
     object: str | None = None
     status: str | None = None
-    status_details: dict | None = None
+    status_details: dict[str, Any] | None = None
     output: list[Item] = field(default_factory=list)
-    usage: dict | None = None
+    usage: dict[str, Any] | None = None
     conversation_id: str | None = None
     output_modalities: list[str] | None = None
-    metadata: dict | None = None
+    metadata: dict[str, Any] | None = None
 
     @property
     def reason(self) -> str | None:
@@ -234,7 +234,7 @@ class Response(Model):
         return reason if isinstance(reason, str) else None
 
     @property
-    def error(self) -> dict | None:
+    def error(self) -> dict[str, Any] | None:
         error = (self.status_details or {}).get("error")
         return error if isinstance(error, dict) else None
 

@@ -23,7 +23,6 @@ from typing import Any, Literal
 from ..errors import LocalProtocolError, RemoteProtocolError
 from . import dialect as dialects
 from .dialect import Dialect
-from .models import MissingField
 from .events import (
     BETA_SUPPORTED_CLIENT_TYPES,
     CLIENT_EVENTS,
@@ -34,6 +33,7 @@ from .events import (
     ServerEvent,
     UnknownEvent,
 )
+from .models import MissingField
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from ..errors import AuthenticationError, ConnectionLost, RejectedSetupError, ServerError
 from ..httpjson import post_json
-from .connection import scrub
+from ..redact import scrub
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +74,12 @@ async def fetch_client_secret(token_url: str, device_token: str, *, timeout_s: f
         status, body = await post_json(token_url, {}, bearer=device_token, timeout_s=timeout_s)
     except ValueError:
         raise RejectedSetupError(f"[realtime] token_url {token_url!r} is not an http(s) URL",
-                                 fix="set [realtime] token_url to the token server, e.g. http://homeserver:8788/token") from None
+                                 fix="set [realtime] token_url to the token server, "
+                                     "e.g. http://homeserver:8788/token") from None
     except (OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise ConnectionLost(f"cannot reach the token server at {where}: {reason.__class__.__name__}: {reason}") from None
+        raise ConnectionLost(
+            f"cannot reach the token server at {where}: {reason.__class__.__name__}: {reason}") from None
     code, message = _server_message(body)
     if status in (401, 403):
         raise AuthenticationError(f"the token server at {where} refused this device's token (HTTP {status})",

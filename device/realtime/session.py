@@ -38,7 +38,7 @@ class TurnDetection:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> TurnDetection | None:
+    def from_dict(cls, data: dict[str, Any] | None) -> TurnDetection | None:
         if not data:
             return None
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data and data[k] is not None}
@@ -51,7 +51,7 @@ class Tool:
 
     name: str
     description: str = ""
-    parameters: dict = field(default_factory=lambda: {"type": "object", "properties": {}})
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "function", "name": self.name, "description": self.description,
@@ -90,4 +90,4 @@ class SessionInfo:
     turn_detection: TurnDetection | None
     tools: tuple[str, ...]
     input_rate_hz: int | None
-    raw: dict = field(repr=False, default_factory=dict)
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)

@@ -165,7 +165,8 @@ _BETA_FORMATS = {"pcm16": {"type": "audio/pcm", "rate": PCM_RATE_HZ},
                  "g711_ulaw": {"type": "audio/pcmu"}, "g711_alaw": {"type": "audio/pcma"}}
 
 
-def apply_update(current: dict[str, Any], update: Any, dialect: Dialect, *, has_assistant_audio: bool) -> dict[str, Any]:
+def apply_update(current: dict[str, Any], update: Any, dialect: Dialect, *,
+                 has_assistant_audio: bool) -> dict[str, Any]:
     """Return the new session after ``update``, or raise SimError and leave ``current`` alone."""
     if not isinstance(update, dict):
         raise SimError("invalid_type", "Invalid type for 'session': expected an object.", "session")
@@ -174,7 +175,8 @@ def apply_update(current: dict[str, Any], update: Any, dialect: Dialect, *, has_
         if "type" not in update:
             raise SimError("missing_required_parameter", "Missing required parameter: 'session.type'.", "session.type")
         if update["type"] != "realtime":
-            raise SimError("invalid_value", "Invalid value: 'session.type'. Supported values are: 'realtime'.", "session.type")
+            raise SimError("invalid_value", "Invalid value: 'session.type'. Supported values are: 'realtime'.",
+                           "session.type")
         audio = update.get("audio") or {}
         _unknown(set(audio), {"input", "output"}, "session.audio.")
         _unknown(set(audio.get("input") or {}), _GA_INPUT, "session.audio.input.")
@@ -201,8 +203,8 @@ def apply_update(current: dict[str, Any], update: Any, dialect: Dialect, *, has_
         raise SimError("invalid_value", "Cannot update a session's model.", "session.model")
     new_voice = audio_out.get("voice")
     if new_voice is not None and new_voice != current["audio"]["output"]["voice"] and has_assistant_audio:
-        raise SimError("cannot_update_voice",
-                       "Cannot update a conversation's voice if assistant audio is present.", "session.audio.output.voice")
+        raise SimError("cannot_update_voice", "Cannot update a conversation's voice if assistant audio is present.",
+                       "session.audio.output.voice")
     session = copy.deepcopy(current)
     for key, value in ga.items():
         if key in ("audio", "type", "id", "object", "expires_at", "model"):

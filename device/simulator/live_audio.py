@@ -15,11 +15,13 @@ WORK_RATE_HZ = 24000
 def _resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     if rate_in == rate_out or not len(samples):
         return samples.astype(np.float32)
-    return soxr.resample(samples.astype(np.float32), rate_in, rate_out)
+    out: np.ndarray = soxr.resample(samples.astype(np.float32), rate_in, rate_out)
+    return out
 
 
 def _pcm16(samples: np.ndarray) -> bytes:
-    return np.clip(samples, -32768, 32767).astype("<i2").tobytes()
+    pcm: bytes = np.clip(samples, -32768, 32767).astype("<i2").tobytes()
+    return pcm
 
 
 def ulaw_decode(data: bytes) -> np.ndarray:

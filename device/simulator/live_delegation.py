@@ -64,7 +64,8 @@ class Delegations:
         self._sequence += 1
         await self.sim.send(self.sim.event(ev.ResponseEvent, delegation_id=task.id, event=event))
 
-    def _response(self, task: _Task, status: str, output: list[dict[str, Any]], usage: dict | None = None) -> dict:
+    def _response(self, task: _Task, status: str, output: list[dict[str, Any]],
+                  usage: dict[str, Any] | None = None) -> dict[str, Any]:
         responses = self.sim.session["delegation"].get("responses") or {}
         return {"id": task.response_id, "object": "response", "status": status, "model": responses.get("model"),
                 "output": output, "usage": usage}

@@ -17,11 +17,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -30,6 +31,7 @@ from ..live.models import LiveErrorDetail
 from ..live.protocol import LiveProtocol, MalformedEvent
 from ..live.validate import RequestError
 from .live_session import LiveSimOptions, LiveSimSession
+from .loopback import LoopbackServer
 from .server import _mask
 from .session import Ids
 
@@ -52,18 +54,12 @@ def _bearer(request: Request) -> str:
     return auth[7:].strip() if auth.startswith("Bearer ") else ""
 
 
-class LiveSimulator:
+class LiveSimulator(LoopbackServer):
     def __init__(self, options: LiveSimOptions | None = None) -> None:
         self.options = options or LiveSimOptions()
         self.stats = LiveSimulatorStats()
         self._ids = Ids(self.options.seed)
-        self._server: Server | None = None
-        self._connections: set[ServerConnection] = set()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() first"
-        return self._server.sockets[0].getsockname()[1]
+        super().__init__()
 
     @property
     def url(self) -> str:
@@ -75,22 +71,6 @@ class LiveSimulator:
                                    max_size=16 * 1024 * 1024, max_queue=256, close_timeout=1.0)
         logger.info("GPT-Live simulator listening on ws://%s:%d/v1/live/sessions", host, self.port)
         return self
-
-    async def stop(self) -> None:
-        if self._server:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def drop_all(self) -> None:
-        """Cut every connection without a close handshake, as a network loss would."""
-        for ws in list(self._connections):
-            ws.transport.abort()
-
-    async def __aenter__(self) -> LiveSimulator:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     def _key_ok(self, key: str) -> bool:
         return bool(key) and (not self.options.api_keys or key in self.options.api_keys)
@@ -131,7 +111,8 @@ class LiveSimulator:
                                  client_event_id=client_event_id)
         return ev.LiveErrorEvent(event_id=self._ids("event"), error=detail, client_event_id=client_event_id)
 
-    async def _serve(self, ws: ServerConnection, protocol: LiveProtocol, emit) -> None:  # noqa: ANN001
+    async def _serve(self, ws: ServerConnection, protocol: LiveProtocol,
+                     emit: Callable[[ev.LiveServerEvent], Awaitable[None]]) -> None:
         started = time.monotonic()
         limit = self.options.session_limit_s
         sim = LiveSimSession(emit, options=self.options, ids=self._ids, expires_at=int(time.time() + limit),

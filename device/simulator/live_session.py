@@ -140,7 +140,8 @@ class LiveSimSession:
 
     @property
     def delegation_type(self) -> str:
-        return (self.session.get("delegation") or {}).get("type", "client")
+        kind: str = (self.session.get("delegation") or {}).get("type", "client")
+        return kind
 
     def tools(self) -> list[dict[str, Any]]:
         if self.delegation_type != "responses":
@@ -215,7 +216,8 @@ class LiveSimSession:
         await self.delegations.response_create(event)
 
     # ---------------------------------------------------------------------------- appends
-    async def _appended(self, event: ev.InstructionsAppend, ack: type) -> None:
+    async def _appended(self, event: ev.InstructionsAppend | ev.ThinkingAppend | ev.CommentaryAppend,
+                        ack: type) -> None:
         if event.delegation_id is not None and not self.delegations.accepts_append(event.delegation_id):
             raise RequestError("invalid_value", f"Unknown or closed delegation '{event.delegation_id}'.",
                                "delegation_id")

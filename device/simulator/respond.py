@@ -38,7 +38,6 @@ class Host(Protocol):
     """What a response needs from its simulated session."""
 
     dialect: Dialect
-    ids: Callable[[str], str]
     session: dict[str, Any]
     items: list[dict[str, Any]]
     heard_ms: dict[str, int]
@@ -49,6 +48,9 @@ class Host(Protocol):
     speedup: float
     first_audio_delay_s: float
     quirks: bool
+
+    @property
+    def ids(self) -> Callable[[str], str]: ...
 
     async def send(self, event: ev.ServerEvent) -> None: ...
 
@@ -81,7 +83,7 @@ async def _pause(active: Active, seconds: float) -> None:
     """Sleep, but wake at once when the response is cancelled."""
     try:
         await asyncio.wait_for(active.cancelled.wait(), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
 
 
@@ -120,7 +122,7 @@ async def announce(host: Host, active: Active) -> None:
 def _plan(host: Host) -> replies.Reply:
     last_user = next((i for i in reversed(host.items) if i.get("role") == "user"), None)
     heard_s = host.heard_ms.get(last_user["id"], 0) / 1000 if last_user else 0.0
-    idle = bool(last_user) and last_user["id"] in host.idle_items and host.items[-1] is last_user
+    idle = last_user is not None and last_user["id"] in host.idle_items and host.items[-1] is last_user
     return replies.decide(host.items, host.session.get("tools") or [], heard_s=heard_s,
                           reasoning=model_takes_reasoning(host.session.get("model")),
                           parallel=host.session.get("parallel_tool_calls") is not False, idle=idle)

@@ -24,17 +24,18 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from ..httpjson import serve_json
 from ..realtime import events as ev
 from ..realtime.dialect import Dialect
 from ..realtime.models import ErrorDetail
 from ..realtime.protocol import InvalidFrame, RealtimeProtocol
-from ..httpjson import serve_json
 from .config import SimError, apply_update
+from .loopback import LoopbackServer
 from .secrets import Minted, SecretStore
 from .session import Ids, SimSession
 
@@ -77,20 +78,14 @@ def _mask(key: str) -> str:
     return f"{key[:3]}…{key[-4:]}" if len(key) > 8 else "…"
 
 
-class RealtimeSimulator:
+class RealtimeSimulator(LoopbackServer):
     def __init__(self, options: SimulatorOptions | None = None) -> None:
         self.options = options or SimulatorOptions()
         self.stats = SimulatorStats()
         self._ids = Ids(self.options.seed)
-        self._server: Server | None = None
+        super().__init__()
         self._http: asyncio.Server | None = None
-        self._connections: set[ServerConnection] = set()
         self.secrets = SecretStore(self._ids, self.options.clock, self._key_ok)
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() first"
-        return self._server.sockets[0].getsockname()[1]
 
     @property
     def url(self) -> str:
@@ -116,23 +111,10 @@ class RealtimeSimulator:
         if self._http:
             self._http.close()
             await self._http.wait_closed()
-        if self._server:
-            self._server.close()
-            await self._server.wait_closed()
+        await super().stop()
 
     def _key_ok(self, key: str) -> bool:
         return not self.options.api_keys or key in self.options.api_keys
-
-    async def drop_all(self) -> None:
-        """Cut every connection without a close handshake, as a network loss would."""
-        for ws in list(self._connections):
-            ws.transport.abort()
-
-    async def __aenter__(self) -> RealtimeSimulator:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     def _check_path(self, connection: ServerConnection, request: Request) -> Response | None:
         if urlsplit(request.path).path.rstrip("/") not in PATHS:
@@ -155,7 +137,8 @@ class RealtimeSimulator:
         model = self._model(request, secret)
         if not model:
             return ("missing_model", "You must provide a model parameter, for example "
-                    "wss://api.openai.com/v1/realtime?model=gpt-realtime-1.5", 4000, "invalid_request_error.missing_model")
+                    "wss://api.openai.com/v1/realtime?model=gpt-realtime-1.5", 4000,
+                    "invalid_request_error.missing_model")
         if "deployment" not in parse_qs(urlsplit(request.path).query) and not model.startswith(MODEL_PREFIXES):
             return ("invalid_model", f'Model "{model}" is not supported in realtime mode.', 4000,
                     "invalid_request_error.invalid_model")

@@ -86,7 +86,8 @@ class SimSession:
 
     @property
     def turn_detection(self) -> dict[str, Any] | None:
-        return self.session["audio"]["input"]["turn_detection"]
+        turn: dict[str, Any] | None = self.session["audio"]["input"]["turn_detection"]
+        return turn
 
     def _make_vad(self) -> EnergyVad | None:
         turn = self.turn_detection
@@ -195,8 +196,8 @@ class SimSession:
 
     async def _commit(self, item_id: str, pcm: bytes) -> None:
         previous = self.items[-1]["id"] if self.items else None
-        item = {"id": item_id, "object": "realtime.item", "type": "message", "status": "completed",
-                "role": "user", "content": [{"type": "input_audio", "transcript": None}]}
+        item: dict[str, Any] = {"id": item_id, "object": "realtime.item", "type": "message", "status": "completed",
+                                "role": "user", "content": [{"type": "input_audio", "transcript": None}]}
         self.items.append(item)
         self.heard_ms[item_id] = len(pcm) // BYTES_PER_MS
         await self.send(self._event(ev.InputAudioCommitted, item_id=item_id, previous_item_id=previous))

@@ -25,7 +25,8 @@ RATE_HZ = 24000
 def _to_24k(samples: np.ndarray, rate: int) -> bytes:
     if rate != RATE_HZ:
         samples = soxr.resample(samples, rate, RATE_HZ)
-    return np.clip(samples, -32768, 32767).astype("<i2").tobytes()
+    pcm: bytes = np.clip(samples, -32768, 32767).astype("<i2").tobytes()
+    return pcm
 
 
 @functools.lru_cache(maxsize=64)

@@ -143,3 +143,41 @@ def test_settings_are_checked():
         VadSettings(frame_ms=10)
     with pytest.raises(ValueError):
         VadSettings(aggressiveness=4)
+
+
+def test_a_reply_that_starts_during_the_hangover_learns_its_own_echo():
+    """The echo guard learns each reply's echo in its first moments. A reply that begins while
+    the person's turn is still in its hangover (a fast server) must learn afresh too, not
+    keep the coupling of an earlier, louder reply, or the person cannot talk over it."""
+    rng = np.random.default_rng(3)
+    loud_echo = (rng.standard_normal(16000) * 32768 * 10 ** (-26 / 20)).astype("<i2").tobytes()
+    taker = TurnTaker(TurnMode.SERVER_VAD, echo_guard=EchoGuard.GUARDED)
+    reference_db = -20.0
+    # An earlier reply heard loudly through the room (6 dB under what was played), then quiet.
+    run(taker, loud_echo, playing=True, reference_db=reference_db)
+    run(taker, silence16k(1500))
+    # The person's turn; the reply to it starts at once, while the turn is in its hangover.
+    run(taker, CLIP)
+    assert taker.segmenter.in_speech
+    run(taker, silence16k(1500), playing=True, reference_db=reference_db)   # no echo this time
+    assert not taker.segmenter.in_speech
+    # The person talks over this reply at their usual level: that is a barge-in.
+    talk_over = run(taker, CLIP, playing=True, reference_db=reference_db)
+    assert sum(a.barge_in for a in talk_over) == 1
+
+
+def test_a_reply_fading_in_over_room_noise_does_not_teach_a_strong_echo():
+    """Found by the soak: while a reply fades in, the microphone hears the room's noise, not
+    the reply; learning from those frames took the noise for a strong echo (-11 dB) and a
+    person talking over the reply was ignored. Only the loud part of the playback teaches."""
+    rng = np.random.default_rng(5)
+    taker = TurnTaker(TurnMode.SERVER_VAD, echo_guard=EchoGuard.GUARDED)
+    noise = (rng.standard_normal(16000 * 3) * 32768 * 10 ** (-62 / 20)).astype("<i2").tobytes()
+    # 120 ms of a quiet fade-in (-55 dBFS played), then the reply at -20 dBFS; no echo path at all.
+    fade_in = run(taker, noise[: 32 * 120], playing=True, reference_db=-55.0)
+    loud = run(taker, noise[32 * 120: 32 * 1500], playing=True, reference_db=-20.0)
+    assert not any(a.barge_in for a in fade_in + loud)
+    assert taker.segmenter.coupling_db is not None and taker.segmenter.coupling_db < -30
+    # The person talks over the reply at their usual level: heard.
+    talk_over = run(taker, CLIP, playing=True, reference_db=-20.0)
+    assert sum(a.barge_in for a in talk_over) == 1

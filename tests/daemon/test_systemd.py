@@ -74,6 +74,9 @@ pin_factory = "mock"
 
 [control]
 socket = "{tmp_path / 'control.sock'}"
+
+[metrics]
+listen = ""
 """)
     return path
 

@@ -33,7 +33,8 @@ def pivoice(*args: str, env: dict | None = None, timeout: float = 120) -> subpro
 def write_config(path: Path, socket: Path, **audio: str) -> Path:
     lines = ['[realtime]', 'simulator = true', 'simulator_speedup = 8', '[audio]']
     lines += [f'{k} = "{v}"' for k, v in {"backend": "simulated", **audio}.items()]
-    lines += ['[gpio]', 'pin_factory = "mock"', 'led_pins = [18]', '[control]', f'socket = "{socket}"']
+    lines += ['[gpio]', 'pin_factory = "mock"', 'led_pins = [18]', '[control]', f'socket = "{socket}"',
+              '[metrics]', 'listen = "127.0.0.1:0"']
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -79,7 +80,7 @@ def test_status_for_people_and_scripts(daemon):
 
 
 def test_say_speaks_the_reply_and_events_show_it(daemon):
-    events = subprocess.Popen([*PIVOICE, "events", "--config", str(daemon), "--json", "--kinds", "say,tool,state,reply", "--count", "8"], cwd=ROOT,
+    events = subprocess.Popen([*PIVOICE, "events", "--config", str(daemon), "--json", "--kinds", "say,tool,state,reply", "--count", "5"], cwd=ROOT,
                               stdout=subprocess.PIPE, text=True)
     time.sleep(1.0)
     said = pivoice("say", "--config", str(daemon), "What", "time", "is", "it?")

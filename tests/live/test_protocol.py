@@ -78,7 +78,7 @@ def test_unknown_server_events_are_kept_not_fatal():
     ('{"type":"session.input_transcript.delta","delta":"hi","start_ms":"soon","end_ms":2}', "invalid_value", "number"),
     ('{"type":"session.usage.updated","usage":{"seconds":"a lot"}}', "invalid_value", "number"),
     ('{"type":"response.event","event":{"no":"type"}}', "invalid_value", "nested event"),
-    ('{"type":"response.event","event":[1,2]}', "invalid_value", "nested event"),
+    ('{"type":"response.event","event":[1,2]}', "invalid_value", "nested event|expected an object"),
     ('{"type":"session.started","session":"sess_1"}', "invalid_value", "object"),
     ('{"type":"error","error":{"message":"no type"}}', "missing_required_parameter", "error.type"),
 ])

@@ -191,3 +191,64 @@ def test_carry_over_replays_recent_turns_and_repairs_a_text_only_first_reply():
     events = sent(conv)
     assert [type(e) for e in events] == [ev.ItemDelete, ev.ItemDelete, ev.ResponseCreate]
     assert conv.counters()["text_only_fallbacks"] == 1
+
+
+def test_a_tap_after_the_tools_answered_cancels_the_answer_still_to_come():
+    conv = fresh()
+    started(conv)
+    conv.server_event(delta("resp_1", "preamble"), 0.1)
+    conv.server_event(done("resp_1", [spoken("preamble", "let me check"), call("c1", "get_time")]), 0.2)
+    conv.tool_finished("c1", "{}", "ok", 0.3)             # the answer is asked for ...
+    sent(conv)
+    conv.barge_in("button", {"preamble": 50}, 0.4)          # ... and the person taps before it starts
+    sent(conv)
+    out = conv.server_event(ev.ResponseCreated(response=Response(id="resp_2")), 0.5)
+    assert out == [] and isinstance(sent(conv)[-1], ev.ResponseCancel)
+    assert conv.server_event(delta("resp_2", "answer"), 0.6) == []   # not played
+    assert conv.idle
+
+
+def test_a_turn_the_server_heard_but_has_not_committed_is_not_idle():
+    """The device's own end of speech comes before the server's commit; a session swapped in
+    between would lose the turn, so the conversation is busy until the commit (or a deadline)."""
+    conv = fresh(reply_timeout_s=30.0)
+    conv.turn(Actions(speech_started=True), 1.0)
+    conv.server_event(ev.SpeechStarted(audio_start_ms=0, item_id="item_1"), 1.1)
+    conv.turn(Actions(speech_ended=True), 3.0)          # the device's hangover is over
+    assert not conv.idle                                 # ... but the server has not committed
+    conv.server_event(ev.InputAudioCommitted(item_id="item_1", previous_item_id=None), 3.2)
+    assert not conv.idle                                 # now the reply is awaited
+    started(conv, now=3.4)
+    conv.server_event(done("resp_1", [spoken("answer", "Hi.")]), 3.5)
+    assert conv.idle
+
+
+def test_speech_the_server_never_commits_stops_blocking_at_the_deadline():
+    conv = fresh(reply_timeout_s=30.0)
+    conv.server_event(ev.SpeechStarted(audio_start_ms=0, item_id="item_1"), 1.0)
+    assert not conv.idle
+    conv.tick(20.0)
+    assert not conv.idle
+    conv.tick(31.5)
+    assert conv.idle
+
+
+def test_a_typed_turn_written_into_a_link_that_died_is_sent_again():
+    conv = fresh()
+    conv.say("what time is it", 0.0)
+    assert [type(e) for e in sent(conv)] == [ev.ItemCreate, ev.ResponseCreate]   # written ... into a dead link
+    out = conv.end_session(lost=True, now=1.0)
+    assert published(out, "say_resent")[0].data == {"turns": 1}
+    conv.begin_session(session_id="sess_2", fresh=False, now=2.0)
+    again = sent(conv)
+    assert [type(e) for e in again] == [ev.ItemCreate, ev.ResponseCreate] and again[0].item.text == "what time is it"
+    # once the server shows the item, a later loss does not send it a third time
+    conv.server_event(ev.ConversationItemAdded(item=Item(id="i1", role="user", content=again[0].item.content)), 2.1)
+    assert conv.end_session(lost=True, now=3.0) == [] and not conv.outbox
+
+
+def test_a_typed_turn_still_queued_when_the_link_dies_is_not_doubled():
+    conv = fresh()
+    conv.say("hello", 0.0)                      # never left the outbox
+    conv.end_session(lost=True, now=1.0)
+    assert [type(e) for e in sent(conv)] == [ev.ItemCreate, ev.ResponseCreate]

@@ -1,15 +1,18 @@
-"""install.sh and pivoice.service in a real systemd (Debian bookworm booted with nspawn).
+"""install.sh and pivoice.service in a real systemd, on Debian 12 bookworm and Debian 13 trixie
+(today's Raspberry Pi OS base: Python 3.13, systemd 257), each booted with nspawn.
 
-One container for the module, the steps in order, as an admin would live them: install
+One container per suite, the steps in order, as an admin would live them: install
 (configured for simulated hardware and the built-in simulator), the service reaches
 active/running through READY=1, the journal has its lines and fields, `pivoice status` works
 for an admin in the pivoice group, a hung daemon is restarted by the watchdog, a second
-install changes nothing, and --uninstall / --purge remove it.
+install changes nothing, an update (new code, install.sh again) restarts it, and
+--uninstall / --purge remove it. PIVOICE_TEST_SUITES=bookworm (comma list) picks suites.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -25,12 +28,16 @@ SECRET = "sk-test-THIS-MUST-NOT-LEAK-123456"
 pytestmark = pytest.mark.timeout(1500)
 
 
-@pytest.fixture(scope="module")
-def box(tmp_path_factory):
+SUITES = os.environ.get("PIVOICE_TEST_SUITES", "bookworm,trixie").split(",")
+
+
+@pytest.fixture(scope="module", params=SUITES)
+def box(request, tmp_path_factory):
     for tool in ("systemd-nspawn", "debootstrap", "nsenter"):
         assert shutil.which(tool), f"{tool} is missing: run ./install.sh --dev (it installs systemd-container, debootstrap)"
-    workdir = tmp_path_factory.mktemp("nspawn")
-    container = Container(fresh_root(workdir, ROOT))
+    suite = request.param
+    workdir = tmp_path_factory.mktemp(f"nspawn-{suite}")
+    container = Container(fresh_root(workdir, ROOT, suite), cache_tag="" if suite == "bookworm" else f"-{suite}")
     container.boot()
     yield container
     container.shutdown()
@@ -125,6 +132,20 @@ def test_6_an_edited_config_is_never_overwritten(box):
     assert "volume = 55" in box.sh("cat /etc/pivoice/config.toml").stdout
 
 
+def test_6b_an_update_reinstalls_and_restarts_only_when_the_code_changed(box):
+    """The update path in the README: git pull (here: a changed source file), install.sh again."""
+    before = show(box, "MainPID")
+    box.sh("echo '# an update' >> /root/pivoice/device/__init__.py")
+    result = box.sh("cd /root/pivoice && ./install.sh --simulated")
+    assert "installed pivoice into /opt/pivoice/venv" in result.stdout and "restarted pivoice.service" in result.stdout
+    after = wait_until(lambda: (s := show(box, "MainPID", "ActiveState", "SubState")) and s["SubState"] == "running"
+                       and s["MainPID"] not in ("0", before["MainPID"]) and s, "the restart after the update")
+    assert after["ActiveState"] == "active"
+    assert "# an update" in box.sh("cat /opt/pivoice/venv/lib/python3*/site-packages/device/__init__.py").stdout
+    again = box.sh("cd /root/pivoice && ./install.sh --simulated")
+    assert "restarted" not in again.stdout and show(box, "MainPID") == {"MainPID": after["MainPID"]}
+
+
 def test_7_uninstall_then_purge(box):
     result = box.sh("cd /root/pivoice && ./install.sh --uninstall")
     assert "kept /etc/pivoice" in result.stdout
@@ -140,9 +161,12 @@ def test_refuses_without_root_and_on_another_os(box):
     result = box.sh("runuser -u admin -- /root/pivoice/install.sh 2>&1 || true; "
                     "cp -r /root/pivoice /tmp/p && chmod -R a+rX /tmp/p && runuser -u admin -- /tmp/p/install.sh", check=False)
     assert result.returncode != 0 and "run as root" in result.stdout + result.stderr
-    other = box.sh("cp /etc/os-release /tmp/os && sed -i 's/^VERSION_CODENAME=.*/VERSION_CODENAME=buster/' /etc/os-release && "
-                   "/root/pivoice/install.sh --dry-run; rc=$?; cp /tmp/os /etc/os-release; exit $rc", check=False)
+    swap = "cp /etc/os-release /tmp/os && sed -i 's/^VERSION_CODENAME=.*/VERSION_CODENAME=buster/' /etc/os-release && "
+    other = box.sh(swap + "/root/pivoice/install.sh; rc=$?; cp /tmp/os /etc/os-release; exit $rc", check=False)
     assert other.returncode != 0 and "unsupported OS" in other.stderr
+    # --dry-run only warns: the whole plan is printed on any OS
+    plan = box.sh(swap + "/root/pivoice/install.sh --dry-run; rc=$?; cp /tmp/os /etc/os-release; exit $rc", check=False)
+    assert plan.returncode == 0 and "warning: unsupported OS" in plan.stdout and "would run:" in plan.stdout
 
 
 def test_unit_exposure_is_low():

@@ -1,0 +1,397 @@
+"""THE bench of record for audio: the whole daemon, run as a user runs it, through a real-time
+audio stack, with the device's own voice coming back into its microphone.
+
+    PYTHONPATH=. .venv/bin/python bench/realtime_bench.py [--levels=-18:40,-6:40,0:25]
+        [--variants guarded,off] [--scenarios cpu,selfint,bargein,erle] [--window 10]
+
+Stack: a private PulseAudio (bench/rtaudio.py) with null sinks at 48 kHz; `pivoice run --config X`
+as a subprocess with [audio] input/output_device = "default" (ALSA -> PulseAudio) talking to
+`pivoice simulator` on loopback (a separate process, so its CPU is not counted as the device's);
+an echo path speaker.monitor -> micfeed (module-loopback) at each LEVEL:LATENCY (dB:ms), its gain
+and delay verified by cross-correlation. Speech is played into the microphone in real time with
+paplay; the speaker and the microphone are recorded with parec. The events come from the
+daemon's own `pivoice events --json` stream.
+
+Each variant is a config ("guarded" = today's default echo guard; "off" = no echo handling, the
+naive baseline; "half_duplex"; "webrtc" = [audio] echo_cancel = "webrtc" once integrated). Printed:
+  cpu      CPU of the daemon connected and silent (% of one core; x10 = Pi Zero 2 W), RSS
+  selfint  a 2 s question, then WINDOW s with the speaker open: user turns the server committed
+           beyond the one asked, replies cancelled, barge-ins (server_vad / voice) -- the device
+           interrupting itself; CPU during that conversation
+  bargein  a person talks over a long reply at the level its echo reaches the microphone:
+           detected (a barge-in event) and onset of their speech to a silent speaker (ms, from
+           the recordings)
+  erle     WebRTC AEC3 (device/audio/aec.py) run offline on the real-time recordings of the
+           selfint window: how much of the device's voice it removes there
+Not a test: it prints, it does not assert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(Path(__file__).parent)]
+
+from rtaudio import (
+    RATE,
+    CpuMeter,
+    Pulse,
+    Recorder,
+    active_rms,
+    clip48,
+    frame_db,
+    gcc_phat,
+    play,
+    rms_db,
+    thread_cpu,
+    write_wav,
+)
+
+PIVOICE = [sys.executable, "-m", "device.cli"]
+VARIANTS = {"guarded": {"echo_guard": "guarded"}, "off": {"echo_guard": "off"},
+            "half_duplex": {"echo_guard": "half_duplex"}, "webrtc": {"echo_cancel": "webrtc"}}
+
+
+class Daemon:
+    """`pivoice run` with a config of ours, and its `pivoice events --json` stream."""
+
+    def __init__(self, tmp: Path, pulse: Pulse, url: str, audio: dict, name: str) -> None:
+        self.config = tmp / f"{name}.toml"
+        audio_toml = "\n".join(f'{k} = "{v}"' for k, v in audio.items())
+        self.config.write_text(
+            f'[realtime]\nurl = "{url}"\nsimulator = false\n\n'
+            f'[audio]\nbackend = "pyaudio"\ninput_device = "default"\noutput_device = "default"\n{audio_toml}\n\n'
+            f'[turns]\nmode = "server_vad"\n\n[gpio]\npin_factory = "mock"\n\n'
+            f'[control]\nsocket = "{tmp}/{name}.sock"\n')
+        env = {**pulse.env, "OPENAI_API_KEY": "bench-key", "PYTHONPATH": str(ROOT)}
+        self.log = open(tmp / f"{name}.log", "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([*PIVOICE, "run", "--config", str(self.config)], env=env, cwd=ROOT,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.events: list[tuple[float, dict]] = []
+        self._env = env
+        self._wait(lambda: Path(f"{tmp}/{name}.sock").exists(), 20, "control socket")
+        self.stream = subprocess.Popen([*PIVOICE, "events", "--json", "--config", str(self.config)], env=env,
+                                       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+        log = Path(self.log.name)
+        self._wait(lambda: "(link_up)" in log.read_text(errors="replace"), 20, "a Realtime session")
+
+    def _wait(self, done, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                lines = [x for x in Path(self.log.name).read_text(errors="replace").splitlines()
+                         if x.strip() and not x.startswith(("ALSA", "Cannot connect", "jack", "Jack"))]
+                raise RuntimeError(f"the daemon did not reach {what}: {lines[-1] if lines else '(no output)'}")
+            time.sleep(0.05)
+
+    def _read(self) -> None:
+        for line in self.stream.stdout:
+            try:
+                self.events.append((time.monotonic(), json.loads(line)))
+            except ValueError:
+                pass
+
+    def since(self, t: float, kind: str) -> list[tuple[float, dict]]:
+        return [(at, e) for at, e in list(self.events) if at >= t and e.get("kind") == kind]
+
+    def stop(self) -> None:
+        for proc in (getattr(self, "stream", None), self.proc):
+            if proc and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        self.log.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def calibrate(pulse: Pulse, loop: str, db: float, tmp: Path, spk: Recorder, mic: Recorder) -> tuple[float, float]:
+    """Measured (gain dB, delay ms) of the echo path: real speech played on the speaker."""
+    pulse.echo_gain(loop, db)
+    wav = write_wav(tmp / "calib.wav", clip48("goforward.raw", 0.5))
+    start = time.monotonic()
+    play(pulse, "speaker", wav).wait()
+    time.sleep(0.4)
+    end = time.monotonic()
+    pulse.echo_gain(loop, None)
+    s, m = spk.samples()[spk.at(start):spk.at(end)], mic.samples()[mic.at(start):mic.at(end)]
+    n = min(len(s), len(m))
+    lag, _ = gcc_phat(s[:n], m[:n], RATE // 2)
+    ref, got = s[: n - lag], m[lag:n]
+    # Level ratio over the frames where the speaker is loud: a least-squares fit would be biased
+    # low by the loopback's adaptive resampler drifting the alignment over the clip.
+    loud = frame_db(ref) > -45
+    if not loud.any():
+        return -120.0, 1000 * lag / RATE                # nothing came through (the path is still starting)
+    blocks = lambda x: x[: len(loud) * 480].reshape(-1, 480)[loud].astype(np.float64)
+    gain = np.sqrt((blocks(got) ** 2).mean() / max((blocks(ref) ** 2).mean(), 1.0))
+    return 20 * np.log10(max(gain, 1e-6)), 1000 * lag / RATE
+
+
+def wait_quiet(spk: Recorder, seconds: float = 1.0, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        if spk.level_db(50) > -60:
+            quiet_since = time.monotonic()
+        if time.monotonic() - quiet_since >= seconds:
+            return
+        time.sleep(0.05)
+
+
+def self_interruptions(d: Daemon, pulse: Pulse, loop: str, db: float, tmp: Path, window: float, spk: Recorder):
+    pulse.echo_gain(loop, db)
+    cpu = CpuMeter(d.proc.pid)
+    start = time.monotonic()
+    cpu.start()
+    play(pulse, "micfeed", write_wav(tmp / "question.wav", clip48("goforward.raw"))).wait()
+    time.sleep(max(0.0, window - (time.monotonic() - start)))
+    percent = cpu.percent()
+    end = time.monotonic()
+    pulse.echo_gain(loop, None)
+    wait_quiet(spk)
+    replies = [e for _, e in d.since(start, "reply")]
+    barges = [e.get("cause") for _, e in d.since(start, "barge_in")]
+    return {"turns": len(d.since(start, "turn")), "cancelled": sum(e.get("status") == "cancelled" for e in replies),
+            "replies": len(replies), "server_vad": barges.count("server_vad"), "voice": barges.count("voice"),
+            "cpu": percent, "window": (start, end)}
+
+
+def barge_in(d: Daemon, pulse: Pulse, loop: str, db: float, gain_db: float, tmp: Path, spk: Recorder,
+             mic: Recorder, *, echo: bool = True) -> dict:
+    """A long reply; a person talks over it at the level the reply's echo reaches the mic (with
+    the echo path open, or muted: the same person without the device hearing itself)."""
+    pulse.echo_gain(loop, db if echo else None)
+    play(pulse, "micfeed", write_wav(tmp / "long.wav", clip48("numbers.raw"))).wait()
+    deadline = time.monotonic() + 6
+    while spk.level_db(30) < -45 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if time.monotonic() >= deadline:
+        pulse.echo_gain(loop, None)
+        return {"note": "no reply started"}
+    time.sleep(0.5)                                   # into the reply
+    echo_level = active_rms(spk.samples()[spk.at(time.monotonic() - 0.5):]) * 10 ** (gain_db / 20)
+    person = clip48("goforward.raw")
+    levels = frame_db(person.astype(np.int16))
+    person = person[max(0, int(np.argmax(levels > levels.max() - 25)) * 480 - RATE // 10):]  # 100 ms before the word
+    person *= echo_level / max(active_rms(person), 1.0)
+    played_at = time.monotonic()
+    play(pulse, "micfeed", write_wav(tmp / "person.wav", person)).wait()
+    time.sleep(1.5)
+    pulse.echo_gain(loop, None)
+    wait_quiet(spk)
+    onset = _onset(mic, person, played_at)
+    result = _speaker_stop(spk, onset)
+    barges = [(at, e.get("cause")) for at, e in d.since(onset - 0.2, "barge_in")]
+    # A voice barge-in needs 100+ ms of speech: an event before the first word is not the person's.
+    barges = [(at, c) for at, c in barges if onset < at < onset + 2.0]
+    return {**result, "detected": [c for _, c in barges], "echo_dbfs": rms_db(np.array([echo_level])),
+            "event_after_ms": int(1000 * (barges[0][0] - onset)) if barges else None}
+
+
+def _onset(mic: Recorder, person: np.ndarray, played_at: float) -> float:
+    """When the person's first word reached the microphone: the clip found in the recording."""
+    m = mic.samples()
+    i0 = mic.at(played_at - 0.1)
+    lag, _ = gcc_phat(person.astype(np.int16), m[i0:i0 + len(person) + RATE], RATE)
+    levels = frame_db(person.astype(np.int16))
+    first = int(np.argmax(levels > levels.max() - 25)) * 480     # the first word, not the room before it
+    return mic.time_of(i0 + lag + first)
+
+
+def _speaker_stop(spk: Recorder, onset: float) -> dict:
+    """Was the speaker playing in the 300 ms before the onset; ms from onset to lasting silence."""
+    levels = frame_db(spk.samples()[spk.at(onset - 0.3):spk.at(onset + 4)])
+    was_playing = bool((levels[:30] > -45).any())
+    silent = np.convolve(levels[30:] < -60, np.ones(50), "valid") == 50   # 500 ms of silence from here
+    return {"playing_at_onset": was_playing, "onset_to_silent_ms": int(np.argmax(silent)) * 10 if silent.any() else None}
+
+
+def measurable(r: dict) -> bool:
+    """The reply was playing at the onset and did not end by itself right then."""
+    stop = r.get("onset_to_silent_ms")
+    return "note" not in r and r["playing_at_onset"] and (bool(r["detected"]) or stop is None or stop >= 150)
+
+
+def describe(r: dict) -> str:
+    if "note" in r:
+        return r["note"]
+    if not r["playing_at_onset"]:
+        return "not measurable: the device had already stopped (it interrupted itself)"
+    heard = ", ".join(r["detected"]) or "none"
+    stop = r["onset_to_silent_ms"]
+    verdict = ("stopped" if r["detected"] else "not stopped: the reply played to its end") if stop is not None else "still playing"
+    if not r["detected"] and stop is not None and stop < 150:
+        return "not measurable: the reply stopped as the person started, before any barge-in of theirs"
+    return (f"person at {r['echo_dbfs']:.0f} dBFS; barge-in events {heard} (first {r['event_after_ms']} ms after "
+            f"onset); onset to silent speaker {stop} ms ({verdict})")
+
+
+def profile(d: Daemon, tmp: Path, name: str, seconds: int = 10) -> None:
+    """Where the daemon's CPU goes, connected and silent: per thread (/proc), then py-spy."""
+    print("  per thread, connected and silent (% of a core, context switches/s):")
+    for thread, percent, wakeups in thread_cpu(d.proc.pid, 10.0):
+        if percent > 0.01 or wakeups > 1:
+            print(f"    {percent:5.2f} %  {wakeups:6.0f}/s  {thread}")
+    out = tmp / f"{name}.pyspy.txt"
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        print("  profile: py-spy is not installed (pip install py-spy)")
+        return
+    subprocess.run([str(spy), "record", "-p", str(d.proc.pid), "-d", str(seconds), "-r", "200", "--threads",
+                    "-f", "raw", "-o", str(out)], capture_output=True, check=False)
+    stacks = [line.rsplit(" ", 1) for line in out.read_text().splitlines() if " " in line] if out.exists() else []
+    total = sum(int(n) for _, n in stacks) or 1
+    inclusive: dict[str, int] = {}
+    for stack, n in stacks:
+        frames = stack.split(";")
+        thread = frames[0].split(":")[-1].strip() or frames[0]
+        ours = [f for f in frames[1:] if any(k in f for k in ("device/", "hardware/", "pyaudio", "soxr", "webrtcvad"))]
+        for fn in dict.fromkeys([*ours, frames[-1]]):
+            key = f"{thread} :: {fn}"
+            inclusive[key] = inclusive.get(key, 0) + int(n)
+    print(f"  py-spy ({seconds} s, {total} samples of busy threads; inclusive; raw stacks in {out}):")
+    for key, n in sorted(inclusive.items(), key=lambda kv: -kv[1])[:16]:
+        print(f"    {100 * n / total:5.1f} %  {key[:150]}")
+
+
+def erle(spk: Recorder, mic: Recorder, window: tuple[float, float], question_s: float = 3.5) -> dict | None:
+    """AEC3 on the real-time recordings: far end = the speaker, mic = the microphone source."""
+    from device.audio import aec
+    try:
+        canceller = aec.create("webrtc", 16000)
+    except aec.AecUnavailable:
+        return None
+    start, end = window
+    far = soxr.resample(spk.samples()[spk.at(start):spk.at(end)].astype(np.float32), RATE, 16000)
+    near = soxr.resample(mic.samples()[mic.at(start):mic.at(end)].astype(np.float32), RATE, 16000)
+    n = min(len(far), len(near)) // 160
+    far, near = far[: n * 160].astype(np.int16), near[: n * 160].astype(np.int16)
+    out = np.zeros_like(near)
+    for i in range(n):
+        s = slice(i * 160, (i + 1) * 160)
+        canceller.reference(far[s], at=i * 0.01)
+        out[s] = canceller.process(near[s], at=(i + 1) * 0.01)
+    skip = int(question_s * 100)                      # the question itself is not echo
+    e_in = frame_db(near, 160)[skip:]
+    mask = e_in > -50
+    if mask.sum() < 20:
+        return None
+    p_in = (10 ** (e_in[mask] / 10)).sum()
+    p_out = (10 ** (frame_db(out, 160)[skip:][mask] / 10)).sum()
+    return {"erle": 10 * np.log10(p_in / p_out), "vad_in": _vad_share(near, skip, mask), "vad_out": _vad_share(out, skip, mask)}
+
+
+def _vad_share(x: np.ndarray, skip: int, mask: np.ndarray) -> float:
+    """Share of the echo's 20 ms frames webrtcvad (aggressiveness 2, as the device) calls speech."""
+    import webrtcvad
+    vad = webrtcvad.Vad(2)
+    frames = mask[: len(mask) // 2 * 2].reshape(-1, 2).any(axis=1)
+    start = skip * 160
+    hits = [vad.is_speech(x[start + i * 320:start + (i + 1) * 320].tobytes(), 16000)
+            for i in np.flatnonzero(frames) if start + (i + 1) * 320 <= len(x)]
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--levels", default="-18:40,-6:40,0:25", help="echo paths as DB:LATENCY_MS,...")
+    parser.add_argument("--variants", default="guarded,off", help=f"configs to compare: {', '.join(VARIANTS)}")
+    parser.add_argument("--scenarios", default="cpu,selfint,bargein,erle")
+    parser.add_argument("--window", type=float, default=8.0, help="seconds of open speaker after the question")
+    args = parser.parse_args()
+    levels = [(float(db), int(ms)) for db, ms in (x.split(":") for x in args.levels.split(","))]
+    scenarios = set(args.scenarios.split(","))
+    tmp = Path(tempfile.mkdtemp(prefix="pivoice-rt-"))
+    pulse = Pulse(tmp / "pulse")
+    sim = spk = mic = None
+    try:
+        loops = {ms: pulse.echo_path(ms) for ms in sorted({ms for _, ms in levels})}
+        spk, mic = Recorder(pulse, "speaker.monitor"), Recorder(pulse, "mic")
+        port = free_port()
+        sim = subprocess.Popen([*PIVOICE, "simulator", "--port", str(port)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        print("echo path    set dB/ms   measured gain dB / delay ms (cross-correlation, real speech)")
+        measured = {}
+        calibrate(pulse, loops[levels[0][1]], 0.0, tmp, spk, mic)   # the loopbacks settle on first use
+        for db, ms in levels:
+            measured[db, ms] = calibrate(pulse, loops[ms], db, tmp, spk, mic)
+            print(f"             {db:+5.0f}/{ms:<4d}  {measured[db, ms][0]:+6.1f} / {measured[db, ms][1]:5.1f}")
+        for name in args.variants.split(","):
+            run_variant(name, tmp, pulse, f"ws://127.0.0.1:{port}/v1/realtime", levels, loops, measured,
+                        scenarios, args.window, spk, mic)
+    finally:
+        for thing in (spk, mic):
+            if thing:
+                thing.close()
+        if sim:
+            sim.terminate()
+            sim.wait(5)
+        pulse.close()
+    print(f"(logs and configs in {tmp})")
+
+
+def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, window, spk, mic) -> None:
+    try:
+        d = Daemon(tmp, pulse, url, VARIANTS[name], name)
+    except RuntimeError as exc:
+        print(f"\n[{name}] not run: {exc}")
+        return
+    try:
+        print(f"\n[{name}] {VARIANTS[name]}")
+        if "cpu" in scenarios:
+            time.sleep(1.5)
+            cpu = CpuMeter(d.proc.pid)
+            cpu.start()
+            time.sleep(5.0)
+            idle = cpu.percent()
+            print(f"  connected, silent: CPU {idle:.2f} % of a core (Pi Zero 2 W ~{10 * idle:.0f} %), "
+                  f"RSS {cpu.rss_mb():.0f} MB")
+        if "profile" in scenarios:
+            profile(d, tmp, name)
+        for db, ms in levels:
+            label = f"  echo {db:+.0f} dB/{ms} ms:"
+            if "selfint" in scenarios:
+                r = self_interruptions(d, pulse, loops[ms], db, tmp, window, spk)
+                print(f"{label} turns {r['turns']} (1 asked), replies {r['replies']} ({r['cancelled']} cancelled), "
+                      f"barge-ins server_vad {r['server_vad']} voice {r['voice']}; CPU in conversation "
+                      f"{r['cpu']:.2f} % (Pi Zero 2 W ~{10 * r['cpu']:.0f} %)")
+                if "erle" in scenarios:
+                    e = erle(spk, mic, r["window"])
+                    print(f"{label} AEC3 offline on these recordings: " + ("n/a" if e is None else
+                          f"ERLE {e['erle']:.1f} dB, echo frames webrtcvad calls speech {e['vad_in']:.0%} -> "
+                          f"{e['vad_out']:.0%}"))
+            if "bargein" in scenarios:
+                r = barge_in(d, pulse, loops[ms], db, measured[db, ms][0], tmp, spk, mic)
+                print(f"{label} barge-in at the echo's level: {describe(r)}")
+                if not measurable(r):
+                    r = barge_in(d, pulse, loops[ms], db, measured[db, ms][0], tmp, spk, mic, echo=False)
+                    print(f"{label} the same person, echo path muted: {describe(r)}")
+    finally:
+        d.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""Real-time audio harness for bench/realtime_bench.py: a private PulseAudio with null sinks at
+48 kHz, an echo path (the speaker's monitor looped into the microphone), live recorders whose
+samples are placed on the monotonic clock, and players.
+
+    speaker        null sink the device plays into (ALSA "default" -> PulseAudio)
+    micfeed        null sink the bench plays speech into
+    mic            source = micfeed's monitor: what the device captures
+    loopback       speaker.monitor -> micfeed with LATENCY ms at GAIN dB: the device hears itself
+
+Needs: apt-get install -y --no-install-recommends pulseaudio pulseaudio-utils libasound2-plugins
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+RATE = 48000
+CLIPS = Path("/usr/share/pocketsphinx/test/data")
+
+
+class Pulse:
+    def __init__(self, runtime: Path) -> None:
+        for tool in ("pulseaudio", "pactl", "paplay", "parec"):
+            if not shutil.which(tool):
+                raise SystemExit(f"{tool} is missing: apt-get install -y --no-install-recommends "
+                                 "pulseaudio pulseaudio-utils libasound2-plugins")
+        runtime.mkdir(parents=True, exist_ok=True)
+        runtime.chmod(0o700)
+        self.env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "PULSE_SERVER": f"unix:{runtime}/native"}
+        sink = f"rate={RATE} channels=1 format=s16le"
+        self.proc = subprocess.Popen(
+            ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
+             "--log-target=stderr", "--log-level=error",
+             "-L", f"module-native-protocol-unix socket={runtime}/native auth-anonymous=1",
+             "-L", f"module-null-sink sink_name=speaker {sink}",
+             "-L", f"module-null-sink sink_name=micfeed {sink}",
+             "-L", "module-remap-source master=micfeed.monitor source_name=mic",
+             "-L", "module-default-device-restore"],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while subprocess.run(["pactl", "info"], env=self.env, capture_output=True, check=False).returncode:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise SystemExit("the private PulseAudio did not start")
+            time.sleep(0.1)
+        self.pactl("set-default-sink", "speaker")
+        self.pactl("set-default-source", "mic")
+
+    def pactl(self, *args: str) -> str:
+        return subprocess.run(["pactl", *args], env=self.env, capture_output=True, text=True, check=True).stdout
+
+    def echo_path(self, latency_ms: int) -> str:
+        """Load a loopback speaker.monitor -> micfeed (muted); its sink input's index."""
+        module = self.pactl("load-module", "module-loopback", "source=speaker.monitor", "sink=micfeed",
+                            f"latency_msec={latency_ms}", "source_dont_move=true", "sink_dont_move=true").strip()
+        # The short listing has no owner module: find the loopback's sink input in the long one.
+        for block in self.pactl("list", "sink-inputs").split("Sink Input #")[1:]:
+            if re.search(rf"Owner Module: {module}\b", block):
+                self.echo_gain(block.split()[0], None)
+                return block.split()[0]
+        raise SystemExit("module-loopback loaded but its sink input was not found")
+
+    def echo_gain(self, loopback: str, db: float | None) -> None:
+        """Set a loopback's level in dB (None: muted)."""
+        # A linear (amplitude) factor: "-6dB" would be read by pactl as an option.
+        self.pactl("set-sink-input-volume", loopback, "0" if db is None else f"{10 ** (db / 20):.5f}")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+class Recorder:
+    """parec in a thread; each 10 ms block stamped with when it arrived, so two recordings can
+    be put on the same (monotonic) time axis without trusting their start-up offsets."""
+
+    def __init__(self, pulse: Pulse, source: str) -> None:
+        self.proc = subprocess.Popen(["parec", "-d", source, "--raw", "--format=s16le", f"--rate={RATE}",
+                                      "--channels=1", "--latency-msec=10"],
+                                     env=pulse.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self._blocks: list[bytes] = []
+        self._t0 = float("inf")
+        self._count = 0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        while chunk := self.proc.stdout.read(960):
+            now = time.monotonic()
+            with self._lock:
+                self._blocks.append(chunk)
+                self._count += len(chunk) // 2
+                # The earliest start consistent with every arrival: arrival minus audio so far.
+                self._t0 = min(self._t0, now - self._count / RATE)
+
+    def samples(self) -> np.ndarray:
+        with self._lock:
+            return np.frombuffer(b"".join(self._blocks), "<i2").copy()
+
+    def at(self, t: float) -> int:
+        """Sample index of monotonic time t."""
+        return int((t - self._t0) * RATE)
+
+    def time_of(self, index: int) -> float:
+        return self._t0 + index / RATE
+
+    def level_db(self, last_ms: int = 100) -> float:
+        with self._lock:
+            tail = b"".join(self._blocks[-max(1, last_ms // 10):])
+        x = np.frombuffer(tail, "<i2").astype(np.float32) / 32768
+        return 20 * np.log10(np.sqrt((x ** 2).mean()) + 1e-9) if len(x) else -120.0
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.clip(samples, -32768, 32767).astype("<i2").tobytes())
+    return path
+
+
+def play(pulse: Pulse, sink: str, wav: Path) -> subprocess.Popen:
+    return subprocess.Popen(["paplay", "-d", sink, "--latency-msec=20", str(wav)], env=pulse.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def frame_db(x: np.ndarray, n: int = 480) -> np.ndarray:
+    """Level of each 10 ms block in dBFS."""
+    x = x[: len(x) // n * n].reshape(-1, n).astype(np.float32) / 32768
+    return 20 * np.log10(np.sqrt((x ** 2).mean(axis=1)) + 1e-9)
+
+
+def gcc_phat(reference: np.ndarray, signal: np.ndarray, max_lag: int) -> tuple[int, float]:
+    """Lag (samples, >= 0) of reference inside signal and the whitened peak height."""
+    size = 1 << (len(reference) + len(signal) - 1).bit_length()
+    cross = np.fft.rfft(signal.astype(np.float32), size) * np.conj(np.fft.rfft(reference.astype(np.float32), size))
+    corr = np.fft.irfft(cross / (np.abs(cross) + 1e-9), size)[:max_lag]
+    lag = int(np.argmax(corr))
+    return lag, float(corr[lag])
+
+
+class CpuMeter:
+    """utime + stime of a process (all its threads) from /proc, as % of one core."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def _cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self._tick
+
+    def start(self) -> None:
+        self._t, self._c = time.monotonic(), self._cpu_s()
+
+    def percent(self) -> float:
+        return 100 * (self._cpu_s() - self._c) / (time.monotonic() - self._t)
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+def thread_cpu(pid: int, seconds: float) -> list[tuple[str, float, float]]:
+    """(thread name, % of a core, wake-ups/s) per thread over a window, from /proc/PID/task."""
+    def snap() -> dict[str, tuple[str, int, int]]:
+        out = {}
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                comm = (task / "comm").read_text().strip()
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                status = (task / "status").read_text()
+                switches = sum(int(line.split()[1]) for line in status.splitlines() if "ctxt_switches" in line)
+                out[task.name] = (comm, int(fields[11]) + int(fields[12]), switches)
+            except OSError:
+                pass
+        return out
+    tick = os.sysconf("SC_CLK_TCK")
+    before = snap()
+    time.sleep(seconds)
+    after = snap()
+    rows = [(f"{comm} [{tid}]", 100 * (t - before[tid][1]) / tick / seconds, (sw - before[tid][2]) / seconds)
+            for tid, (comm, t, sw) in after.items() if tid in before]
+    return sorted(rows, key=lambda r: -r[1])
+
+
+def clip48(name: str, scale: float = 1.0) -> np.ndarray:
+    x = np.frombuffer((CLIPS / name).read_bytes(), "<i2").astype(np.float32)
+    return soxr.resample(x, 16000, RATE) * scale
+
+
+def rms_db(x: np.ndarray) -> float:
+    return 20 * np.log10(np.sqrt(((x.astype(np.float64) / 32768) ** 2).mean()) + 1e-12) if len(x) else -120
+
+
+def active_rms(x: np.ndarray) -> float:
+    levels = frame_db(x)
+    blocks = x[: len(levels) * 480].reshape(-1, 480).astype(np.float64)
+    keep = blocks[levels > -45]
+    return float(np.sqrt((keep ** 2).mean())) if len(keep) else 0.0

@@ -1,0 +1,137 @@
+"""Local wake word on the 16 kHz front end: microWakeWord models through ``pymicro-wakeword``.
+
+Fed 10 or 20 ms of 16 kHz PCM16 at a time (the frames the VAD already sees), it answers a
+score (0..1, the model's sliding-window mean) and whether the word was heard. Time is the audio
+itself: the refractory period after a detection is counted in samples fed, not on a clock, so
+one "hey jarvis" gives one detection however the frames are batched.
+
+Models: a built-in name (``hey_jarvis``, ``okay_nabu``, ``alexa``, ``hey_mycroft``) or the path
+of a microWakeWord model's JSON file (the ``.tflite`` beside it). The threshold defaults to the
+model's own ``probability_cutoff``; ``[wake] threshold`` overrides it per model.
+Why microWakeWord over openWakeWord: bench/wake_bench.py (figures in README.md, "Wake word").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+RATE = 16000
+CHUNK_BYTES = 320            # the 10 ms the feature front end consumes at a time
+BUILTIN = ("hey_jarvis", "okay_nabu", "alexa", "hey_mycroft")
+
+
+class WakeWordUnavailable(RuntimeError):
+    """The library or the model is missing; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class WakeResult:
+    score: float
+    detected: bool
+
+
+def _library():
+    try:
+        import pymicro_wakeword
+    except ImportError as exc:
+        raise WakeWordUnavailable("[wake] word needs pymicro-wakeword: pip install 'pivoice[wake]' "
+                                  "(or set [wake] word = \"\" to turn the wake word off)") from exc
+    return pymicro_wakeword
+
+
+def model_config(word: str) -> Path:
+    """The JSON config of a built-in model name or a model file path; clear errors otherwise."""
+    lib = _library()
+    path = Path(word).expanduser()
+    if word in BUILTIN:
+        path = Path(lib.__file__).parent / "models" / f"{word}.json"
+    elif path.suffix == ".tflite":
+        path = path.with_suffix(".json")
+    elif path.suffix != ".json":
+        raise WakeWordUnavailable(f"[wake] word = {word!r}: use one of {', '.join(BUILTIN)} "
+                                  "or the path of a microWakeWord model's .json file")
+    if not path.is_file():
+        raise WakeWordUnavailable(f"[wake] word: model file {path} not found")
+    try:
+        config = json.loads(path.read_text())
+        model = path.parent / config["model"]
+        config["micro"]["probability_cutoff"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise WakeWordUnavailable(f"[wake] word: {path} is not a microWakeWord model config ({exc})") from exc
+    if not model.is_file():
+        raise WakeWordUnavailable(f"[wake] word: {path} names {model}, which is missing")
+    return path
+
+
+class WakeWordDetector:
+    """One wake word; ``process`` 16 kHz PCM16 in, :class:`WakeResult` out."""
+
+    def __init__(self, word: str = "hey_jarvis", *, threshold: float | None = None,
+                 refractory_s: float = 2.0) -> None:
+        lib = _library()
+        config = model_config(word)
+        self._model = lib.MicroWakeWord.from_config(config)
+        self._features = lib.MicroWakeWordFeatures()
+        self.word = self._model.wake_word
+        self.threshold = self._model.probability_cutoff if threshold is None else threshold
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"[wake] threshold must be between 0 and 1, not {self.threshold}")
+        self._refractory = int(refractory_s * RATE)
+        self._quiet_for = 0          # samples still to ignore after a detection
+        self._armed = True           # re-armed once the score falls below the threshold
+        self._windows = 0            # feature windows fed; the model runs on every stride-th
+        self._pending = b""
+        self.score = 0.0
+        self.detections = 0
+
+    def process(self, pcm16k: bytes) -> WakeResult:
+        """Any whole number of samples (10 or 20 ms frames in practice)."""
+        if len(pcm16k) % 2:
+            raise ValueError("wake word input is PCM16: an even number of bytes")
+        data = self._pending + pcm16k
+        usable = len(data) - len(data) % CHUNK_BYTES
+        self._pending = data[usable:]
+        detected = False
+        best = 0.0
+        for start in range(0, usable, CHUNK_BYTES):
+            heard = self._chunk(data[start:start + CHUNK_BYTES])
+            detected = detected or heard
+            best = max(best, self.score)
+        return WakeResult(best, detected)
+
+    def _chunk(self, chunk: bytes) -> bool:
+        heard = False
+        for features in self._features.process_streaming(chunk):
+            prob = self._model.process_streaming_prob(features)
+            self._windows += 1
+            if self._windows % self._model.stride:
+                continue  # no inference this window: the library answers 0.0, not a score
+            self.score = 0.0 if prob is None else float(prob)
+            if self.score <= self.threshold:
+                self._armed = True
+            elif self._armed and self._quiet_for <= 0:
+                heard, self._armed = True, False
+        if self._quiet_for > 0:
+            self._quiet_for -= CHUNK_BYTES // 2
+        if heard:
+            self.detections += 1
+            self._quiet_for = self._refractory
+            logger.info("wake word %r heard (score %.2f)", self.word, self.score)
+        return heard
+
+    def reset(self) -> None:
+        """Forget the audio heard so far (after a turn, so its tail cannot trigger)."""
+        self._model.reset()
+        self._features.reset()
+        self._pending = b""
+        self._windows = 0
+        self._armed = True
+        self.score = 0.0
+
+    def close(self) -> None:
+        self._model.close()
