@@ -50,6 +50,9 @@ class LiveDemo(Demo):
         self.say = LiveTimeline(colour)
 
     async def run(self) -> int:
+        if self.speaker and (problem := await self._probe_speaker()):
+            self.say("demo", problem)
+            return 1
         sim = await LiveSimulator(LiveSimOptions(speedup=self.speedup, ping_interval_s=None)).start()
         with tempfile.TemporaryDirectory(prefix="pivoice-demo-") as tmp:
             config = cfg.parse({"realtime": {"api": "live", "url": sim.url, "idle_close": IDLE_CLOSE_S},
@@ -63,18 +66,24 @@ class LiveDemo(Demo):
             self.say("demo", f"GPT-Live simulator on {sim.url}; sessions close after {IDLE_CLOSE_S} s without speech")
             follower = asyncio.create_task(self._follow())
             device = asyncio.create_task(self.app.run())
-            try:
-                await asyncio.wait_for(self._script(), 240)
+            script = asyncio.create_task(self._script())
+            try:   # the app stops itself on SIGINT/SIGTERM: then the demo ends too
+                await asyncio.wait({script, device}, timeout=240, return_when=asyncio.FIRST_COMPLETED)
+                interrupted = not script.done()
+                script.cancel()
             finally:
                 self.app.stop()
                 await device
                 follower.cancel()
                 await sim.stop()
+        self.sessions = len(sim.stats.sessions)
+        return self._summary(interrupted)
+
+    def _summary(self, interrupted: bool) -> int:
         m = self.app.manager.status()
-        self.say("demo", f"done: {len(sim.stats.sessions)} session(s), {m['billed_s']} s billed, {m['turns']} turn(s) "
-                 f"heard, {m['tool_calls']} tool call(s); "
-                 + (f"played on {self.speaker!r}" if self.speaker else f"what the device said is in {self.out_wav}"))
-        return 0
+        self.say("demo", ("interrupted after " if interrupted else "done: ") + f"{self.sessions} session(s), "
+                 f"{m['billed_s']} s billed, {m['turns']} turn(s) heard, {m['tool_calls']} tool call(s)")
+        return self._where_the_audio_went(interrupted)
 
     async def _standby(self) -> None:
         while not (self.app.manager.status()["link"] == "standby" and self.app.machine.state is DeviceState.IDLE):
