@@ -48,6 +48,9 @@ from .controls import Controls
 from .errors import AudioDeviceError
 from .hwfactory import Hardware, real_hardware
 from .ledview import follow_state
+from .live import wiring as live
+from .live.conversation import LiveConversation
+from .live.manager import LiveOptions, LiveSessionManager
 from .notify import Notifier, health_problems, report_to_systemd
 from .redact import scrub_url
 from .realtime.backoff import backoff
@@ -73,7 +76,8 @@ __all__ = ["App", "Hardware"]
 class App:
     def __init__(self, config: cfg.Config, *, hardware: Hardware | None = None, config_path: str | None = None,
                  api_key: Callable[[], str] = cfg.api_key, notifier: Notifier | None = None,
-                 manager_options: Options | None = None, device_token: Callable[[], str] = cfg.device_token) -> None:
+                 manager_options: Options | LiveOptions | None = None,
+                 device_token: Callable[[], str] = cfg.device_token) -> None:
         self.config = config
         self.device_token = device_token
         self.config_path = config_path
@@ -86,7 +90,7 @@ class App:
         # With an echo canceller the microphone is clean: the VAD alone decides (no echo guard).
         canceller = build.echo_canceller(config.audio.echo_cancel)
         gate = WakeGate(WakeSettings(follow_up_s=config.wake.follow_up)) if config.wake.enabled else None
-        self.turns = TurnTaker(config.turns.mode, config.turns.vad, server_silence_ms=config.turns.silence_ms,
+        self.turns = TurnTaker(live.turn_mode(config), config.turns.vad, server_silence_ms=config.turns.silence_ms,
                                echo_guard=EchoGuard.OFF if canceller is not None else config.audio.echo_guard,
                                hold_s=config.gpio.timing.hold_s, gate=gate,
                                aec_settle_ms=AEC_SETTLE_MS if canceller is not None else 0)
@@ -96,10 +100,18 @@ class App:
         self.conversation = RealtimeConversation(server_interrupts=config.turns.mode is TurnMode.SERVER_VAD,
                                                  history=History(), carry_turns=config.realtime.carry_turns)
         self.tools = ToolBox()
-        self.manager = SessionManager(endpoint=self.endpoint, settings=self.session_settings,
-                                      conversation=self.conversation, pipeline=self.pipeline,
-                                      run_tool=self.tools.run, options=manager_options or self._options(),
-                                      publish=self.publish, credentials=self.credentials)
+        self.conversation: RealtimeConversation | LiveConversation
+        self.manager: SessionManager | LiveSessionManager
+        if config.realtime.api == "live":   # GPT-Live: connected on demand (device/live/wiring.py)
+            self.conversation, self.manager = live.live_parts(self, manager_options)
+        else:
+            self.conversation = RealtimeConversation(server_interrupts=config.turns.mode is TurnMode.SERVER_VAD,
+                                                     history=History(), carry_turns=config.realtime.carry_turns)
+            self.manager = SessionManager(endpoint=self.endpoint, settings=self.session_settings,
+                                          conversation=self.conversation, pipeline=self.pipeline,
+                                          run_tool=self.tools.run,
+                                          options=manager_options if isinstance(manager_options, Options)
+                                          else self._options(), publish=self.publish, credentials=self.credentials)
         self.controls = Controls(turns=self.turns, pipeline=self.pipeline, session=self.manager,
                                  publish=self.publish, volume=config.audio.volume)
         for spec in builtin_tools(self.controls) + [http_tool(t) for t in config.tools]:
@@ -117,6 +129,7 @@ class App:
 
     @property
     def history(self) -> History:
+        assert isinstance(self.conversation, RealtimeConversation), "Live keeps its memory in conversation.memory"
         return self.conversation.history
 
     @property
@@ -171,10 +184,12 @@ class App:
         playback = self.pipeline.playback
         return {
             "state": str(self.machine.state), "state_for_s": round(time.monotonic() - self.machine.since, 1),
-            "muted": self.turns.muted, **manager,
+            "muted": self.turns.muted, "idle_closes": 0, **manager,   # idle_closes: GPT-Live's
             "endpoint": (scrub_url(endpoint.url) if not self.config.realtime.simulator
                          else f"{endpoint.url} (built-in simulator)"),
-            "model": endpoint.model, "dialect": str(endpoint.dialect), "turn_mode": str(self.turns.mode),
+            "api": self.config.realtime.api, "model": endpoint.model,
+            "dialect": "live" if self.config.realtime.api == "live" else str(endpoint.dialect),
+            "turn_mode": str(self.turns.mode),
             "uptime_s": round(time.monotonic() - self.started, 1), "volume": self.controls.volume,
             "underruns": playback.stats.underruns if playback else 0,
             "playback_dropped_ms": playback.stats.dropped_ms if playback else 0,
@@ -216,8 +231,13 @@ class App:
     def status_line(self) -> str:
         s = self.manager.status()
         parts = [str(self.machine.state)]
-        if s["link"] == "up":
+        if s["link"] == "up" and s["rotation_in_s"] is not None:
             parts.append(f"session {s['session_id']} age {s['session_age_s']:.0f}s, rotation in {s['rotation_in_s']:.0f}s")
+        elif s["link"] == "up":
+            parts.append(f"GPT-Live session {s['session_id']} age {s['session_age_s']:.0f}s, "
+                         f"idle close in {s['idle_close_in_s'] or 0:.0f}s")
+        elif s["link"] == "standby":
+            parts.append(f"GPT-Live standby (connects on demand; {s['billed_s']:.0f}s billed)")
         elif s["link"] == "backoff":
             parts.append(f"reconnecting in {s['next_retry_in_s'] or 0:.0f}s")
         if s["last_error"] and self.machine.state in (DeviceState.ERROR, DeviceState.OFFLINE):
@@ -272,11 +292,18 @@ class App:
             self.publish("error", {"error": str(exc), "fatal": False})
             self.notifier.notify(f"READY=1\nSTATUS={self.status_line()}")
             return
+        if new.realtime.api != self.config.realtime.api:   # a different conversation core and manager
+            logger.error("[realtime] api changed to %r: restart pivoice to apply it (systemctl restart pivoice); "
+                         "keeping the running config", new.realtime.api)
+            self.notifier.notify(f"READY=1\nSTATUS={self.status_line()}")
+            return
         for section in ("audio", "gpio", "turns", "control", "metrics", "wake"):
             if getattr(new, section) != getattr(self.config, section):
                 logger.warning("[%s] changed: restart pivoice to apply it (systemctl restart pivoice)", section)
         self.config = replace(self.config, realtime=new.realtime, source=new.source)
-        self.manager.options = self._options()
+        if isinstance(self.manager, SessionManager):
+            self.manager.options = self._options()
+        live.reload(self)
         logger.info("config reloaded from %s", new.source)
         self.publish("reload", {"config": new.source})
         self.manager.wake()
@@ -344,6 +371,10 @@ class App:
         from .simulator.server import RealtimeSimulator, SimulatorOptions
 
         rt = self.config.realtime
+        if rt.api == "live":
+            self.simulator = await live.start_simulator(self)
+            logger.info("built-in GPT-Live simulator on %s", self.simulator.url)
+            return
         self.simulator = await RealtimeSimulator(SimulatorOptions(
             session_limit_s=rt.session_limit, speedup=rt.simulator_speedup, dialect=rt.dialect)).start()
         logger.info("built-in Realtime simulator on %s", self.simulator.url)

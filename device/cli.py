@@ -98,6 +98,10 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     try:
+        if args.api == "live":
+            from .demo_live import run_live_demo
+
+            return asyncio.run(run_live_demo(out_wav=args.out, speedup=args.speedup, speaker=args.speaker))
         return asyncio.run(run_demo(out_wav=args.out, speedup=args.speedup, speaker=args.speaker))
     except KeyboardInterrupt:  # Ctrl-C before the device was up (after, the demo winds down itself)
         print("pivoice demo: interrupted", file=sys.stderr)
@@ -302,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="pivoice-demo.wav", help="WAV file for what the device said")
     demo.add_argument("--speedup", type=float, default=4.0, help="simulator reply speed (real time = 1)")
     demo.add_argument("--speaker", metavar="DEVICE", help="play on this sound card (e.g. default) instead of the WAV")
+    demo.add_argument("--api", choices=("realtime", "live"), default="realtime",
+                      help="realtime (default) or live (GPT-Live: connect on demand, a delegated tool call)")
     demo.set_defaults(func=_demo)
     _token_server_parser(sub)
     _diagnostics(sub)

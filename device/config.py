@@ -67,6 +67,8 @@ class RealtimeConfig:
     api: str = "realtime"
     #: Live: seconds without speech either way before the billed session is closed.
     idle_close: float = 30.0
+    #: Live: the Responses model the voice model delegates tool work to (delegation.responses.model).
+    delegation_model: str = "gpt-5-mini"
 
 
 #: [realtime] url and model when api = "live" and the config names none (issue 14).
@@ -297,6 +299,9 @@ class _Reader:
             return rt
         from .live.models import VOICES
 
+        if rt.token_url:
+            self.fail("[realtime] token_url", "GPT-Live issues no client secrets; remove token_url "
+                      "(the device holds the key) or use api = \"realtime\"")
         if rt.voice not in VOICES:
             self.fail("[realtime] voice", f"{rt.voice!r} is not a GPT-Live voice; use one of {', '.join(sorted(VOICES))}")
         return replace(rt, url=table.get("url", LIVE_URL), model=table.get("model", LIVE_MODEL))
@@ -325,6 +330,9 @@ class _Reader:
         table = self.section("turns", ("mode", "silence_ms") + vad_keys)
         turns = self.fill("turns", TurnsConfig, table, TurnsConfig(), skip=("vad",))
         turns = replace(turns, mode=self.choice("turns", "mode", str(turns.mode), TurnMode))
+        if turns.mode is TurnMode.CONTINUOUS:   # chosen by [realtime] api = "live", not a Realtime mode
+            self.fail("[turns] mode", "\"continuous\" is what GPT-Live uses by itself; for the Realtime API use "
+                      "server_vad, local_vad or push_to_talk (or set [realtime] api = \"live\")")
         self.within("[turns] silence_ms", turns.silence_ms, 100, 10_000, " ms")
         vad_table = {k[4:]: v for k, v in table.items() if k.startswith("vad_")}
         vad = self.fill("turns", VadSettings, vad_table, VadSettings(), prefix="vad_")

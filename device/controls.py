@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from hardware.gestures import Gesture, GestureEvent
 
@@ -31,6 +31,15 @@ class Session(Protocol):
     def interrupt(self, cause: str) -> None: ...
     @property
     def connected(self) -> bool: ...
+
+
+@runtime_checkable
+class OnDemand(Protocol):
+    """A session manager that connects on demand (GPT-Live): the button opens a session, and
+    mute is also the API's own (``session.input_audio.mute``)."""
+
+    def open_on_demand(self, reason: str) -> None: ...
+    def set_muted(self, muted: bool) -> None: ...
 
 
 class Controls:
@@ -65,6 +74,8 @@ class Controls:
 
     def set_muted(self, muted: bool) -> None:
         self.turns.muted = muted
+        if isinstance(self.session, OnDemand):
+            self.session.set_muted(muted)
         if muted and self.turns.talking:
             self._drop_turn()
         self.publish("mute", {"muted": muted})
@@ -92,6 +103,10 @@ class Controls:
         turns, so a hold only interrupts the device if it is speaking."""
         if on and self.pipeline.speaking:
             self.session.interrupt("button")
+        if self.turns.mode is TurnMode.CONTINUOUS and isinstance(self.session, OnDemand):
+            if on:
+                self.session.open_on_demand("button")   # GPT-Live: the model takes the turns
+            return None
         if self.turns.mode is not TurnMode.PUSH_TO_TALK:
             if on:
                 self.turns.wake_by_button(self.pipeline.clock())   # with a wake word: listen now
@@ -121,6 +136,8 @@ class Controls:
         elif event.gesture is Gesture.HOLD_END:
             self.talk(False)
         elif event.gesture is Gesture.TAP:
+            if not self.pipeline.speaking and isinstance(self.session, OnDemand):
+                self.session.open_on_demand("button")
             self.interrupt()
         elif event.gesture is Gesture.DOUBLE_TAP:
             self.set_muted(not self.turns.muted)

@@ -138,6 +138,9 @@ class Demo:
         self.say("demo", ("interrupted after " if interrupted else "done: ")
                  + f"{m['turns']} spoken turn(s), {m['replies']} replies, {m['rotations']} rotation(s), "
                  f"{m['text_only_fallbacks']} carry-over fallback(s)")
+        return self._where_the_audio_went(interrupted)
+
+    def _where_the_audio_went(self, interrupted: bool) -> int:
         if self.speaker:
             real = self._real_speaker
             if real is None or not real.last_write or real.errors:

@@ -55,7 +55,7 @@ TURN_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 10.0, 
 SPEAKER_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
 LINK_CAUSES = ("network", "expired", "closed", "auth", "setup")
 TOOL_OUTCOMES = ("ok", "error", "timeout")
-LINK_STATES = ("starting", "connecting", "up", "backoff", "error")
+LINK_STATES = ("starting", "connecting", "up", "backoff", "error", "standby")   # standby: GPT-Live between sessions
 
 #: status key -> (metric name without pivoice_ and _total, help). Counters since start.
 STATUS_COUNTERS = {
@@ -72,12 +72,14 @@ STATUS_COUNTERS = {
     "dropped_uplink_frames": ("uplink_dropped_frames", "Microphone frames dropped while the link was down or slow"),
     "audio_bytes_up": ("uplink_audio_bytes", "Audio queued for the server (PCM16 24 kHz), bytes"),
     "audio_bytes_down": ("downlink_audio_bytes", "Reply audio received from the server (PCM16 24 kHz), bytes"),
+    "idle_closes": ("live_idle_closes", "GPT-Live sessions closed after idle_close seconds without speech"),
 }
 #: status key -> (gauge name, help); absent when the status value is None (no session).
 STATUS_GAUGES = {
     "session_age_s": ("session_age_seconds", "Age of the current Realtime session"),
     "rotation_in_s": ("session_rotation_in_seconds", "Time until the next session is opened (rotation)"),
     "next_retry_in_s": ("reconnect_in_seconds", "Time until the next connection attempt"),
+    "billed_s": ("live_billed_seconds", "GPT-Live connected seconds the server counted (billed), since start"),
 }
 
 

@@ -26,6 +26,7 @@ socket follow those events.
     error      link_up -> REST, link_down -> offline (retrying after a reload),
                device_back -> REST (link up) or offline
     any        link_down -> offline, fatal -> error, device_missing -> error (except as listed)
+    (Live)     task_running (idle, listening, speaking) -> thinking
 
 A missing microphone or speaker is an error a person must see (not "offline", which means
 the network): while one is missing, offline and REST show as error; the link and the
@@ -62,6 +63,7 @@ class Input(enum.StrEnum):
     DEVICE_MISSING = "device_missing"
     DEVICE_BACK = "device_back"
     WAKE = "wake"                 # the wake word was heard: listening at once
+    TASK_RUNNING = "task_running"   # GPT-Live: the model's speech ended, its delegated task goes on
 
 
 REST = "rest"
@@ -102,6 +104,7 @@ TRANSITIONS: dict[tuple[S, Input], S | str] = {
     **{(state, I.FATAL): S.ERROR for state in (*_ONLINE, S.OFFLINE)},
     **{(state, I.DEVICE_MISSING): S.ERROR for state in (*_ONLINE, S.OFFLINE)},
     (S.ERROR, I.DEVICE_BACK): RESUME,
+    **{(state, I.TASK_RUNNING): S.THINKING for state in (S.IDLE, S.LISTENING, S.SPEAKING)},
 }
 
 #: What the bus says -> the input it is. Kinds not here (and facts that say nothing of the
@@ -116,6 +119,8 @@ BUS_INPUTS: dict[str, Input] = {
     "reply_finished": I.REPLY_FINISHED,
     "working": I.WORKING,
     "session": I.LINK_UP,
+    "standby": I.LINK_UP,   # GPT-Live between sessions: ready, it connects when spoken to
+    "delegation_running": I.TASK_RUNNING,
     "link_down": I.LINK_DOWN,
 }
 

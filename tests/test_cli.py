@@ -32,6 +32,23 @@ def transcribe_wav(path: Path) -> str:
     return decoder.hyp().hypstr if decoder.hyp() else ""
 
 
+def test_demo_live_connects_on_demand_and_delegates_a_tool(tmp_path):
+    out = tmp_path / "said.wav"
+    result = subprocess.run([*PIVOICE, "demo", "--api", "live", "--out", str(out), "--speedup", "8"],
+                            capture_output=True, text=True, timeout=200, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout
+    assert "no session (standby, start)" in lines and "opening a session (speech)" in lines
+    assert "heard “go forward ten meters”" in lines and "said “You said: go forward ten meters.”" in lines
+    assert "tool     set_volume({\"level\": 30})" in lines and "Done. The result is volume 30." in lines
+    assert re.search(r"no session \(standby, idle\): [\d.]+ s billed", lines)
+    assert "opening a session (button)" in lines
+    assert re.search(r"session sess_\w+ live, [1-9]\d* message\(s\) of history as input", lines)
+    assert "said “Earlier you said: go forward ten meters.”" in lines
+    with wave.open(str(out)) as wav:   # what the device said, played to the end
+        assert wav.getnframes() / wav.getframerate() > 5
+
+
 def test_demo_runs_the_whole_device_through_a_rotation(tmp_path):
     out = tmp_path / "said.wav"
     result = subprocess.run([*PIVOICE, "demo", "--out", str(out), "--speedup", "8"], capture_output=True,

@@ -19,6 +19,12 @@ never hears our own voice and cancels its own reply.
 With a wake word (:class:`~device.audio.wakegate.WakeGate`), frames reach the gate only while
 it is open; the detector's verdict comes in with each frame (``wake``), time as ``now``. In
 ``push_to_talk`` a wake word opens a hands-free turn that the local VAD ends (as ``local_vad``).
+
+* ``continuous`` (GPT-Live): every frame goes up, silence included, because the model takes
+  turns itself and needs the silence (and its output is paced by the input). The VAD still
+  reports ``speech_started``/``speech_ended`` (LEDs, connect on demand, talk-over), but never
+  ``barge_in``: the model stops by itself and the conversation core decides when to flush.
+  Muted (and with ``half_duplex`` while the device speaks) the frames go up as digital silence.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class TurnMode(enum.StrEnum):
     SERVER_VAD = "server_vad"
     LOCAL_VAD = "local_vad"
     PUSH_TO_TALK = "push_to_talk"
+    CONTINUOUS = "continuous"
 
 
 class EchoGuard(enum.StrEnum):
@@ -95,6 +102,8 @@ class TurnTaker:
     def frame(self, pcm24: bytes, is_speech: bool, *, playing: bool = False, reference_db: float = -90.0,
               now: float = 0.0, wake: bool = False) -> Actions:
         """One frame (of whatever rate the caller sends: the pipeline uses 16 kHz)."""
+        if self.mode is TurnMode.CONTINUOUS:
+            return self._continuous(pcm24, is_speech, playing=playing, reference_db=reference_db)
         if self.muted:
             return Actions()
         if self.talking:
@@ -170,6 +179,19 @@ class TurnTaker:
             if local and self.turn_ms >= MIN_COMMIT_MS:
                 actions.commit = actions.respond = True
         return actions
+
+    def _continuous(self, pcm24: bytes, is_speech: bool, *, playing: bool, reference_db: float) -> Actions:
+        if self.muted or (playing and self.echo_guard is EchoGuard.HALF_DUPLEX):
+            # Muted, or half duplex while the device speaks (no echo of its own voice reaches the model).
+            self.segmenter.reset()
+            return Actions(send=self._sending([bytes(len(pcm24))]))
+        was_speaking = self.segmenter.in_speech
+        strict = playing and self.echo_guard is not EchoGuard.OFF and not was_speaking
+        if strict and not self._was_playing:
+            self.segmenter.playback_started()
+        self._was_playing = playing
+        result = self.segmenter.frame(pcm24, is_speech, strict=strict, reference_db=reference_db)
+        return Actions(send=self._sending([pcm24]), speech_started=result.started, speech_ended=result.ended)
 
     # ------------------------------------------------------------------ push-to-talk
     def press(self, held_for_ms: int) -> Actions:

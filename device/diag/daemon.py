@@ -33,7 +33,8 @@ def _local(wall: Any, fmt: str) -> str:
 
 def _link_words(s: dict[str, Any]) -> dict[str, str]:
     return {"up": "connected", "backoff": f"reconnecting in {s.get('next_retry_in_s')} s",
-            "error": "stopped: needs a fix (see last error)", "connecting": "connecting"}
+            "error": "stopped: needs a fix (see last error)", "connecting": "connecting",
+            "standby": "standby: connects when spoken to"}
 
 
 def render_status(s: dict[str, Any]) -> str:
@@ -43,6 +44,7 @@ def render_status(s: dict[str, Any]) -> str:
         ("state", f"{s.get('state')} (for {_fmt_age(s.get('state_for_s'))})"
                   + (", microphone muted" if s.get("muted") else "")),
         ("connection", _link_words(s).get(str(s.get("link")), s.get("link"))),
+        ("api", _api_line(s)),
         ("session", f"{s.get('session_id') or '-'}, age {_fmt_age(s.get('session_age_s'))}"),
         ("rotation", f"in {_fmt_age(s.get('rotation_in_s'))} (limit in {_fmt_age(s.get('deadline_in_s'))})"
          if s.get("rotation_in_s") is not None else "-"),
@@ -61,6 +63,14 @@ def render_status(s: dict[str, Any]) -> str:
     if s.get("gpio_problem"):
         rows.append(("gpio", s["gpio_problem"]))
     return "\n".join(f"{k:<11} {v}" for k, v in rows)
+
+
+def _api_line(s: dict[str, Any]) -> str:
+    if s.get("api") != "live":
+        return "realtime (always connected)"
+    idle = s.get("idle_close_in_s")
+    return (f"live (GPT-Live, connected on demand): {s.get('billed_s')} s billed, {s.get('idle_closes')} idle "
+            f"close(s)" + (f", closes in {_fmt_age(idle)} without speech" if idle is not None else ""))
 
 
 def safe_status(reply: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ The API key is never printed; its presence and the server's verdict on it are.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import socket
@@ -15,6 +16,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from .. import config as cfg
@@ -99,6 +101,8 @@ async def _handshake(config: cfg.Config) -> Check:
 
     rt = config.realtime
     key = cfg.api_key() or _key_file()
+    if rt.api == "live":
+        return await _live_handshake(config, key)
     try:
         conn = await RealtimeConnection.open(Endpoint(url=rt.url, model=rt.model, dialect=rt.dialect, api_key=key),
                                              open_timeout_s=10, ping_interval_s=None)
@@ -109,6 +113,36 @@ async def _handshake(config: cfg.Config) -> Check:
     limit = f", session limit {session.expires_at - time.time():.0f} s" if session and session.expires_at else ""
     return Check("realtime", "PASS", f"WebSocket handshake ok: session {session.id if session else '?'}, "
                  f"model {session.model if session else rt.model}{limit}")
+
+
+async def _live_handshake(config: cfg.Config, key: str) -> Check:
+    """GPT-Live: session.start -> session.started, then session.close at once (a few billed seconds)."""
+    from ..live.connection import LiveConnection, LiveEndpoint
+    from ..live.events import SessionClose
+    from ..live.models import SessionConfig
+
+    rt = config.realtime
+    try:
+        conn = await LiveConnection.open(LiveEndpoint(url=rt.url, model=rt.model, api_key=key),
+                                         SessionConfig.build(model=rt.model, voice=rt.voice),
+                                         open_timeout_s=10, ping_interval_s=None)
+    except PivoiceError as exc:
+        return Check("live", "FAIL", str(exc).split(" (")[0], exc.fix)
+    session = conn.session
+    with contextlib.suppress(PivoiceError, OSError):   # TimeoutError is an OSError
+        await conn.send(SessionClose())
+        async with asyncio.timeout(5):
+            await _until_closed(conn)
+    await conn.close()
+    limit = f", session limit {session.expires_at - time.time():.0f} s" if session and session.expires_at else ""
+    return Check("live", "PASS", f"GPT-Live handshake ok: session {session.id if session else '?'}, "
+                 f"model {session.model if session else rt.model}{limit}")
+
+
+async def _until_closed(conn: Any) -> None:
+    """Read to ``session.closed``: the usage is final only then."""
+    async for _ in conn:
+        pass
 
 
 def _key_file() -> str:

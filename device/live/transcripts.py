@@ -79,6 +79,10 @@ class TranscriptGrouper:
         return [self._close(role) for role, turn in sorted(self._open.items(), key=lambda kv: kv[1].start_ms)
                 if now_ms - turn.end_ms >= self._gap(role)]
 
+    def close(self, role: str) -> list[Turn]:
+        """``role``'s open turn, closed now (the device knows it is over: its audio ended)."""
+        return [self._close(role)] if role in self._open else []
+
     def flush(self) -> list[Turn]:
         """Every open turn (the session ended)."""
         return [self._close(role) for role, _ in sorted(self._open.items(), key=lambda kv: kv[1].start_ms)]

@@ -66,6 +66,9 @@ class LiveSimOptions:
     #: Context window in tokens, for ``context_window.usage_ratio`` (NOT FOUND).
     context_tokens: int = 32000
     ping_interval_s: float | None = 20.0
+    #: Answer a general ``session.thinking.append`` that carries the device's typed turn
+    #: (``pivoice say`` on Live) as if the person had said it.
+    answer_typed: bool = True
     seed: int | None = None
 
 
@@ -226,6 +229,10 @@ class LiveSimSession:
 
     async def _on_session_thinking_append(self, event: ev.ThinkingAppend) -> None:
         await self._appended(event, ev.ThinkingAppended)
+        from ..live.conversation import TYPED_TURN
+        if self.options.answer_typed and event.delegation_id is None and event.content.startswith(TYPED_TURN):
+            await self._answer({"type": "input_text", "text": event.content[len(TYPED_TURN):]})
+            return
         self.items.append({"type": "message", "role": "system", "content": [{"type": "input_text",
                                                                              "text": event.content}]})
 
@@ -282,9 +289,12 @@ class LiveSimSession:
             span = (end_ms - onset) / len(words)
             await self.send(self.event(ev.InputTranscriptDelta, delta=(" " if n else "") + word,
                                        start_ms=int(onset + n * span), end_ms=int(onset + (n + 1) * span)))
-        self.items.append({"type": "message", "role": "user",
-                           "content": [{"type": "input_text", "text": " ".join(words)}]})
-        reply = replies.decide(self.items, self.tools(), heard_s=len(segment) / BYTES_PER_MS / 1000)
+        await self._answer({"type": "input_text", "text": " ".join(words)}, heard_s=len(segment) / BYTES_PER_MS / 1000)
+
+    async def _answer(self, part: dict[str, Any], heard_s: float = 0.0) -> None:
+        """The person's turn (``part``) joins the conversation; the model answers or delegates."""
+        self.items.append({"type": "message", "role": "user", "content": [part]})
+        reply = replies.decide(self.items, self.tools(), heard_s=heard_s)
         self.counts["replies"] += 1
         if reply.calls:
             await self.delegations.delegate(reply.calls[0])

@@ -19,9 +19,27 @@ def run(taker, pcm16k=ROOM, playing=False, reference_db=-90.0):
 
 def test_silence_sends_nothing_in_any_mode():
     for mode in TurnMode:
+        if mode is TurnMode.CONTINUOUS:
+            continue   # GPT-Live: the silence is the point (below)
         taker = TurnTaker(mode)
         acts = run(taker, silence16k(5000))
         assert not any(acts) and taker.bytes_sent == 0
+
+
+def test_continuous_sends_every_frame_reports_speech_and_never_barges_in():
+    taker = TurnTaker(TurnMode.CONTINUOUS)
+    fr = frames(ROOM)
+    acts = [taker.frame(a, s, playing=n > 100, reference_db=-60.0) for n, (a, _, s) in enumerate(fr)]
+    assert [a.send for a in acts] == [[a24] for a24, _, _ in fr]          # all of it, silence included
+    assert sum(a.speech_started for a in acts) == 1 and sum(a.speech_ended for a in acts) == 1
+    assert not any(a.barge_in or a.commit or a.respond or a.clear for a in acts)
+    taker.muted = True
+    muted = run(taker)
+    assert all(a.send == [bytes(len(a24))] for a, (a24, _, _) in zip(muted, fr))   # digital silence only
+    assert not any(a.speech_started for a in muted)
+    half = TurnTaker(TurnMode.CONTINUOUS, echo_guard=EchoGuard.HALF_DUPLEX)
+    acts = [half.frame(a, s, playing=True, reference_db=-20.0) for a, _, s in fr]
+    assert all(a.send == [bytes(len(a24))] and not a.speech_started for a, (a24, _, _) in zip(acts, fr))
 
 
 def test_preroll_holds_the_onset_and_speech_is_sent_once():

@@ -122,15 +122,39 @@ class Device:
 
 
 @pytest.fixture
-async def device_factory(simulator_factory, tmp_path):
+async def live_simulator_factory():
+    """The built-in GPT-Live simulator on loopback (``pivoice simulator --api live``)."""
+    from device.simulator.live_server import LiveSimulator
+    from device.simulator.live_session import LiveSimOptions
+
+    started: list[LiveSimulator] = []
+
+    async def start(**options) -> LiveSimulator:
+        options.setdefault("seed", 1)
+        options.setdefault("ping_interval_s", None)
+        sim = await LiveSimulator(LiveSimOptions(**options)).start()
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        await sim.stop()
+
+
+@pytest.fixture
+async def device_factory(simulator_factory, live_simulator_factory, tmp_path):
     running: list[Device] = []
 
-    async def start(*, sim_options: dict | None = None, realtime: dict | None = None, turns: dict | None = None,
+    async def start(*, api: str = "realtime", sim_options: dict | None = None, realtime: dict | None = None, turns: dict | None = None,
                     tools: list | None = None, key: Callable[[], str] | str = "test-key", speed: float = 1.0,
                     manager: Options | None = None, notifier=None, wait_ready: bool = True,
                     mic_present: bool = True, speaker_present: bool = True, device_token: str = "",
                     metrics: str = "") -> Device:
-        sim = await simulator_factory(**(sim_options or {}))
+        if api == "live":
+            sim = await live_simulator_factory(**(sim_options or {}))
+            realtime = {"api": "live", "model": "gpt-live-1", **(realtime or {})}
+        else:
+            sim = await simulator_factory(**(sim_options or {}))
         data = {"realtime": {"model": "gpt-realtime", **(realtime or {})}, "turns": turns or {},
                 "audio": {"backend": "simulated"}, "gpio": {"pin_factory": "mock", "button_pin": 17, "led_pins": [18]},
                 "control": {"socket": str(tmp_path / f"control{len(running)}.sock")}, "tools": tools or [],

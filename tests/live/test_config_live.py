@@ -24,7 +24,14 @@ def test_live_brings_its_own_url_and_model_unless_set():
     ({"api": "live", "voice": "robot"}, "[realtime] voice"),
     ({"idle_close": 0}, "[realtime] idle_close"),
     ({"idle_close": "soon"}, "[realtime] idle_close"),
+    ({"api": "live", "token_url": "https://home.lan/token"}, "[realtime] token_url"),
 ])
 def test_bad_live_settings_name_the_key(table, key):
     with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
         parse({"realtime": table}, source="/etc/pivoice/config.toml")
+
+
+def test_the_continuous_turn_mode_is_not_a_realtime_setting():
+    with pytest.raises(ConfigError, match=r"\[turns\] mode.*api = \"live\""):
+        parse({"turns": {"mode": "continuous"}})
+    assert parse({"realtime": {"api": "live", "delegation_model": "gpt-5"}}).realtime.delegation_model == "gpt-5"
