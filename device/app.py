@@ -45,14 +45,13 @@ from .bus import BusEvent, EventBus
 from .commands import control_commands
 from .control import ControlServer
 from .controls import Controls
-from .errors import AudioDeviceError
+from .errors import AudioDeviceError, ConfigError
 from .hwfactory import Hardware, real_hardware
 from .ledview import follow_state
 from .live import wiring as live
 from .live.conversation import LiveConversation
 from .live.manager import LiveOptions, LiveSessionManager
 from .notify import Notifier, health_problems, report_to_systemd
-from .redact import scrub_url
 from .realtime.backoff import backoff
 from .realtime.carryover import History
 from .realtime.connection import Endpoint
@@ -60,6 +59,7 @@ from .realtime.conversation import RealtimeConversation
 from .realtime.manager import Options, SessionManager
 from .realtime.secrets import fetch_client_secret
 from .realtime.session import SessionSettings, TurnDetection
+from .redact import scrub_url
 from .state import DeviceState
 from .statemachine import StateMachine
 from .tools.box import ToolBox
@@ -97,8 +97,6 @@ class App:
         self.pipeline = AudioPipeline(self.turns, prebuffer_ms=config.audio.prebuffer_ms, canceller=canceller,
                                       wake=build.wake_detector(config.wake))
         self.pipeline.on_wake = self._wake_heard
-        self.conversation = RealtimeConversation(server_interrupts=config.turns.mode is TurnMode.SERVER_VAD,
-                                                 history=History(), carry_turns=config.realtime.carry_turns)
         self.tools = ToolBox()
         self.conversation: RealtimeConversation | LiveConversation
         self.manager: SessionManager | LiveSessionManager
@@ -198,7 +196,8 @@ class App:
             "audio_bytes_up": self.conversation.stats.bytes_up, "audio_bytes_down": self.conversation.stats.bytes_down,
             "metrics": self.metrics.where(),
             "audio_problem": self.audio_problem, "gpio_problem": self.gpio_problem,
-            "microphone": self._device_line("microphone", self.mic), "speaker": self._device_line("speaker", self.speaker),
+            "microphone": self._device_line("microphone", self.mic),
+            "speaker": self._device_line("speaker", self.speaker),
             "config": self.config.source,
             "api_key": ("short-lived secrets from the token server" if self.config.realtime.token_url else
                         "set" if self.api_key() else "not needed" if self.config.realtime.simulator else "missing"),
@@ -232,7 +231,8 @@ class App:
         s = self.manager.status()
         parts = [str(self.machine.state)]
         if s["link"] == "up" and s["rotation_in_s"] is not None:
-            parts.append(f"session {s['session_id']} age {s['session_age_s']:.0f}s, rotation in {s['rotation_in_s']:.0f}s")
+            parts.append(f"session {s['session_id']} age {s['session_age_s']:.0f}s, "
+                         f"rotation in {s['rotation_in_s']:.0f}s")
         elif s["link"] == "up":
             parts.append(f"GPT-Live session {s['session_id']} age {s['session_age_s']:.0f}s, "
                          f"idle close in {s['idle_close_in_s'] or 0:.0f}s")
@@ -287,7 +287,7 @@ class App:
         self.notifier.reloading()
         try:
             new = cfg.load(path)
-        except cfg.ConfigError as exc:
+        except ConfigError as exc:
             logger.error("reload failed, keeping the running config: %s", exc)
             self.publish("error", {"error": str(exc), "fatal": False})
             self.notifier.notify(f"READY=1\nSTATUS={self.status_line()}")
@@ -350,7 +350,8 @@ class App:
         self.gpio_problem = problem
         delays = lambda: backoff(base_s=0.5, cap_s=10.0)  # noqa: E731
         tasks = [
-            tg.create_task(keep_open(self.mic, delays=delays, on_problem=self._audio_trouble("microphone")), name="mic"),
+            tg.create_task(keep_open(self.mic, delays=delays, on_problem=self._audio_trouble("microphone")),
+                           name="mic"),
             tg.create_task(keep_open(self.speaker, delays=delays, on_problem=self._audio_trouble("speaker")),
                            name="speaker"),
             tg.create_task(follow_state(self.bus, LedAnimator(leds)), name="leds"),

@@ -14,9 +14,18 @@ import asyncio
 import logging
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .errors import PivoiceError
+
+if TYPE_CHECKING:
+    from .config import Config
+
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+CONFIG_HELP = "config file (default $PIVOICE_CONFIG or /etc/pivoice/config.toml)"
 
 
 def _simulator(args: argparse.Namespace) -> int:
@@ -29,7 +38,8 @@ def _simulator(args: argparse.Namespace) -> int:
     options = SimulatorOptions(dialect=Dialect.parse(args.dialect, key="--dialect"),
                                session_limit_s=args.session_limit, api_keys=keys, speedup=args.speedup,
                                quirks=not args.no_quirks,
-                               http_port=args.http_port if args.http_port is not None else (args.port + 1 if args.port else 0))
+                               http_port=(args.http_port if args.http_port is not None
+                                          else (args.port + 1 if args.port else 0)))
     try:
         asyncio.run(serve_forever(options, args.host, args.port))
     except KeyboardInterrupt:
@@ -76,7 +86,7 @@ def _live_simulator(args: argparse.Namespace, keys: frozenset[str]) -> int:
     return 0
 
 
-def _token_server_parser(sub: argparse._SubParsersAction) -> None:
+def _token_server_parser(sub: SubParsers) -> None:
     from .tokenserver import DEFAULT_TOKENS_FILE, DEFAULT_UPSTREAM
 
     p = sub.add_parser("token-server", help="hand devices short-lived Realtime secrets (run on a home server)")
@@ -114,7 +124,7 @@ def _run(args: argparse.Namespace) -> int:
     return run(args.config, verbose=args.verbose)
 
 
-def _load(args: argparse.Namespace):  # noqa: ANN202 - the config for diagnostics
+def _load(args: argparse.Namespace) -> Config:
     from . import config as cfg
 
     return cfg.load(args.config)
@@ -122,7 +132,7 @@ def _load(args: argparse.Namespace):  # noqa: ANN202 - the config for diagnostic
 
 def _socket(args: argparse.Namespace) -> str:
     if args.socket:
-        return args.socket
+        return str(args.socket)
     from . import config as cfg
 
     try:
@@ -150,7 +160,7 @@ def _say(args: argparse.Namespace) -> int:
     return daemon.say(_socket(args), " ".join(args.text), wait=not args.no_wait, timeout_s=args.timeout)
 
 
-def _control(cmd: str, **fixed: Any):  # noqa: ANN202 - an argparse handler
+def _control(cmd: str, **fixed: Any) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         from .diag import daemon
 
@@ -212,14 +222,15 @@ def _logs(args: argparse.Namespace) -> int:
     return logs.logs(follow=args.follow, lines=args.lines, since=args.since, priority=args.priority, as_json=args.json)
 
 
-def _diagnostics(sub: argparse._SubParsersAction) -> None:
+def _diagnostics(sub: SubParsers) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", help="config file (default $PIVOICE_CONFIG or /etc/pivoice/config.toml)")
+    common.add_argument("--config", metavar="PATH", help=CONFIG_HELP)
     common.add_argument("--socket", metavar="PATH", help="the daemon's control socket (default from the config)")
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = sub.add_parser("status", parents=[common, as_json], help="the running daemon: state, session, counters, last error")
+    p = sub.add_parser("status", parents=[common, as_json],
+                       help="the running daemon: state, session, counters, last error")
     p.set_defaults(func=_status)
     p = sub.add_parser("events", parents=[common, as_json], help="the daemon's live event stream")
     p.add_argument("--kinds", metavar="K1,K2", help="only these kinds (state, reply, heard, error, tool, session, ...)")
@@ -237,7 +248,8 @@ def _diagnostics(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("talk", parents=[common], help="push-to-talk from the shell: start a turn (--off ends it)")
     p.add_argument("--off", action="store_true", help="end the turn: the device answers")
     p.set_defaults(func=_control("talk"))
-    p = sub.add_parser("new-conversation", parents=[common], help="forget the conversation: the next session starts fresh")
+    p = sub.add_parser("new-conversation", parents=[common],
+                       help="forget the conversation: the next session starts fresh")
     p.set_defaults(func=_control("new_conversation"))
     p = sub.add_parser("devices", parents=[common, as_json], help="audio devices, their rates, and which are selected")
     p.set_defaults(func=_devices)
@@ -273,13 +285,14 @@ def _diagnostics(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pivoice", description="Raspberry Pi voice device for the OpenAI Realtime API")
+    parser = argparse.ArgumentParser(prog="pivoice",
+                                     description="Raspberry Pi voice device for the OpenAI Realtime API")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     parser.add_argument("--version", action="version", version=f"pivoice {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the device (what the systemd service runs)")
-    run.add_argument("--config", metavar="PATH", help="config file (default $PIVOICE_CONFIG or /etc/pivoice/config.toml)")
+    run.add_argument("--config", metavar="PATH", help=CONFIG_HELP)
     run.set_defaults(func=_run)
 
     sim = sub.add_parser("simulator", help="run the built-in Realtime server on this machine")
@@ -322,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     from .redact import scrub
 
     try:
-        return args.func(args)
+        code: int = args.func(args)
+        return code
     except DaemonUnreachable as exc:
         print(f"pivoice: {exc}", file=sys.stderr)
         return 3
@@ -334,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `pivoice events | head`: the reader left, nothing to report
         sys.stderr.close()
         return 0
-    except Exception as exc:  # noqa: BLE001 - the CLI prints a message, never a traceback
+    except Exception as exc:
         logging.getLogger(__name__).debug("traceback", exc_info=True)
         print(f"pivoice: {args.command} failed: {exc.__class__.__name__}: {scrub(str(exc))[:300]} "
               "(run with -vv for details)", file=sys.stderr)

@@ -14,7 +14,10 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 from hardware.gestures import GestureTiming
 from hardware.gpio import FACTORIES, GpioSettings
@@ -33,6 +36,7 @@ from .realtime.session import DEFAULT_VOICE, REASONING_EFFORTS
 from .redact import scrub
 from .wakeconfig import WakeConfig, read_wake
 
+T = TypeVar("T", bound="DataclassInstance")
 DEFAULT_PATH = Path("/etc/pivoice/config.toml")
 DEFAULT_INSTRUCTIONS = ("You are the voice of a small speaker device. Answer briefly and warmly, "
                         "in the language the person speaks.")
@@ -107,7 +111,7 @@ class HttpToolConfig:
     description: str
     url: str
     timeout: float = 5.0
-    parameters: dict = field(default_factory=lambda: {"type": "object", "properties": {}})
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
 
 
 @dataclass(frozen=True)
@@ -160,11 +164,13 @@ def load(path: str | Path | None = None) -> Config:
         raise ConfigError(f"{file} is not UTF-8 text (byte {exc.start} cannot be decoded)",
                           fix="save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`) and send SIGHUP or restart") from None
     except IsADirectoryError:
-        raise ConfigError(f"config file {file} is a directory", fix="point --config / PIVOICE_CONFIG at a file") from None
+        raise ConfigError(f"config file {file} is a directory",
+                          fix="point --config / PIVOICE_CONFIG at a file") from None
     except FileNotFoundError:
         if required:
             raise ConfigError(f"config file {file} does not exist",
-                              fix="create it (install.sh writes the default) or point --config / PIVOICE_CONFIG at one") from None
+                              fix="create it (install.sh writes the default) or point --config / "
+                                  "PIVOICE_CONFIG at one") from None
         return Config()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {file}: {exc.strerror}",
@@ -201,12 +207,12 @@ class _Reader:
             if key not in self.SECTIONS:
                 self.fail(f"[{key}]", f"unknown section; known: {', '.join(self.SECTIONS)}")
 
-    def fail(self, key: str, why: str, fix: str | None = None) -> None:
+    def fail(self, key: str, why: str, fix: str | None = None) -> NoReturn:
         # Values are echoed to help the admin, but never anything shaped like a key.
         raise ConfigError(scrub(f"{self.source}: {key}: {why}"), fix=fix)
 
     def section(self, name: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-        table = self.data.get(name, {})
+        table: dict[str, Any] = self.data.get(name, {})
         if not isinstance(table, dict):
             self.fail(f"[{name}]", "must be a table")
         for key in table:
@@ -240,8 +246,8 @@ class _Reader:
         if not low <= value <= high:
             self.fail(key, f"{value!r} is out of range: use {low:g} to {high:g}{unit}")
 
-    def fill(self, section: str, cls: type, table: dict[str, Any], defaults: Any, skip: tuple[str, ...] = (),
-             prefix: str = "") -> Any:
+    def fill(self, section: str, cls: type, table: dict[str, Any], defaults: T, skip: tuple[str, ...] = (),
+             prefix: str = "") -> T:
         """Read the plain fields of a settings dataclass from one table."""
         values = {}
         for f in fields(cls):
@@ -277,7 +283,8 @@ class _Reader:
         if not rt.simulator:  # the built-in simulator does not use the URL
             self.check("[realtime] url", configcheck.url_problem(rt.url, ("ws", "wss")))
         if rt.reasoning_effort not in REASONING_EFFORTS:
-            self.fail("[realtime] reasoning_effort", f"{rt.reasoning_effort!r} is not one of {', '.join(REASONING_EFFORTS)}")
+            self.fail("[realtime] reasoning_effort",
+                      f"{rt.reasoning_effort!r} is not one of {', '.join(REASONING_EFFORTS)}")
         if rt.token_url:
             self.check("[realtime] token_url", configcheck.key_in_url_problem(rt.token_url))
             self.check("[realtime] token_url", configcheck.url_problem(rt.token_url, ("http", "https")))
@@ -303,7 +310,8 @@ class _Reader:
             self.fail("[realtime] token_url", "GPT-Live issues no client secrets; remove token_url "
                       "(the device holds the key) or use api = \"realtime\"")
         if rt.voice not in VOICES:
-            self.fail("[realtime] voice", f"{rt.voice!r} is not a GPT-Live voice; use one of {', '.join(sorted(VOICES))}")
+            self.fail("[realtime] voice",
+                      f"{rt.voice!r} is not a GPT-Live voice; use one of {', '.join(sorted(VOICES))}")
         return replace(rt, url=table.get("url", LIVE_URL), model=table.get("model", LIVE_MODEL))
 
     def check(self, key: str, problem: configcheck.Problem) -> None:
@@ -357,7 +365,8 @@ class _Reader:
             if not all(isinstance(p, int) and 0 <= p <= 27 for p in pins):
                 self.fail("[gpio] led_pins", f"{pins!r}: BCM pin numbers 0-27")
             leds = LedSpec(kind=self.typed("gpio", table, "leds", str, leds.kind if leds.kind != "none" else "gpio"),
-                           pins=tuple(pins), active_high=self.typed("gpio", table, "led_active_high", bool, leds.active_high),
+                           pins=tuple(pins),
+                           active_high=self.typed("gpio", table, "led_active_high", bool, leds.active_high),
                            count=self.typed("gpio", table, "led_count", int, leds.count),
                            power_pin=leds.power_pin, power_active_high=leds.power_active_high)
         if leds.count is not None and not isinstance(leds.count, bool) and isinstance(leds.count, int):
@@ -367,7 +376,8 @@ class _Reader:
         for k in ("hold_s", "double_tap_s", "long_hold_s", "debounce_s"):
             self.within(f"[gpio] {k}", getattr(timing, k), 0, 60, " seconds")
         return GpioSettings(pin_factory=factory, button_pin=button,
-                            button_active_low=self.typed("gpio", table, "button_active_low", bool, board.button_active_low),
+                            button_active_low=self.typed("gpio", table, "button_active_low", bool,
+                                                         board.button_active_low),
                             leds=leds, brightness=self.typed("gpio", table, "brightness", float, 0.5), timing=timing)
 
     def control(self) -> ControlConfig:

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import wave
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,8 @@ class Demo:
         if self.speaker:
             real = self._real_speaker
             if real is None or not real.last_write or real.errors:
-                self.say("demo", f"could not play on {self.speaker!r}: {self.app.audio_problem or 'no audio was written'}")
+                why = self.app.audio_problem or "no audio was written"
+                self.say("demo", f"could not play on {self.speaker!r}: {why}")
                 return 1
             self.say("demo", f"played on {self.speaker!r}")
         elif _wav_frames(self.out_wav):
@@ -161,7 +163,7 @@ class Demo:
         from .errors import AudioDeviceError
 
         start = time.monotonic()
-        speaker = Speaker(self.speaker, lambda nbytes: b"")
+        speaker = Speaker(self.speaker or "default", lambda nbytes: b"")
         try:
             await asyncio.to_thread(speaker.open)
         except AudioDeviceError as exc:
@@ -170,7 +172,7 @@ class Demo:
             speaker.close()
         return None
 
-    def _speaker(self, read):  # noqa: ANN001, ANN202
+    def _speaker(self, read: Callable[[int], bytes]) -> Any:
         """The WAV file, or a real sound card when one was named (``--speaker default``)."""
         if self.speaker:
             from hardware.audio import Speaker

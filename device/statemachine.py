@@ -5,7 +5,8 @@ place that does it) turns those facts into :class:`Input` s, and the table below
 place that turns inputs into a :class:`~device.state.DeviceState`. ``REST`` means "idle, or
 muted when the microphone is muted, or error while an audio device is missing". Pairs that are
 not in the table leave the state as it is (for example the local end of speech arriving after
-the server already committed the turn). Every change goes through :meth:`StateMachine._set`, which logs ``state A -> B`` and
+the server already committed the turn). Every change goes through :meth:`StateMachine._set`,
+which logs ``state A -> B`` and
 publishes a ``state`` event on the bus; LEDs, the watchdog's status line and the control
 socket follow those events.
 

@@ -16,10 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import AudioDeviceError
-
 from . import cards, quiet
 from .bridge import LoopBridge
+from .errors import AudioDeviceError
 
 logger = logging.getLogger(__name__)
 RATES = (48000, 44100, 32000, 24000, 22050, 16000, 96000)
@@ -31,7 +30,8 @@ def _pyaudio() -> Any:
         import pyaudio
     except ImportError:
         raise AudioDeviceError("PyAudio is not installed",
-                               fix="apt install portaudio19-dev, then pip install pyaudio (install.sh does both)") from None
+                               fix="apt install portaudio19-dev, then pip install pyaudio "
+                                   "(install.sh does both)") from None
     return pyaudio
 
 
@@ -59,12 +59,13 @@ def find_device(pa: Any, name: str, *, output: bool) -> DeviceInfo:
     kind = "output" if output else "input"
     usable = [d for d in list_devices(pa) if (d.max_output_channels if output else d.max_input_channels) > 0]
     if name.startswith(cards.PREFIX):
-        return cards.find(usable, name[len(cards.PREFIX):], kind=kind)[0]
+        found: DeviceInfo = cards.find(usable, name[len(cards.PREFIX):], kind=kind)[0]
+        return found
     if name == "default":
         try:
             info = pa.get_default_output_device_info() if output else pa.get_default_input_device_info()
             return next(d for d in usable if d.index == info["index"])
-        except (OSError, IOError, StopIteration):
+        except (OSError, StopIteration):
             pass
     exact = [d for d in usable if d.name == name]
     matches = exact or [d for d in usable if name.lower() in d.name.lower()]
@@ -87,13 +88,14 @@ def negotiate(pa: Any, device: DeviceInfo, *, output: bool, preferred_rate: int 
     pyaudio = _pyaudio()
     max_ch = device.max_output_channels if output else device.max_input_channels
     rates = [r for r in (preferred_rate, device.default_rate, *RATES) if r]
-    for channels in [c for c in ((channels,) if channels else (1, 2)) if c <= max_ch]:
+    for count in [c for c in ((channels,) if channels else (1, 2)) if c <= max_ch]:
         for rate in dict.fromkeys(rates):
-            kwargs = dict(rate=rate, output_device=device.index, output_channels=channels, output_format=pyaudio.paInt16) \
-                if output else dict(rate=rate, input_device=device.index, input_channels=channels, input_format=pyaudio.paInt16)
+            side = "output" if output else "input"
+            kwargs = {"rate": rate, f"{side}_device": device.index, f"{side}_channels": count,
+                      f"{side}_format": pyaudio.paInt16}
             try:
                 if pa.is_format_supported(**kwargs):
-                    return rate, channels
+                    return rate, count
             except ValueError:
                 continue
     raise AudioDeviceError(f"{device.name!r} accepts none of the rates {sorted(set(rates))} as 16-bit mono or stereo")
@@ -333,6 +335,6 @@ async def keep_open(device: Any, *, delays: Callable[[], Any], check_s: float = 
                 await asyncio.sleep(check_s)
         finally:
             device.close()
-        problem = AudioDeviceError(f"audio device {device.device_name!r} stopped (unplugged?); reopening")
-        logger.error("%s", problem)
-        on_problem(problem)
+        stopped = AudioDeviceError(f"audio device {device.device_name!r} stopped (unplugged?); reopening")
+        logger.error("%s", stopped)
+        on_problem(stopped)

@@ -88,7 +88,7 @@ class AudioPipeline:
         #: told when the wake word is heard (the app publishes "wake" on the bus)
         self.on_wake: WakeHook | None = None
         #: told when reply audio is queued (the speaker resumes a paused stream)
-        self.wake_speaker: Callable[[], None] = lambda: None  # noqa: E731
+        self.wake_speaker: Callable[[], None] = lambda: None
         self.vad = vad or WebRtcVad(turns.segmenter.settings.aggressiveness)
         self.prebuffer_ms = prebuffer_ms
         self.max_playback_ms = max_playback_ms

@@ -17,7 +17,8 @@ def to_mono(pcm: bytes, channels: int) -> np.ndarray:
     if channels == 1:
         return samples
     frames = samples[: len(samples) - len(samples) % channels].reshape(-1, channels)
-    return frames.mean(axis=1, dtype=np.float32).astype(np.int16)
+    mono: np.ndarray = frames.mean(axis=1, dtype=np.float32).astype(np.int16)
+    return mono
 
 
 class StreamResampler:
@@ -31,13 +32,14 @@ class StreamResampler:
     def process(self, samples: np.ndarray, *, last: bool = False) -> np.ndarray:
         if self._stream is None:
             return samples
-        return self._stream.resample_chunk(samples, last=last)
+        out: np.ndarray = self._stream.resample_chunk(samples, last=last)
+        return out
 
     def flush(self) -> np.ndarray:
         """The samples still inside the filter (the end of a stream), then start afresh."""
         if self._stream is None:
             return np.zeros(0, np.int16)
-        tail = self._stream.resample_chunk(np.zeros(0, np.int16), last=True)
+        tail: np.ndarray = self._stream.resample_chunk(np.zeros(0, np.int16), last=True)
         self._stream.clear()
         return tail
 

@@ -17,8 +17,8 @@ import json
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 

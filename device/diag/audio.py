@@ -10,7 +10,8 @@ import asyncio
 import json
 import math
 import wave
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypedDict
 
 import numpy as np
 import soxr
@@ -28,6 +29,16 @@ from ..errors import AudioDeviceError
 CLIP_LEVEL = 32000
 
 
+class _Row(TypedDict):
+    index: int
+    name: str
+    inputs: int
+    outputs: int
+    default_rate: int
+    input_rates: list[int]
+    output_rates: list[int]
+
+
 def _pa() -> Any:
     return hw._pyaudio().PyAudio()
 
@@ -36,14 +47,15 @@ def devices(config: Config, *, as_json: bool) -> int:
     pa = _pa()
     try:
         found = hw.list_devices(pa)
-        rows = []
+        rows: list[_Row] = []
         for d in found:
             rates_in = _rates(pa, d, output=False) if d.max_input_channels else []
             rates_out = _rates(pa, d, output=True) if d.max_output_channels else []
-            rows.append({"index": d.index, "name": d.name, "inputs": d.max_input_channels, "outputs": d.max_output_channels,
-                         "default_rate": d.default_rate, "input_rates": rates_in, "output_rates": rates_out})
+            rows.append(_Row(index=d.index, name=d.name, inputs=d.max_input_channels, outputs=d.max_output_channels,
+                             default_rate=d.default_rate, input_rates=rates_in, output_rates=rates_out))
         selected = {}
-        for kind, name, output in (("input", config.audio.input_device, False), ("output", config.audio.output_device, True)):
+        wanted = (("input", config.audio.input_device, False), ("output", config.audio.output_device, True))
+        for kind, name, output in wanted:
             try:
                 d = hw.find_device(pa, name, output=output)
                 rate, channels = hw.negotiate(pa, d, output=output)
@@ -103,7 +115,7 @@ def _db(x: float) -> float:
     return 20 * math.log10(max(x, 1e-9))
 
 
-async def _capture(device: str, seconds: float, on_period) -> tuple[int, int]:  # noqa: ANN001
+async def _capture(device: str, seconds: float, on_period: Callable[[bytes, int, int], None]) -> tuple[int, int]:
     done = asyncio.Event()
     state = {"bytes": 0}
     mic: hw.Microphone
@@ -120,7 +132,7 @@ async def _capture(device: str, seconds: float, on_period) -> tuple[int, int]:  
     mic.open()
     try:
         await asyncio.wait_for(done.wait(), seconds + 5)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise AudioDeviceError(f"the microphone {device!r} delivered no audio for {seconds + 5:.0f} s") from None
     finally:
         mic.close()
@@ -186,7 +198,8 @@ def mic_test(config: Config, *, seconds: float, device: str | None, save: str | 
         if window.samples >= rate * channels // 4 and not as_json:  # a meter line every 250 ms of audio
             bar = "#" * max(0, int((window.rms_db + 60) / 2))
             print(f"rms {window.rms_db:6.1f} dBFS  peak {window.peak_db:6.1f} dBFS  "
-                  f"speech {'yes' if window.speech * 2 > window.frames else ' no'}  |{bar:<30}|  {probe.line()}", flush=True)
+                  f"speech {'yes' if window.speech * 2 > window.frames else ' no'}  |{bar:<30}|  {probe.line()}",
+                  flush=True)
             window.reset()
 
     try:
@@ -214,7 +227,8 @@ def mic_test(config: Config, *, seconds: float, device: str | None, save: str | 
         print(f"{name}: {rate} Hz, {channels} ch; rms {result['rms_dbfs']} dBFS, peak {result['peak_dbfs']} dBFS, "
               f"{total.clipped} clipped samples, speech in {result['speech_share']:.0%} of frames: {verdict}"
               + (f"; saved {save}" if save else "")
-              + (f"; wake word {result['wake_word']!r} heard {result['wake_detections']} time(s)" if result["wake_word"] else "")
+              + (f"; wake word {result['wake_word']!r} heard {result['wake_detections']} time(s)"
+                 if result["wake_word"] else "")
               + (f"; the echo canceller removed {result['echo_removed_db']} dB" if "echo_removed_db" in result else ""))
     return 1 if silent else 0
 
@@ -230,7 +244,7 @@ def speaker_test(config: Config, *, device: str | None, tone_hz: float, phrase: 
         what = f"the phrase {phrase!r}"
     else:
         t = np.arange(int(seconds * rate)) / rate
-        pcm = 0.5 * 32767 * np.sin(2 * np.pi * tone_hz * t)
+        pcm = (0.5 * 32767 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
         fade = min(len(t), rate // 50)
         pcm[:fade] *= np.linspace(0, 1, fade)
         pcm[-fade:] *= np.linspace(1, 0, fade)

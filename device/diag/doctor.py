@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ class Check:
     fix: str = ""
 
 
-def _run(*cmd: str, timeout: float = 5.0) -> subprocess.CompletedProcess | None:
+def _run(*cmd: str, timeout: float = 5.0) -> subprocess.CompletedProcess[str] | None:
     if not shutil.which(cmd[0]):
         return None
     try:
@@ -76,20 +77,21 @@ def check_network(config: cfg.Config) -> list[Check]:
     host, port = url.hostname or "", url.port or (443 if url.scheme == "wss" else 80)
     checks = []
     try:
-        addresses = sorted({a[4][0] for a in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+        addresses = sorted({str(a[4][0]) for a in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
         checks.append(Check("dns", "PASS", f"{host} -> {', '.join(addresses[:3])}"))
     except OSError as exc:
         return [Check("dns", "FAIL", f"cannot resolve {host}: {exc}", "check the network and /etc/resolv.conf")]
     if url.scheme == "wss":
         try:
-            with socket.create_connection((host, port), timeout=5) as raw:
-                with ssl.create_default_context().wrap_socket(raw, server_hostname=host) as tls:
+            with (socket.create_connection((host, port), timeout=5) as raw,
+                  ssl.create_default_context().wrap_socket(raw, server_hostname=host) as tls):
                     checks.append(Check("tls", "PASS", f"{tls.version()} to {host}, certificate valid"))
         except ssl.SSLCertVerificationError as exc:
             return checks + [Check("tls", "FAIL", f"certificate not trusted: {exc.verify_message}",
                                    "check the clock (certificates need the right date) and ca-certificates")]
         except OSError as exc:
-            return checks + [Check("tls", "FAIL", f"cannot connect to {host}:{port}: {exc}", "check the network and firewall")]
+            return checks + [Check("tls", "FAIL", f"cannot connect to {host}:{port}: {exc}",
+                                   "check the network and firewall")]
     elif host not in ("127.0.0.1", "localhost", "::1"):
         checks.append(Check("tls", "WARN", f"{config.realtime.url} is not encrypted", "use a wss:// URL"))
     checks.append(asyncio.run(_handshake(config)))
@@ -205,11 +207,13 @@ def check_gpio(config: cfg.Config) -> list[Check]:
             checks.append(Check("gpio", "FAIL", str(exc).split(" (")[0], exc.fix))
     groups = _groups_of("pivoice")
     if groups is None:
-        checks.append(Check("service user", "WARN", "no pivoice user: the service is not installed", "sudo ./install.sh"))
+        checks.append(Check("service user", "WARN", "no pivoice user: the service is not installed",
+                            "sudo ./install.sh"))
     else:
         missing = [g for g in ("audio", "gpio", "spi") if g not in groups]
         checks.append(Check("service user", "WARN" if missing else "PASS",
-                            f"pivoice is in {', '.join(sorted(groups))}" + (f"; not in {', '.join(missing)}" if missing else ""),
+                            f"pivoice is in {', '.join(sorted(groups))}"
+                            + (f"; not in {', '.join(missing)}" if missing else ""),
                             f"sudo usermod -aG {','.join(missing)} pivoice" if missing else ""))
     return checks
 
@@ -239,8 +243,9 @@ def check_service(socket_path: str) -> list[Check]:
                                 "pivoice status; pivoice logs"))
             return checks
         bad = status["state"] in ("error", "offline")
-        checks.append(Check("daemon", "WARN" if bad else "PASS", f"state {status['state']}, connection {status.get('link')}"
-                            + (f"; last error: {scrub(str(status['last_error']))}" if bad and status.get("last_error") else ""),
+        last = f"; last error: {scrub(str(status['last_error']))}" if bad and status.get("last_error") else ""
+        checks.append(Check("daemon", "WARN" if bad else "PASS",
+                            f"state {status['state']}, connection {status.get('link')}" + last,
                             "pivoice status; pivoice logs" if bad else ""))
     except control.DaemonUnreachable as exc:
         checks.append(Check("daemon", "WARN", str(exc).split(";")[0], "sudo systemctl start pivoice"))
@@ -266,7 +271,8 @@ def check_metrics(config: cfg.Config) -> Check:
             families = {f.name: f for f in text_string_to_metric_families(response.read().decode("utf-8", "replace"))}
     except (OSError, ValueError) as exc:
         return Check("metrics", "WARN", f"{url} does not answer: {getattr(exc, 'reason', exc)}",
-                     "is pivoice running (pivoice status shows the metrics URL)? `pivoice logs` says why it is not serving")
+                     "is pivoice running (pivoice status shows the metrics URL)? "
+                     "`pivoice logs` says why it is not serving")
     if "pivoice_state" not in families:
         return Check("metrics", "WARN", f"{url} answers, but not with pivoice's metrics",
                      "another program uses the port: change [metrics] listen and restart pivoice")
@@ -293,8 +299,10 @@ def check_power() -> Check:
     if result is None or "=" not in result.stdout:
         return Check("power", "SKIP", "vcgencmd not present (not a Raspberry Pi)")
     flags = int(result.stdout.strip().split("=")[1], 16)
-    now = [name for bit, name in ((0, "under-voltage"), (1, "frequency capped"), (2, "throttled")) if flags & (1 << bit)]
-    past = [name for bit, name in ((16, "under-voltage"), (17, "frequency capping"), (18, "throttling")) if flags & (1 << bit)]
+    now = [name for bit, name in ((0, "under-voltage"), (1, "frequency capped"), (2, "throttled"))
+           if flags & (1 << bit)]
+    past = [name for bit, name in ((16, "under-voltage"), (17, "frequency capping"), (18, "throttling"))
+            if flags & (1 << bit)]
     if now:
         return Check("power", "FAIL", f"now: {', '.join(now)} (0x{flags:x})",
                      "use the official 5 V power supply (5.1 V, 3 A; 5 A for a Pi 5) and a short cable")
@@ -316,9 +324,11 @@ def check_clock() -> Check:
 def check_disk(path: str = "/") -> Check:
     free = shutil.disk_usage(path).free / 2**20
     if free < 100:
-        return Check("disk", "FAIL", f"{free:.0f} MB free on {path}", "free space: sudo journalctl --vacuum-size=50M; apt clean")
+        return Check("disk", "FAIL", f"{free:.0f} MB free on {path}",
+                     "free space: sudo journalctl --vacuum-size=50M; apt clean")
     if free < 500:
-        return Check("disk", "WARN", f"{free:.0f} MB free on {path}", "sudo journalctl --vacuum-size=50M; sudo apt clean")
+        return Check("disk", "WARN", f"{free:.0f} MB free on {path}",
+                     "sudo journalctl --vacuum-size=50M; sudo apt clean")
     return Check("disk", "PASS", f"{free / 1024:.1f} GB free on {path}")
 
 
@@ -327,8 +337,10 @@ def doctor(config_path: str | None, socket_path: str | None, *, as_json: bool) -
     checks = [first]
     if config is not None:
         socket_path = socket_path or config.control.socket
-        for group in (lambda: [check_key(config)], lambda: check_network(config), lambda: check_audio(config),
-                      lambda: check_handsfree(config), lambda: check_gpio(config)):
+        groups: list[Callable[[], list[Check]]] = [
+            lambda: [check_key(config)], lambda: check_network(config), lambda: check_audio(config),
+            lambda: check_handsfree(config), lambda: check_gpio(config)]
+        for group in groups:
             checks.extend(group())
     checks.extend(check_service(socket_path or cfg.ControlConfig.socket))
     if config is not None:

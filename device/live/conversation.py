@@ -338,7 +338,7 @@ class LiveConversation:
             self._ignore_stretch = True   # the model goes on talking: the rest of it is not played
         logger.info("barge-in (%s): playback flushed locally", cause)
         out: list[LiveAction] = [Publish("barge_in", {"cause": cause, "item_id": self._stretch,
-                                                      "audio_end_ms": played_ms.get(self._stretch or "", None)})]
+                                                      "audio_end_ms": played_ms.get(self._stretch or "")})]
         if cause != "voice":
             out.append(Publish("reply_finished", {"response_id": None, "interrupted": True}))
         return out
