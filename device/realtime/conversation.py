@@ -103,6 +103,7 @@ class RealtimeConversation:
         self._reply = None
         self._awaiting_reply_since = None
         self._server_hearing_since = None
+        self._drop_next_reply = False
         self._ignored.clear()
         self._received_ms.clear()
         self.transcripts.forget_session()
@@ -313,7 +314,7 @@ class RealtimeConversation:
             # The person stopped the device (or talks): the running calls still get their
             # outputs (the conversation must stay whole), but no spoken answer follows them.
             self._tools_answer = False
-        if cause not in ("voice", "server_vad", "link_lost") and reply is None and self._awaiting_reply_since:
+        if cause in ("button", "new_conversation", "wake") and reply is None and self._awaiting_reply_since:
             self._drop_next_reply = True   # an answer already asked for (after tools) is not wanted
             self._awaiting_reply_since = None
         self.stats.barge_ins += cause != "link_lost"

@@ -280,3 +280,18 @@ def test_a_rotation_between_turns_asks_for_nothing():
     conv.end_session(lost=False, now=1.0)
     first = conv.begin_session(session_id="sess_2", fresh=False, now=1.1)
     assert not any(isinstance(e, ev.ResponseCreate) for e in first)
+
+
+def test_a_forced_rotation_does_not_cancel_the_answers_that_follow():
+    """Found by the soak: a rotation cutting off a turn that awaited its reply marked the next
+    response as unwanted, and every reply after it was cancelled on arrival."""
+    conv = fresh()
+    conv.say("first", 0.0)
+    sent(conv)
+    conv.barge_in("rotation", {}, 0.5)
+    conv.end_session(lost=False, now=0.6)
+    conv.begin_session(session_id="sess_2", fresh=False, now=0.7)
+    sent(conv)
+    out = started(conv, "resp_2", now=1.0)
+    assert published(out, "response_started")
+    assert not any(isinstance(e, ev.ResponseCancel) for e in sent(conv))
