@@ -88,7 +88,10 @@ class App:
         self.machine = StateMachine(self.bus)
         self.bus.listen(self.machine.follow)
         # With an echo canceller the microphone is clean: the VAD alone decides (no echo guard).
-        canceller = build.echo_canceller(config.audio.echo_cancel)
+        # "auto" with the simulated sound card: no room, no echo path, nothing to cancel (AEC3's
+        # suppressor would only dampen a person talking over a reply).
+        simulated = config.audio.backend == "simulated" and config.audio.echo_cancel == "auto"
+        canceller = None if simulated else build.echo_canceller(config.audio.echo_cancel)
         gate = WakeGate(WakeSettings(follow_up_s=config.wake.follow_up)) if config.wake.enabled else None
         self.turns = TurnTaker(live.turn_mode(config), config.turns.vad, server_silence_ms=config.turns.silence_ms,
                                echo_guard=EchoGuard.OFF if canceller is not None else config.audio.echo_guard,
