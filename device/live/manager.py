@@ -25,27 +25,25 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..audio.pipeline import AudioPipeline
-from ..audio.turns import Actions as TurnActions
-from ..conversation import FinishPlayback, NewConversation, Play, Publish, RunTool, StopPlayback
 from ..errors import AuthenticationError, PivoiceError, SessionExpired, link_cause, should_retry
+from ..pump import ConversationPump, ToolRunner
 from ..realtime.backoff import backoff
 from ..redact import scrub
 from . import events as ev
 from .connection import LiveConnection, LiveEndpoint
-from .conversation import CloseSession, LiveAction, LiveConversation, LiveSettings, OpenSession
+from .conversation import CloseSession, LiveConversation, LiveSettings, OpenSession
 from .sessionstate import LiveOptions, LiveStats, status_of
 
 __all__ = ["LiveOptions", "LiveSessionManager", "LiveStats"]
 
 logger = logging.getLogger(__name__)
-ToolRunner = Callable[[str, str], Awaitable[tuple[str, str]]]
 
 
-class LiveSessionManager:
+class LiveSessionManager(ConversationPump):
     def __init__(self, *, endpoint: Callable[[], LiveEndpoint], settings: Callable[[], LiveSettings],
                  conversation: LiveConversation, pipeline: AudioPipeline, run_tool: ToolRunner,
                  options: LiveOptions | None = None,
@@ -128,53 +126,15 @@ class LiveSessionManager:
         return (self.conversation.idle and not self.pipeline.speaking and not self._tool_tasks
                 and not turns.segmenter.in_speech)
 
-    # ------------------------------------------- the pipeline's listener (AudioListener)
-    def turn(self, actions: TurnActions) -> None:
-        self._execute(self.conversation.turn(actions, self.clock()))
-
-    def barged_in(self, cause: str, played_ms: dict[str, int]) -> None:
-        self._execute(self.conversation.barge_in(cause, played_ms, self.clock()))
-
-    def playback_started(self, item_id: str) -> None:
-        self._execute(self.conversation.playback_started(item_id, self.clock()))
-
-    def playback_drained(self) -> None:
-        self._execute(self.conversation.playback_drained(self.clock()))
-
-    # ------------------------------------------------------------ carrying out actions
-    def _execute(self, actions: list[LiveAction]) -> None:
-        for action in actions:
-            if isinstance(action, Play):
-                self.pipeline.play(action.item_id, action.pcm)
-            elif isinstance(action, FinishPlayback):
-                self.pipeline.finish()
-            elif isinstance(action, StopPlayback):
-                self.pipeline.interrupt(action.cause)   # comes back through barged_in()
-            elif isinstance(action, Publish):
-                self.publish(action.kind, action.data)
-            elif isinstance(action, RunTool):
-                self._start_tool(action)
-            elif isinstance(action, NewConversation):
-                self.new_conversation()
-            elif isinstance(action, OpenSession):
-                self.open_on_demand(action.reason)
-            elif isinstance(action, CloseSession):
-                self._close(action.reason)
-        if self.conversation.outbox:
-            self._outbox_ready.set()
+    def _other_action(self, action: Any) -> None:
+        if isinstance(action, OpenSession):
+            self.open_on_demand(action.reason)
+        elif isinstance(action, CloseSession):
+            self._close(action.reason)
 
     def _close(self, reason: str) -> None:
         self._close_reason = reason
         self._closing.set()
-
-    def _start_tool(self, call: RunTool) -> None:
-        async def run() -> None:
-            output, outcome = await self.run_tool(call.name, call.arguments)
-            self._execute(self.conversation.tool_finished(call.call_id, output, outcome, self.clock()))
-
-        task = asyncio.get_running_loop().create_task(run(), name=f"tool-{call.name}")
-        self._tool_tasks.add(task)
-        task.add_done_callback(self._tool_tasks.discard)
 
     # ---------------------------------------------------------------- the loop
     async def run(self) -> None:

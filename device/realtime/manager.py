@@ -34,9 +34,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from ..audio.pipeline import AudioPipeline
-from ..audio.turns import Actions as TurnActions
-from ..conversation import Action, FinishPlayback, NewConversation, Play, Publish, RunTool, StopPlayback
 from ..errors import ConnectionLost, PivoiceError, SessionExpired, link_cause, should_retry
+from ..pump import ConversationPump, ToolRunner
 from ..redact import scrub
 from . import events as ev
 from .backoff import backoff
@@ -52,10 +51,9 @@ logger = logging.getLogger(__name__)
 TICK_S = 1.0
 
 
-ToolRunner = Callable[[str, str], Awaitable[tuple[str, str]]]
 
 
-class SessionManager:
+class SessionManager(ConversationPump):
     def __init__(self, *, endpoint: Callable[[], Endpoint], settings: Callable[[], SessionSettings],
                  conversation: RealtimeConversation, pipeline: AudioPipeline, run_tool: ToolRunner,
                  options: Options | None = None, publish: Callable[[str, dict[str, Any]], None] = lambda k, d: None,
@@ -115,46 +113,8 @@ class SessionManager:
         """Stop the reply now (button, new conversation); the conversation truncates it."""
         self.pipeline.interrupt(cause)
 
-    # ------------------------------------------- the pipeline's listener (AudioListener)
-    def turn(self, actions: TurnActions) -> None:
-        self._execute(self.conversation.turn(actions, self.clock()))
-
-    def barged_in(self, cause: str, played_ms: dict[str, int]) -> None:
-        self._execute(self.conversation.barge_in(cause, played_ms, self.clock()))
-
-    def playback_started(self, item_id: str) -> None:
-        self._execute(self.conversation.playback_started(item_id, self.clock()))
-
-    def playback_drained(self) -> None:
-        self._execute(self.conversation.playback_drained(self.clock()))
-
-    # ------------------------------------------------------------ carrying out actions
-    def _execute(self, actions: list[Action]) -> None:
-        for action in actions:
-            if isinstance(action, Play):
-                self.pipeline.play(action.item_id, action.pcm)
-            elif isinstance(action, FinishPlayback):
-                self.pipeline.finish()
-            elif isinstance(action, StopPlayback):
-                self.pipeline.interrupt(action.cause)   # comes back through barged_in()
-            elif isinstance(action, Publish):
-                self.publish(action.kind, action.data)
-            elif isinstance(action, RunTool):
-                self._start_tool(action)
-            elif isinstance(action, NewConversation):
-                self.new_conversation()
-        if self.conversation.outbox:
-            self._outbox_ready.set()
-        self._progress.set()
-
-    def _start_tool(self, call: RunTool) -> None:
-        async def run() -> None:
-            output, outcome = await self.run_tool(call.name, call.arguments)
-            self._execute(self.conversation.tool_finished(call.call_id, output, outcome, self.clock()))
-
-        task = asyncio.get_running_loop().create_task(run(), name=f"tool-{call.name}")
-        self._tool_tasks.add(task)
-        task.add_done_callback(self._tool_tasks.discard)
+    def _executed(self) -> None:
+        self._progress.set()   # the conversation may have become idle: the rotation waits for that
 
     # ---------------------------------------------------------------- the loop
     async def run(self) -> None:
