@@ -83,31 +83,27 @@ class RealtimeConversation:
         first, self.carried = carry_over(self.history, self.carry_turns if not fresh else None, self.settings,
                                          self.dialect, self.model)
         self._verify_audio = bool(self.history.carried_assistant_ids()) and not fresh
-        if self._answer_again and not fresh and self.history.turns and self.history.turns[-1].role == "user":
-            first.append(ev.ResponseCreate())   # the person's last turn, carried over, still wants its answer
-            self._awaiting_reply_since = now
+        if self._answer_again and not fresh:   # the person's last turn still wants its answer
+            heard = self.history.turns and self.history.turns[-1].role == "user"
+            again = [ev.ResponseCreate()] if heard else self.transcripts.replay(server_vad=self.server_interrupts)
+            first += again
+            self._awaiting_reply_since = now if again else None
         self._answer_again = False
         return first
 
     def end_session(self, *, lost: bool, now: float) -> list[Action]:
         """Forget what only the old session knew; a lost link also cuts off the reply in flight."""
-        out: list[Action] = []
-        if lost and (self._playing or self._reply):
-            out.append(StopPlayback("link_lost"))
-        if lost and self._tools:
-            self._tools.clear()    # their outputs would go to a session that does not know them
+        out: list[Action] = [StopPlayback("link_lost")] if lost and (self._playing or self._reply) else []
         if lost:
+            self._tools.clear()    # their outputs would go to a session that does not know them
             out.extend(self._resend_unconfirmed())
         elif self._awaiting_reply_since is not None or self._server_hearing_since is not None:
             self._answer_again = True
-        self._reply = None
-        self._awaiting_reply_since = None
-        self._server_hearing_since = None
-        self._drop_next_reply = False
+        self._reply, self._awaiting_reply_since, self._server_hearing_since = None, None, None
+        self._drop_next_reply, self.session_id = False, None
         self._ignored.clear()
         self._received_ms.clear()
         self.transcripts.forget_session()
-        self.session_id = None
         return out
 
     def new_conversation(self) -> None:
@@ -139,6 +135,8 @@ class RealtimeConversation:
         out: list[Action] = []
         if actions.clear:
             self.outbox.put(ev.InputAudioClear())
+            self.transcripts.turn_answered()
+        self.transcripts.sent_audio(actions.send)
         for frame in actions.send:
             self.outbox.put(ev.InputAudioAppend.from_pcm(frame))
             self.stats.appends += 1
@@ -207,6 +205,7 @@ class RealtimeConversation:
             return []
         self._reply = Reply(event.response.id or "", now, now)
         self._awaiting_reply_since = None
+        self.transcripts.turn_answered()
         return [Publish("response_started", {"response_id": event.response.id})]
 
     def _on_audio_delta(self, event: ev.AudioDelta, now: float) -> list[Action]:

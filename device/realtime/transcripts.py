@@ -9,12 +9,16 @@ from ..conversation import Action, Publish
 from . import events as ev
 from .carryover import History
 
+#: At most this many 20 ms frames of a turn are kept for a replay (30 s).
+MAX_TURN_FRAMES = 1500
+
 
 class Transcripts:
     def __init__(self, history: History) -> None:
         self.history = history
         self._phases: dict[str, str] = {}   # item -> commentary | final_answer (this session)
         self._typed: list[ev.ItemCreate] = []   # typed turns the server has not shown yet
+        self._turn_audio: list[bytes] = []      # the awaiting turn's audio, as sent
 
     def typed(self, turn: ev.ItemCreate) -> None:
         """A typed turn (``pivoice say``) on its way; confirmed by ``conversation.item.added``."""
@@ -27,6 +31,24 @@ class Transcripts:
 
     def forget_typed(self) -> None:
         self._typed.clear()
+        self._turn_audio.clear()
+
+    def sent_audio(self, frames: list[bytes]) -> None:
+        """Audio of the turn that awaits its answer (kept until a response starts)."""
+        self._turn_audio.extend(frames)
+        del self._turn_audio[:-MAX_TURN_FRAMES]
+
+    def turn_answered(self) -> None:
+        self._turn_audio.clear()
+
+    def replay(self, *, server_vad: bool) -> list[Any]:
+        """The last turn again, as audio, for a session that never heard it (a forced rotation
+        cut it off before its transcript came back): the server's VAD ends it, or we do."""
+        frames, self._turn_audio = self._turn_audio, []
+        out: list[Any] = [ev.InputAudioAppend.from_pcm(f) for f in frames]
+        if frames and not server_vad:
+            out += [ev.InputAudioCommit(), ev.ResponseCreate()]
+        return out
 
     def forget_session(self) -> None:
         self._phases.clear()

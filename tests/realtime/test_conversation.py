@@ -295,3 +295,21 @@ def test_a_forced_rotation_does_not_cancel_the_answers_that_follow():
     out = started(conv, "resp_2", now=1.0)
     assert published(out, "response_started")
     assert not any(isinstance(e, ev.ResponseCancel) for e in sent(conv))
+
+
+def test_a_spoken_turn_cut_off_before_its_transcript_is_heard_again_as_audio():
+    """A forced rotation can come after the server committed a spoken turn but before its
+    transcript: the new session gets the turn's audio again, and answers it."""
+    for server_vad in (True, False):
+        conv = fresh(server_interrupts=server_vad)
+        frames = [bytes([i]) * 960 for i in range(5)]
+        conv.turn(Actions(send=frames, speech_started=True), 0.0)
+        conv.turn(Actions(speech_ended=True, commit=not server_vad, respond=not server_vad), 0.2)
+        conv.server_event(ev.InputAudioCommitted(item_id="u1"), 0.3)
+        sent(conv)
+        conv.end_session(lost=False, now=0.5)          # no response yet, no transcript yet
+        first = conv.begin_session(session_id="sess_2", fresh=False, now=0.6)
+        audio = [e for e in first if isinstance(e, ev.InputAudioAppend)]
+        assert [a.pcm for a in audio] == frames
+        asks = [type(e) for e in first if not isinstance(e, ev.InputAudioAppend)]
+        assert asks == ([] if server_vad else [ev.InputAudioCommit, ev.ResponseCreate])
