@@ -1,8 +1,8 @@
 """What both session managers (Realtime and GPT-Live) do with their conversation core: hear the
 pipeline (they are its listener), carry out the actions the core gives back, run tools.
 
-A manager sets ``conversation``, ``pipeline``, ``run_tool``, ``publish``, ``clock``,
-``_tool_tasks`` and ``_outbox_ready``, and may take more actions in :meth:`_other_action`.
+A manager calls ``ConversationPump.__init__`` with its parts and may take more actions in
+:meth:`_other_action`.
 """
 
 from __future__ import annotations
@@ -19,13 +19,16 @@ ToolRunner = Callable[[str, str], Awaitable[tuple[str, str]]]
 
 
 class ConversationPump:
-    conversation: Any
-    pipeline: AudioPipeline
-    run_tool: ToolRunner
-    publish: Callable[[str, dict[str, Any]], None]
-    clock: Callable[[], float]
-    _tool_tasks: set[asyncio.Task[None]]
-    _outbox_ready: asyncio.Event
+    def __init__(self, *, conversation: Any, pipeline: AudioPipeline, run_tool: ToolRunner,
+                 publish: Callable[[str, dict[str, Any]], None], clock: Callable[[], float]) -> None:
+        self.conversation = conversation
+        self.pipeline = pipeline
+        self.run_tool = run_tool
+        self.publish = publish
+        self.clock = clock
+        self._tool_tasks: set[asyncio.Task[None]] = set()
+        self._outbox_ready = asyncio.Event()   # the conversation queued events for the sender
+        pipeline.listener = self
 
     # ------------------------------------------- the pipeline's listener (AudioListener)
     def turn(self, actions: TurnActions) -> None:

@@ -50,14 +50,11 @@ class LiveSessionManager(ConversationPump):
                  publish: Callable[[str, dict[str, Any]], None] = lambda k, d: None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
                  rng: random.Random | None = None) -> None:
+        super().__init__(conversation=conversation, pipeline=pipeline, run_tool=run_tool, publish=publish,
+                         clock=clock)
         self.endpoint = endpoint
         self.settings = settings
-        self.conversation = conversation
-        self.pipeline = pipeline
-        self.run_tool = run_tool
         self.options = options or LiveOptions()
-        self.publish = publish
-        self.clock = clock
         self.wall = wall
         self.rng = rng or random.Random()
         self.stats = LiveStats()
@@ -70,10 +67,7 @@ class LiveSessionManager(ConversationPump):
         self._close_reason = "idle"
         self._again = False
         self._wake = asyncio.Event()
-        self._outbox_ready = asyncio.Event()
         self._fresh = False
-        self._tool_tasks: set[asyncio.Task[None]] = set()
-        pipeline.listener = self
 
     # ------------------------------------------------------------------ commands
     @property

@@ -60,31 +60,25 @@ class SessionManager(ConversationPump):
                  credentials: Callable[[Endpoint], Awaitable[Endpoint]] | None = None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
                  rng: random.Random | None = None) -> None:
+        super().__init__(conversation=conversation, pipeline=pipeline, run_tool=run_tool, publish=publish,
+                         clock=clock)
         self.endpoint = endpoint
         #: before each session (rotations included): e.g. a short-lived client secret for the key
         self.credentials = credentials
         self.settings = settings
-        self.conversation = conversation
-        self.pipeline = pipeline
-        self.run_tool = run_tool
         self.options = options or Options()
-        self.publish = publish
-        self.clock = clock
         self.wall = wall
         self.rng = rng or random.Random()
         self.stats = SessionStats()
         self.conn: RealtimeConnection | None = None
         self._wake = asyncio.Event()         # reload, new conversation: stop waiting
         self._rotate_now = asyncio.Event()
-        self._outbox_ready = asyncio.Event()
         self._progress = asyncio.Event()      # the conversation may have become idle
         self._fresh = False                   # next session starts without carry-over
-        self._tool_tasks: set[asyncio.Task[None]] = set()
         self._hard_deadline, self.last_delay_s = 0.0, 0.0
         self.bad_frames: dict[str, int] = {}   # frames skipped (malformed), by kind, all sessions
         #: called with every server event before the conversation sees it (diagnostics, tests)
         self.observers: list[Callable[[ev.ServerEvent], None]] = []
-        pipeline.listener = self
 
     # ------------------------------------------------------------------ commands
     @property
