@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from . import configcheck
@@ -27,9 +26,7 @@ def read_tools(self: Any, HttpToolConfig: Any) -> tuple[Any, ...]:
         self.check(f"{where} name", configcheck.tool_name_problem(entry["name"]))
         self.check(f"{where} url", configcheck.url_problem(entry["url"], ("http", "https")))
         timeout = entry.get("timeout", 5.0)
-        if (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not math.isfinite(timeout)
-                or not 0 < timeout <= 60):
-            self.fail(f"{where} timeout", "seconds, more than 0 and at most 60")
+        self.check(f"{where} timeout", configcheck.tool_timeout_problem(timeout))
         params = entry.get("parameters", {"type": "object", "properties": {}})
         if not isinstance(params, dict):
             self.fail(f"{where} parameters", "a JSON Schema object (a TOML table)")

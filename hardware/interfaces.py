@@ -21,7 +21,9 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from .gestures import GestureEvent
-from .leds import RGB
+from .leds import Leds
+
+__all__ = ["AudioCallback", "AudioDevice", "AudioSource", "Button", "Leds", "Microphone", "Speaker"]
 
 #: ``(pcm, overflowed)``: one capture period, on the event loop.
 AudioCallback = Callable[[bytes, bool], None]
@@ -61,11 +63,4 @@ class Button(Protocol):
     async def run(self) -> None:
         """Deliver gestures until cancelled; release the pin on the way out."""
 
-    def close(self) -> None: ...
-
-
-class Leds(Protocol):
-    """A set of LEDs showing one colour (0..1 per channel, before the configured brightness)."""
-
-    def set_color(self, rgb: RGB) -> None: ...
     def close(self) -> None: ...

@@ -141,10 +141,6 @@ class PlaybackBuffer:
                 self.notice("drained", None)
         return bytes(out)
 
-    def played_ms(self, item_id: str) -> int:
-        with self._lock:
-            return int(self._played.get(item_id, 0) / BYTES_PER_SAMPLE * 1000 // self.rate)
-
     def flush(self) -> dict[str, int]:
         """Barge-in: drop everything queued now; return the milliseconds played of each item
         since playback last began, in the order the speaker got them."""
