@@ -89,20 +89,19 @@ async def run_device(tmp: str) -> tuple[App, asyncio.Task, RealtimeSimulator, li
                         "control": {"socket": f"{tmp}/control.sock"}, "metrics": {"listen": "127.0.0.1:0"}})
     hardware = Hardware(microphone=lambda on_audio, bridge: SimMicrophone(on_audio, rate=16000, speed=2.0),
                         speaker=lambda read: SimSpeaker(read, speed=2.0),
-                        gpio=lambda: (SimLeds(), MockFactory(pin_class=MockPWMPin), None), mic_rate=16000)
+                        gpio=lambda: (SimLeds(), MockFactory(pin_class=MockPWMPin), None))
     app = App(config, hardware=hardware, api_key=lambda: "bench", manager_options=Options(ping_interval_s=None))
     events: list[BusEvent] = []
     sub = app.bus.subscribe(maxsize=100000)
     task = asyncio.create_task(app.run())
     await until(lambda: app.machine.state is DeviceState.IDLE and app.metrics.url is not None)
     for turn in range(3):
-        replies = app.manager.stats.replies
+        replies = app.conversation.stats.replies
         if turn % 2 == 0:
             app.mic.say(CLIP.read_bytes() + bytes(32 * 1200))
         else:
-            app.manager.say("Hello there")
-            app.publish("say", {"text": "Hello there"})
-        await until(lambda: app.manager.stats.replies > replies and not app.playback.active
+            app.manager.say("Hello there")   # publishes "say" itself
+        await until(lambda: app.conversation.stats.replies > replies and not app.pipeline.speaking
                     and app.machine.state is DeviceState.IDLE)
     while not sub.queue.empty():
         events.append(sub.queue.get_nowait())

@@ -174,8 +174,6 @@ class Microphone(_PortAudioDevice):
     def alive(self) -> bool:
         return bool(self._stream and self._stream.is_active())
 
-    active = alive  # the older name
-
     def close(self) -> None:
         self._close_stream()
 

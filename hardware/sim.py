@@ -133,8 +133,6 @@ class SimMicrophone(_Paced):
     def alive(self) -> bool:
         return self._running
 
-    active = alive  # the older name
-
     def close(self) -> None:
         self._stop()
 

@@ -257,4 +257,4 @@ async def test_a_missing_microphone_is_retried_until_it_appears(tmp_path):
     assert frames and problems[-1] is None  # open, and the problem was cleared
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    assert not mic.active
+    assert not mic.alive
