@@ -39,6 +39,7 @@ from . import config as cfg
 from . import metrics
 from .audio import build
 from .audio.pipeline import AudioPipeline
+from .audio.talkover import TalkOver
 from .audio.turns import EchoGuard, TurnMode, TurnTaker
 from .audio.wakegate import WakeGate, WakeSettings
 from .bus import BusEvent, EventBus
@@ -67,8 +68,6 @@ from .tools.builtin import builtin_tools
 from .tools.http import http_tool
 
 logger = logging.getLogger(__name__)
-#: how long AEC3 takes to find the echo again at the start of a reply (bench/realtime_bench.py)
-AEC_SETTLE_MS = 600
 
 __all__ = ["App", "Hardware"]
 
@@ -96,9 +95,9 @@ class App:
         self.turns = TurnTaker(live.turn_mode(config), config.turns.vad, server_silence_ms=config.turns.silence_ms,
                                echo_guard=EchoGuard.OFF if canceller is not None else config.audio.echo_guard,
                                hold_s=config.gpio.timing.hold_s, gate=gate,
-                               aec_settle_ms=AEC_SETTLE_MS if canceller is not None else 0)
+                               talk_over=TalkOver() if canceller is not None else None)
         self.pipeline = AudioPipeline(self.turns, prebuffer_ms=config.audio.prebuffer_ms, canceller=canceller,
-                                      wake=build.wake_detector(config.wake))
+                                      wake=build.wake_detector(config.wake), mic_period_ms=config.audio.mic_period_ms)
         self.pipeline.on_wake = self._wake_heard
         self.tools = ToolBox()
         self.conversation: RealtimeConversation | LiveConversation
@@ -326,6 +325,7 @@ class App:
             self.mic = self.hardware.microphone(self.pipeline.on_mic, bridge)
             self.speaker = self.hardware.speaker(self.pipeline.read)
             self.pipeline.wake_speaker = getattr(self.speaker, "wake", self.pipeline.wake_speaker)
+            self.pipeline.set_mic_period = self.mic.set_period
             async with asyncio.TaskGroup() as tg:
                 tasks = self._start_tasks(tg, bridge)
                 await asyncio.sleep(0)  # let every task take its first step

@@ -114,6 +114,7 @@ class _PortAudioDevice:
         self.rate = self.channels = 0
         self._pa: Any = None
         self._stream: Any = None
+        self._stream_args: dict[str, Any] = {}
 
     def _open_stream(self, **stream_kwargs: Any) -> DeviceInfo:
         pyaudio = _pyaudio()
@@ -124,9 +125,9 @@ class _PortAudioDevice:
             self.rate, self.channels = negotiate(self._pa, device, output=self.output,
                                                  preferred_rate=self.preferred_rate, channels=self.want_channels)
             index = {"output_device_index" if self.output else "input_device_index": device.index}
-            self._stream = self._pa.open(format=pyaudio.paInt16, channels=self.channels, rate=self.rate,
-                                         frames_per_buffer=self.rate * self.period_ms // 1000,
-                                         **{kind: True}, **index, **stream_kwargs)
+            self._stream_args = {"format": pyaudio.paInt16, "channels": self.channels, "rate": self.rate,
+                                 kind: True, **index, **stream_kwargs}
+            self._stream = self._pa.open(frames_per_buffer=self.rate * self.period_ms // 1000, **self._stream_args)
         except AudioDeviceError:
             self._close_stream()
             raise
@@ -150,7 +151,13 @@ class _PortAudioDevice:
 
 
 class Microphone(_PortAudioDevice):
-    """PyAudio capture. ``on_audio(pcm, overflowed)`` is called on the event loop."""
+    """PyAudio capture. ``on_audio(pcm, overflowed)`` is called on the event loop.
+
+    The period (how much audio PortAudio hands over at a time, and so how often the process
+    wakes) can change while it runs: :meth:`set_period` reopens the stream in the background,
+    on the same device, at the same rate. The few milliseconds in between are lost, and the
+    first period after it says so (``overflowed``), so the pipeline takes its clock afresh.
+    The pipeline does it when nothing is lost by it (README "Audio")."""
 
     def __init__(self, device: str, on_audio: Callable[[bytes, bool], None], *, bridge: LoopBridge,
                  period_ms: int = 50, preferred_rate: int | None = None, channels: int | None = None) -> None:
@@ -161,21 +168,55 @@ class Microphone(_PortAudioDevice):
         self.period_ms = period_ms
         self.preferred_rate = preferred_rate
         self._init_stream_state()
+        self._lock = threading.Lock()        # open/close/reopen, from the loop or the reopen thread
+        self._gap = False                    # the next period follows a reopen
+        self.reopens = 0
 
     def open(self) -> None:
-        self._open_stream(stream_callback=self._callback)
+        with self._lock:
+            self._open_stream(stream_callback=self._callback)
 
     def _callback(self, in_data: bytes, frame_count: int, time_info: Any, status: int) -> tuple[None, int]:
         # PortAudio's thread: hand over a copy and return. Nothing else here (style.md item 6).
-        self.bridge.post(self.on_audio, bytes(in_data), bool(status & 0x2))  # paInputOverflow
+        gap, self._gap = self._gap, False
+        self.bridge.post(self.on_audio, bytes(in_data), gap or bool(status & 0x2))  # paInputOverflow
         return None, 0  # paContinue
+
+    def set_period(self, period_ms: int) -> None:
+        """Hand over ``period_ms`` of audio at a time from now on (any thread; the stream is
+        reopened by a short-lived thread, so the caller does not wait for it)."""
+        if period_ms == self.period_ms:
+            return
+        self.period_ms = period_ms
+        if self._stream is not None:
+            threading.Thread(target=self._reopen, name="microphone-reopen", daemon=True).start()
+
+    def _reopen(self) -> None:
+        with self._lock:
+            old, pa = self._stream, self._pa
+            if old is None or pa is None:
+                return   # closed meanwhile
+            frames = self.rate * self.period_ms // 1000
+            try:
+                old.stop_stream()
+                old.close()
+                self._stream = None
+                self._gap = True
+                self._stream = pa.open(frames_per_buffer=frames, **self._stream_args)
+            except OSError as exc:   # unplugged meanwhile: not alive; keep_open reopens it
+                logger.error("microphone reopen at %d ms periods failed: %s", self.period_ms, exc)
+                return
+            self.reopens += 1
 
     @property
     def alive(self) -> bool:
+        if self._lock.locked():
+            return True    # being reopened (or closed): not a dead device
         return bool(self._stream and self._stream.is_active())
 
     def close(self) -> None:
-        self._close_stream()
+        with self._lock:
+            self._close_stream()
 
 
 class Speaker(_PortAudioDevice):

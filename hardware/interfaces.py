@@ -50,6 +50,9 @@ class AudioDevice(Protocol):
 class Microphone(AudioDevice, Protocol):
     on_audio: AudioCallback
 
+    def set_period(self, period_ms: int) -> None:
+        """Hand over ``period_ms`` of audio at a time from now on (any thread)."""
+
 
 class Speaker(AudioDevice, Protocol):
     read: AudioSource

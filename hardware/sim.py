@@ -90,6 +90,7 @@ class SimMicrophone(_Paced):
         self._noise = None if noise_dbfs is None else 32768 * 10 ** (noise_dbfs / 20)
         self.periods = 0
         self.spoken_bytes = 0
+        self.requested_periods: list[int] = []
 
     # ------------------------------------------------------------------ simulate
     def say(self, pcm: bytes) -> None:
@@ -106,6 +107,11 @@ class SimMicrophone(_Paced):
 
     def stall(self, stalled: bool = True) -> None:
         self._stalled = stalled
+
+    def set_period(self, period_ms: int) -> None:
+        """The twin keeps its own period (tests cut what it hears in whole periods); it records
+        what it was asked for."""
+        self.requested_periods.append(period_ms)
 
     # ------------------------------------------------------- the device surface
     def open(self) -> None:

@@ -50,6 +50,10 @@ class EchoCanceller(Protocol):
         """int16 samples at ``rate`` handed to the speaker at monotonic time ``at``."""
         ...
 
+    def mic_restarted(self) -> None:
+        """The microphone's stream has a gap (reopened, overflowed): place the next frame by its time."""
+        ...
+
 
 class AecUnavailable(RuntimeError):
     """The chosen canceller's library is missing; the message names the fix."""
@@ -74,6 +78,7 @@ class ReferenceTimeline:
         self._mic_pos: int | None = None
         self._resync = resync_ms * rate // 1000
         self.resyncs = 0
+        self._follow = 0
         self._lock = threading.Lock()
 
     def _index(self, at: float) -> int:
@@ -103,6 +108,14 @@ class ReferenceTimeline:
         idx = (np.arange(len(samples)) + start) % n
         self._ring[idx] = samples
 
+    def mic_restarted(self, follow_frames: int = 50) -> None:
+        """The stream had a gap: place the next ``follow_frames`` reads by their time, not after
+        the last one. The capture clock (pipeline's StreamClock) settles over its first few
+        deliveries after a restart; following it there keeps the canceller's delay right."""
+        with self._lock:
+            self._mic_pos = None
+            self._follow = follow_frames
+
     def read(self, n: int, at: float) -> np.ndarray:
         """The reference for the ``n`` mic samples that ended at time ``at``."""
         with self._lock:
@@ -110,7 +123,10 @@ class ReferenceTimeline:
 
     def _read(self, n: int, at: float) -> np.ndarray:
         expected = self._index(at) - n
-        if self._mic_pos is None or abs(self._mic_pos - expected) > self._resync:
+        if self._follow:
+            self._follow -= 1
+            self._mic_pos = expected
+        elif self._mic_pos is None or abs(self._mic_pos - expected) > self._resync:
             if self._mic_pos is not None:
                 self.resyncs += 1
             self._mic_pos = expected
@@ -158,6 +174,9 @@ class WebRtcAec:
 
     def reference(self, played: np.ndarray, at: float) -> None:
         self.timeline.write(played, at)
+
+    def mic_restarted(self) -> None:
+        self.timeline.mic_restarted()
 
     def process(self, mic_frame: np.ndarray, at: float | None = None) -> np.ndarray:
         _check_frame(mic_frame, self.n)
@@ -245,6 +264,9 @@ class SpeexAec:
 
     def reference(self, played: np.ndarray, at: float) -> None:
         self.timeline.write(played, at)
+
+    def mic_restarted(self) -> None:
+        self.timeline.mic_restarted()
 
     def process(self, mic_frame: np.ndarray, at: float | None = None) -> np.ndarray:
         _check_frame(mic_frame, self.n)

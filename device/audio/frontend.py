@@ -34,6 +34,9 @@ class FrontEnd:
         self._to_vad = StreamResampler(device_rate, VAD_RATE)
         self._vad = np.zeros(0, np.int16)
         self._raw = np.zeros(0, np.int16)     # < 10 ms waiting for the canceller
+        self._before = np.zeros(0, np.int16)  # what the canceller was given, frame-aligned with _vad
+        #: per frame of the last :meth:`frames` call: its level (dBFS) before the canceller
+        self.raw_db: list[float] = []
         self._n_vad = VAD_RATE * frame_ms // 1000
         self._to_api: StreamResampler | None = None    # only for the compatibility pairs
         self.cancelled_frames = 0     # 10 ms frames the canceller cleaned
@@ -41,30 +44,42 @@ class FrontEnd:
         self.echo_in = 0.0            # energy in and out of the canceller (mic-test shows the ratio)
         self.echo_out = 0.0
 
-    def frames(self, pcm: bytes, *, at: float = 0.0, last_reference: float = float("-inf")) -> list[bytes]:
+    def frames(self, pcm: bytes, *, at: float = 0.0, last_reference: float = float("-inf"),
+               restarted: bool = False) -> list[bytes]:
         """Device bytes captured up to monotonic time ``at`` in; 16 kHz 20 ms frames out.
 
         ``last_reference``: when the speaker was last handed audio (monotonic); the canceller
-        runs while that is less than ``aec_hold_s`` ago."""
+        runs while that is less than ``aec_hold_s`` ago. ``restarted``: the stream had a gap
+        before ``pcm`` (reopened, overflowed)."""
         mono = self._to_vad.process(to_mono(pcm, self.channels))
         canceller = self.canceller
+        if restarted and canceller is not None:
+            canceller.mic_restarted()
         if canceller is not None and at - last_reference <= self.aec_hold_s:
             # Whole 10 ms frames only; the rest waits for the next period (the canceller must
             # see the microphone as one unbroken stream).
             raw = np.concatenate([self._raw, mono]) if len(self._raw) else mono
             whole = len(raw) // AEC_FRAME * AEC_FRAME
             self._raw = raw[whole:]
-            mono = self._cancel(canceller, raw[:whole], at - len(self._raw) / VAD_RATE)
+            before = raw[:whole]
+            mono = self._cancel(canceller, before, at - len(self._raw) / VAD_RATE)
         else:
             if canceller is not None:
                 self.bypassed_frames += len(mono) // AEC_FRAME
             if len(self._raw):
                 mono, self._raw = np.concatenate([self._raw, mono]), self._raw[:0]
+            before = mono
         self._vad = np.concatenate([self._vad, mono]) if len(self._vad) else mono
         count = len(self._vad) // self._n_vad
         n = self._n_vad
         out = [self._vad[i * n:(i + 1) * n].tobytes() for i in range(count)]
         self._vad = self._vad[count * n:]
+        if canceller is not None:
+            # The same frames before the canceller: how loud they were (talk-over detection).
+            self._before = np.concatenate([self._before, before]) if len(self._before) else before
+            x = self._before[:count * n].astype(np.float32).reshape(count, n) / 32768.0
+            self.raw_db = list(10.0 * np.log10(np.maximum((x * x).mean(axis=1), 1e-18)))
+            self._before = self._before[count * n:]
         return out
 
     def _cancel(self, canceller: EchoCanceller, mono: np.ndarray, at: float) -> np.ndarray:

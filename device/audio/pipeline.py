@@ -49,6 +49,13 @@ API_RATE = 24000
 #: noise sit near -60 dBFS; a person at the level of the device's echo is far above).
 AEC_SPEECH_FLOOR_DB = -52.0
 EARCON = "earcon"   # the playback item of the wake word's tone (no conversation item)
+#: After this long with nothing played and nobody talking, the microphone hands over
+#: ``IDLE_PERIOD_MS`` at a time (a silent room wakes the process ten times a second, README
+#: "Audio"); reply audio brings back ``[audio] mic_period_ms``, so that a person talking over the
+#: device is heard within one short period. Each change reopens the capture stream (a few ms
+#: lost): at the start of a reply, or in a silence.
+IDLE_AFTER_S = 5.0
+IDLE_PERIOD_MS = 100
 
 
 class AudioListener(Protocol):
@@ -80,7 +87,7 @@ class AudioPipeline:
     def __init__(self, turns: TurnTaker, *, prebuffer_ms: int = 80, max_playback_ms: int = 120_000,
                  vad: WebRtcVad | None = None, post: Callable[..., None] | None = None,
                  clock: Callable[[], float] = time.monotonic, canceller: EchoCanceller | None = None,
-                 wake: WakeWordDetector | None = None) -> None:
+                 wake: WakeWordDetector | None = None, mic_period_ms: int = 50) -> None:
         self.turns = turns
         self.canceller = canceller
         #: the wake word runs only around speech (wake.SpeechOnlyWake): silence costs nothing
@@ -89,6 +96,12 @@ class AudioPipeline:
         self.on_wake: WakeHook | None = None
         #: told when reply audio is queued (the speaker resumes a paused stream)
         self.wake_speaker: Callable[[], None] = lambda: None
+        #: told how much audio the microphone should hand over at a time (ms), when that changes
+        self.set_mic_period: Callable[[int], None] = lambda ms: None
+        self.mic_period_ms = mic_period_ms
+        self.idle_period_ms = max(mic_period_ms, IDLE_PERIOD_MS)
+        self._period = mic_period_ms
+        self._busy_at = clock()
         self.vad = vad or WebRtcVad(turns.segmenter.settings.aggressiveness)
         self.prebuffer_ms = prebuffer_ms
         self.max_playback_ms = max_playback_ms
@@ -167,20 +180,36 @@ class AudioPipeline:
         playback = self.playback
         cancelled = self.canceller is not None and now - self.last_reference <= self.frontend.aec_hold_s
         at = self._mic_clock.stamp(now, len(pcm) // (2 * self._mic_channels), reset=overflowed)
-        for pcm16 in self.frontend.frames(pcm, at=at, last_reference=self.last_reference):
+        frontend = self.frontend
+        frames = frontend.frames(pcm, at=at, last_reference=self.last_reference, restarted=overflowed)
+        for i, pcm16 in enumerate(frames):
             self.counters.mic_frames += 1
             speech = self.vad.is_speech(pcm16)
-            if speech and cancelled and level_db(pcm16) < AEC_SPEECH_FLOOR_DB:
-                speech = False   # the canceller's residual and comfort noise, which webrtcvad calls speech
+            playing = playback is not None and playback.active
+            if speech and cancelled and not playing and level_db(pcm16) < AEC_SPEECH_FLOOR_DB:
+                speech = False   # the echo's tail after a reply: the canceller's residual and comfort noise
             self.counters.speech_frames += speech
             heard = False
             if self.wake is not None and not self.turns.muted:
                 heard = self.wake.process(pcm16, speech).detected
-            playing = playback is not None and playback.active
             actions = self.turns.frame(pcm16, speech, playing=playing, now=now, wake=heard,
-                                       reference_db=playback.reference_db() if playing and playback else -90.0)
+                                       reference_db=playback.reference_db() if playing and playback else -90.0,
+                                       raw_db=frontend.raw_db[i] if cancelled else None)
             if actions:
                 self.deliver(actions)
+        self._pick_period(now)
+
+    def _pick_period(self, now: float) -> None:
+        """The microphone's period: short while anything happens, long after IDLE_AFTER_S of nothing."""
+        turns = self.turns
+        if self.speaking or turns.talking or turns.segmenter.in_speech:
+            self._busy_at = now
+        want = self.mic_period_ms if self.speaking else self._period
+        if now - self._busy_at >= IDLE_AFTER_S:
+            want = self.idle_period_ms
+        if want != self._period:
+            self._period = want
+            self.set_mic_period(want)
 
     def deliver(self, actions: Actions) -> None:
         """Carry out the turn taker's decision: interrupt, tell of the wake word, convert what
@@ -232,6 +261,7 @@ class AudioPipeline:
         self._last_item = item_id
         self.playback.push(item_id, samples.tobytes())
         self.wake_speaker()
+        self._pick_period(self.clock())
 
     def earcon(self) -> None:
         """A short soft tone (the wake word was heard), unless the device is speaking."""

@@ -32,13 +32,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from .talkover import TalkOver
 from .vad import SpeechSegmenter, VadSettings, level_db
 from .wakegate import WakeGate
 
 MIN_COMMIT_MS = 100
 SERVER_SILENCE_MARGIN_MS = 300
-AEC_MARGIN_DB = -24.0    # with an echo canceller: speech over a reply is at least this loud vs. the reply
-AEC_BARGE_IN_MS = 60     # ... and this much of it stops the reply (the audio is clean: no need to wait)
+AEC_BARGE_IN_MS = 40     # with an echo canceller: this much of a person over the reply stops it (talkover.py)
 
 
 class TurnMode(enum.StrEnum):
@@ -74,12 +74,12 @@ class Actions:
 class TurnTaker:
     def __init__(self, mode: TurnMode, vad: VadSettings | None = None, *, server_silence_ms: int = 500,
                  echo_guard: EchoGuard = EchoGuard.GUARDED, hold_s: float = 0.5,
-                 gate: WakeGate | None = None, aec_settle_ms: int = 0) -> None:
+                 gate: WakeGate | None = None, talk_over: TalkOver | None = None) -> None:
         self.mode = TurnMode(mode)
         self.gate = gate
-        #: With an echo canceller: the first ms of each reply, while it finds the echo's delay
-        #: again, the microphone cannot barge in (a light guard; README "Echo cancellation").
-        self.aec_settle_ms = aec_settle_ms
+        #: With an echo canceller: tells a person over the reply from the canceller's residual
+        #: (README "Echo cancellation").
+        self.talk_over = talk_over
         self._playing_ms = 0
         self.echo_guard = EchoGuard(echo_guard)
         vad = vad or VadSettings()
@@ -93,6 +93,7 @@ class TurnTaker:
         self.turn_ms = 0              # audio sent in the current turn
         self.bytes_sent = 0
         self._was_playing = False
+        self._raw_db: float | None = None
 
     def _sending(self, frames: list[bytes] | tuple[bytes, ...]) -> list[bytes]:
         self.turn_ms += len(frames) * self.frame_ms
@@ -100,8 +101,10 @@ class TurnTaker:
         return list(frames)
 
     def frame(self, pcm24: bytes, is_speech: bool, *, playing: bool = False, reference_db: float = -90.0,
-              now: float = 0.0, wake: bool = False) -> Actions:
-        """One frame (of whatever rate the caller sends: the pipeline uses 16 kHz)."""
+              now: float = 0.0, wake: bool = False, raw_db: float | None = None) -> Actions:
+        """One frame (of whatever rate the caller sends: the pipeline uses 16 kHz). ``raw_db``:
+        its level before the echo canceller (with one)."""
+        self._raw_db = raw_db
         if self.mode is TurnMode.CONTINUOUS:
             return self._continuous(pcm24, is_speech, playing=playing, reference_db=reference_db)
         if self.muted:
@@ -153,14 +156,17 @@ class TurnTaker:
             return Actions()
         self._playing_ms = self._playing_ms + self.frame_ms if playing else 0
         start_ms: int | None = None
-        if playing and self.aec_settle_ms and not self.segmenter.in_speech:
-            if self._playing_ms <= self.aec_settle_ms:
-                self.segmenter.frame(pcm24, False)
-                return Actions()
-            # What the canceller leaves of our own voice is 25-50 dB below what we play; a
-            # person at the level of our echo (even 18 dB down) is well above that line.
-            is_speech = is_speech and level_db(pcm24) >= reference_db + AEC_MARGIN_DB
-            start_ms = AEC_BARGE_IN_MS
+        talk_over = self.talk_over
+        if playing and talk_over is not None:
+            if self._playing_ms == self.frame_ms:
+                talk_over.reply_started()
+            # Also in the hangover of a turn that began before the reply: the canceller's
+            # residual must not keep that turn going (its audio goes to the server's VAD).
+            clean = level_db(pcm24)
+            raw = clean if self._raw_db is None else self._raw_db
+            is_speech = talk_over.person(clean, raw, reference_db, is_speech)
+            if not self.segmenter.in_speech:
+                start_ms = AEC_BARGE_IN_MS
         was_speaking = self.segmenter.in_speech
         strict = playing and self.echo_guard is EchoGuard.GUARDED and not was_speaking
         if playing and not self._was_playing:

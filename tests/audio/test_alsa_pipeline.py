@@ -258,3 +258,32 @@ async def test_a_missing_microphone_is_retried_until_it_appears(tmp_path):
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert not mic.alive
+
+
+async def test_the_microphone_changes_its_period_while_it_runs(tmp_path):
+    """Reopened in the background at the new period; the first period after it says audio was
+    lost (the pipeline takes its clock afresh); never reported as a dead device."""
+    os.environ["FAKEMIC_RAW"] = write_raw(tmp_path, "mic.raw", silence16k(100) * 50)
+    got: list[tuple[int, bool]] = []
+    mic = Microphone("fakemic", lambda pcm, over: got.append((len(pcm), over)), bridge=LoopBridge(), period_ms=50)
+    mic.open()
+    try:
+        frame = mic.rate * mic.channels * 2 // 1000
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if got:
+                break
+        assert got and got[0] == (50 * frame, False)
+        mic.set_period(100)
+        assert mic.alive
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if any(n == 100 * frame for n, _ in got):
+                break
+        first = next(i for i, (n, _) in enumerate(got) if n == 100 * frame)
+        assert got[first][1] is True                      # the gap is announced
+        assert all(n == 100 * frame for n, _ in got[first:])
+        assert mic.reopens == 1 and mic.alive
+    finally:
+        mic.close()
+    assert not mic.alive

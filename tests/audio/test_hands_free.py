@@ -18,6 +18,7 @@ import pytest
 import soxr
 
 from device.audio.pipeline import AudioPipeline
+from device.audio.talkover import TalkOver
 from device.audio.turns import EchoGuard, TurnMode, TurnTaker
 from device.audio.wakegate import WakeGate, WakeSettings
 
@@ -94,8 +95,9 @@ def reply24() -> bytes:
     return soxr.resample(x, 16000, 24000).astype("<i2").tobytes()
 
 
-def pipeline(canceller, *, guard=EchoGuard.OFF, settle_ms=600, gate=None, wake=None) -> AudioPipeline:
-    turns = TurnTaker(TurnMode.SERVER_VAD, echo_guard=guard, aec_settle_ms=settle_ms, gate=gate)
+def pipeline(canceller, *, guard=EchoGuard.OFF, gate=None, wake=None) -> AudioPipeline:
+    turns = TurnTaker(TurnMode.SERVER_VAD, echo_guard=guard, gate=gate,
+                      talk_over=TalkOver() if canceller is not None else None)
     return AudioPipeline(turns, canceller=canceller, wake=wake)
 
 
@@ -117,7 +119,7 @@ def test_the_devices_own_voice_does_not_interrupt_it(gain_db, delay_ms):
 
 def test_without_a_canceller_the_same_echo_interrupts_it():
     """The naive baseline: the VAD alone on the raw microphone hears the device itself."""
-    room = Room(pipeline(None, settle_ms=0), gain_db=0.0)
+    room = Room(pipeline(None), gain_db=0.0)
     room.run(1.0)
     room.pipeline.play("item_1", reply24())
     room.pipeline.finish()
@@ -158,7 +160,7 @@ def wake_pipeline(follow_up_s: float = 0.0):
     except wake.WakeWordUnavailable as exc:
         pytest.skip(str(exc))
     gate = WakeGate(WakeSettings(follow_up_s=follow_up_s))
-    p = pipeline(None, settle_ms=0, gate=gate, wake=detector)
+    p = pipeline(None, gate=gate, wake=detector)
     heard: list[tuple[str, float]] = []
     p.on_wake = lambda word, score: heard.append((word, score))
     return p, heard
