@@ -14,7 +14,10 @@ daemon's own `pivoice events --json` stream.
 
 Each variant is a config ("guarded" = today's default echo guard; "off" = no echo handling, the
 naive baseline; "half_duplex"; "webrtc" = [audio] echo_cancel = "webrtc" once integrated). Printed:
-  cpu      CPU of the daemon connected and silent (% of one core; x10 = Pi Zero 2 W), RSS
+  cpu      CPU of the daemon connected and silent (% of one core; x10 = Pi Zero 2 W), RSS; measured
+           from 6.5 s after the start: the steady state of a silent room (the microphone hands
+           over 100 ms at a time after 5 s of nothing, device/audio/pipeline.py)
+  profile  per thread (/proc) and py-spy, connected and silent; per thread in each selfint window
   selfint  a 2 s question, then WINDOW s with the speaker open: user turns the server committed
            beyond the one asked, replies cancelled, barge-ins (server_vad / voice) -- the device
            interrupting itself; CPU during that conversation
@@ -69,7 +72,8 @@ VARIANTS = {"guarded": {"echo_cancel": "off", "echo_guard": "guarded"},
             "half_duplex": {"echo_cancel": "off", "echo_guard": "half_duplex"},
             "webrtc": {"echo_cancel": "webrtc"}, "speex": {"echo_cancel": "speex"},
             "wake": {"echo_cancel": "webrtc", "wake": "hey_jarvis"},
-            "webrtc100": {"echo_cancel": "webrtc", "mic_period_ms": 100}}
+            "webrtc100": {"echo_cancel": "webrtc", "mic_period_ms": 100},
+            "webrtc20": {"echo_cancel": "webrtc", "mic_period_ms": 20}}
 #: the wake word variant takes no follow-up turn, so each wake word trial stands alone
 WAKE_TOML = '[wake]\nword = "{word}"\nfollow_up = 0\n'
 
@@ -132,9 +136,13 @@ class Daemon:
         self.log.close()
 
 
-def self_interruptions(d: Daemon, pulse: Pulse, loop: str, db: float, tmp: Path, window: float, spk: Recorder):
+def self_interruptions(d: Daemon, pulse: Pulse, loop: str, db: float, tmp: Path, window: float, spk: Recorder,
+                       threads: list | None = None):
     pulse.echo_gain(loop, db)
     cpu = CpuMeter(d.proc.pid)
+    if threads is not None:   # per thread over the same window (--scenarios profile)
+        worker = threading.Thread(target=lambda: threads.extend(thread_cpu(d.proc.pid, window)), daemon=True)
+        worker.start()
     aec_before = rtwake.status(d).get("echo_canceller")
     start = time.monotonic()
     cpu.start()
@@ -352,7 +360,7 @@ def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, windo
     try:
         print(f"\n[{name}] {VARIANTS[name]}")
         if "cpu" in scenarios:
-            time.sleep(1.5)
+            time.sleep(6.5)       # past the pipeline's IDLE_AFTER_S: the steady state of a silent room
             cpu = CpuMeter(d.proc.pid)
             cpu.start()
             time.sleep(15.0)      # long enough for 0.1 % resolution (100 Hz ticks)
@@ -364,12 +372,18 @@ def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, windo
         for db, ms in levels if "wake" not in VARIANTS[name] else []:   # its questions need the word
             label = f"  echo {db:+.0f} dB/{ms} ms:"
             if "selfint" in scenarios:
-                r = self_interruptions(d, pulse, loops[ms], db, tmp, window, spk)
+                threads: list | None = [] if "profile" in scenarios else None
+                r = self_interruptions(d, pulse, loops[ms], db, tmp, window, spk, threads)
                 print(f"{label} turns {r['turns']} (1 asked), replies {r['replies']} ({r['cancelled']} cancelled), "
                       f"barge-ins server_vad {r['server_vad']} voice {r['voice']}; CPU in conversation "
                       f"{r['cpu']:.2f} % (Pi Zero 2 W ~{10 * r['cpu']:.0f} %); first delta to first sample "
                       f"at the speaker {r['first_sample_ms'][0]} ms (handed to the speaker's thread after "
                       f"{r['first_sample_ms'][1]} ms)")
+                if threads:
+                    print(f"{label} per thread in that conversation (% of a core, context switches/s):")
+                    for thread, percent, wakeups in threads:
+                        if percent > 0.01 or wakeups > 1:
+                            print(f"    {percent:5.2f} %  {wakeups:6.0f}/s  {thread}")
                 if r["erle_device"] is not None:
                     print(f"{label} the daemon's own echo canceller in that window: ERLE {r['erle_device']:.1f} dB")
                 if "erle" in scenarios:
