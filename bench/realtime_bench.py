@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -82,7 +83,8 @@ WAKE_TOML = '[wake]\nword = "{word}"\nfollow_up = 0\n'
 class Daemon:
     """`pivoice run` with a config of ours, and its `pivoice events --json` stream."""
 
-    def __init__(self, tmp: Path, pulse: Pulse, url: str, audio: dict, name: str) -> None:
+    def __init__(self, tmp: Path, pulse: Pulse, url: str, audio: dict, name: str, extra_env: dict | None = None,
+                 extra_toml: str = "") -> None:
         self.config = tmp / f"{name}.toml"
         wake = audio.get("wake", "")
         audio_toml = "\n".join(f'{k} = {json.dumps(v)}' for k, v in audio.items() if k != "wake")
@@ -90,9 +92,9 @@ class Daemon:
             f'[realtime]\nurl = "{url}"\nsimulator = false\n\n'
             f'[audio]\nbackend = "pyaudio"\ninput_device = "default"\noutput_device = "default"\n{audio_toml}\n\n'
             f'[turns]\nmode = "server_vad"\n\n[gpio]\npin_factory = "mock"\n\n'
-            f'{WAKE_TOML.format(word=wake) if wake else ""}\n[control]\nsocket = "{tmp}/{name}.sock"\n')
+            f'{WAKE_TOML.format(word=wake) if wake else ""}\n[control]\nsocket = "{tmp}/{name}.sock"\n{extra_toml}')
         self.socket = tmp / f"{name}.sock"
-        env = {**pulse.env, "OPENAI_API_KEY": "bench-key", "PYTHONPATH": str(ROOT)}
+        env = {**pulse.env, "OPENAI_API_KEY": "bench-key", "PYTHONPATH": str(ROOT), **(extra_env or {})}
         self.log = open(tmp / f"{name}.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([*PIVOICE, "run", "--config", str(self.config)], env=env, cwd=ROOT,
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -158,6 +160,59 @@ def self_interruptions(d: Daemon, pulse: Pulse, loop: str, db: float, tmp: Path,
             "replies": len(replies), "server_vad": barges.count("server_vad"), "voice": barges.count("voice"),
             "cpu": percent, "window": (start, end), "first_sample_ms": first_sample_ms(d, spk, start),
             "erle_device": rtwake.erle_between(aec_before, rtwake.status(d).get("echo_canceller"))}
+
+
+RSS_PART = """
+import sys
+def rss():
+    return int([x for x in open("/proc/self/status") if x.startswith("VmRSS")][0].split()[1]) / 1024
+import numpy
+before = rss()
+if sys.argv[1] == "portaudio":
+    import pyaudio
+    pyaudio.PyAudio()
+else:
+    from livekit import rtc
+    rtc.AudioProcessingModule(echo_cancellation=True, high_pass_filter=True, noise_suppression=False)
+print(f"{rss() - before:.0f}")
+"""
+
+
+def rss_parts(pulse: Pulse, tmp: Path) -> str:
+    """Resident MB that PortAudio's device listing and livekit's echo canceller add to a bare
+    Python with numpy. PortAudio opens every ALSA PCM it can list, so each plugin configured
+    in /etc/alsa/conf.d (libasound2-plugins: the a52 encoder brings libavcodec, jack libjack...)
+    is loaded into the process; measured again with ALSA's own config alone (no conf.d hooks),
+    which is what a device without those plugins loads."""
+    bare = tmp / "alsa-without-plugins.conf"
+    text = Path("/usr/share/alsa/alsa.conf").read_text()
+    bare.write_text(re.sub(r"(?ms)^@hooks \[.*?^\]", "", text, count=1))
+    runs = {"portaudio": pulse.env, "portaudio-bare": {**pulse.env, "ALSA_CONFIG_PATH": str(bare)},
+            "livekit": pulse.env}
+    out = {}
+    for name, env in runs.items():
+        run = subprocess.run([sys.executable, "-c", RSS_PART, name.split("-")[0]], env=env, capture_output=True, text=True)
+        out[name] = run.stdout.strip().splitlines()[-1] if run.returncode == 0 and run.stdout.strip() else "n/a"
+    return (f"PortAudio's device listing {out['portaudio']} MB ({out['portaudio-bare']} MB without the ALSA plugins "
+            f"of libasound2-plugins, which install.sh installs only with --dev), livekit's AEC3 {out['livekit']} MB")
+
+
+def rss_pulse_only(tmp: Path, pulse: Pulse, url: str, name: str) -> str:
+    """The same daemon, with ALSA's own config and the PulseAudio plugin only: the resident
+    memory of a device that has no other ALSA plugins installed."""
+    conf = tmp / "alsa-pulse-only.conf"
+    text = re.sub(r"(?ms)^@hooks \[.*?^\]", "", Path("/usr/share/alsa/alsa.conf").read_text(), count=1)
+    conf.write_text(text + "\npcm.!default { type pulse }\nctl.!default { type pulse }\n")
+    try:
+        d = Daemon(tmp, pulse, url, VARIANTS[name], f"{name}-pulse-only", {"ALSA_CONFIG_PATH": str(conf)},
+                   '[metrics]\nlisten = "127.0.0.1:0"\n')
+    except RuntimeError as exc:
+        return f"n/a ({exc})"
+    try:
+        time.sleep(4.0)
+        return f"{CpuMeter(d.proc.pid).rss_mb():.0f}"
+    finally:
+        d.stop()
 
 
 def first_sample_ms(d: Daemon, spk: Recorder, start: float) -> tuple[int | None, int | None]:
@@ -351,7 +406,7 @@ def main() -> None:
     print(f"(logs and configs in {tmp})")
 
 
-def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, window, spk, mic) -> None:
+def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, window, spk, mic) -> None:  # noqa: C901
     try:
         d = Daemon(tmp, pulse, url, VARIANTS[name], name)
     except RuntimeError as exc:
@@ -367,6 +422,9 @@ def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, windo
             idle = cpu.percent()
             print(f"  connected, silent: CPU {idle:.2f} % of a core (Pi Zero 2 W ~{10 * idle:.0f} %), "
                   f"RSS {cpu.rss_mb():.0f} MB")
+            print(f"  RSS, what two parts add on their own in a bare Python here: {rss_parts(pulse, tmp)}")
+            print(f"  RSS with ALSA configured for PulseAudio alone (no other plugin loaded): "
+                  f"{rss_pulse_only(tmp, pulse, url, name)} MB")
         if "profile" in scenarios:
             profile(d, tmp, name)
         for db, ms in levels if "wake" not in VARIANTS[name] else []:   # its questions need the word
