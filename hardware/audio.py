@@ -256,9 +256,16 @@ class Speaker(_PortAudioDevice):
         self._running = threading.Event()
         self.last_write = 0.0
         self.ahead_s = 0.0  # audio handed to ALSA but not yet due to play, as of the last write
+        #: how long until the audio the next read hands over is heard: what the device's
+        #: buffer holds before it (set before each read; the pipeline stamps its echo
+        #: reference with it, so the canceller's delay is the same for a stream that just
+        #: started, with an empty buffer, as for one that has been running, with a full one)
+        self.lead_s = 0.0
+        self._buffer_frames = 0
 
     def open(self) -> None:
         self._open_stream()
+        self._buffer_frames = self._free_frames()
         self._running.set()
         self._thread = threading.Thread(target=self._write_loop, name="speaker", daemon=True)
         self._thread.start()
@@ -278,6 +285,7 @@ class Speaker(_PortAudioDevice):
             ahead = written_s - (self.clock() - start)
             if ahead > self.ahead_ms / 1000:
                 time.sleep(ahead - self.ahead_ms / 1000)
+            self.lead_s = max(0, self._buffer_frames - self._free_frames()) / self.rate
             pcm = self.read(period)
             if pcm or self.idle_pause_s is None:
                 idle_since = None
@@ -297,6 +305,13 @@ class Speaker(_PortAudioDevice):
             if pcm and self.first_write_after is not None:
                 callback, self.first_write_after = self.first_write_after, None
                 callback()
+
+    def _free_frames(self) -> int:
+        """Frames the device's buffer can take now (all of it when the stream has just started)."""
+        try:
+            return int(self._stream.get_write_available())
+        except (OSError, AttributeError):
+            return self._buffer_frames
 
     def _write(self, pcm: bytes, silence: bytes, period: int) -> bool:
         if pcm and len(pcm) < period:
@@ -322,6 +337,7 @@ class Speaker(_PortAudioDevice):
             self._resume.wait()
             if self._running.is_set():
                 self._stream.start_stream()
+                self._buffer_frames = max(self._buffer_frames, self._free_frames())
         except OSError as exc:
             logger.error("speaker pause/resume failed: %s", exc)
         self.paused = False

@@ -96,6 +96,8 @@ class AudioPipeline:
         self.on_wake: WakeHook | None = None
         #: told when reply audio is queued (the speaker resumes a paused stream)
         self.wake_speaker: Callable[[], None] = lambda: None
+        #: how long until what the speaker takes now is heard (its buffer; hardware.audio.Speaker.lead_s)
+        self.speaker_lead: Callable[[], float] = lambda: 0.0
         #: told how much audio the microphone should hand over at a time (ms), when that changes
         self.set_mic_period: Callable[[int], None] = lambda ms: None
         self.mic_period_ms = mic_period_ms
@@ -147,19 +149,27 @@ class AudioPipeline:
 
     def read(self, nbytes: int) -> bytes:
         """What the speaker plays next (its thread): mono PCM16 at its rate. What it takes is
-        the echo canceller's reference, stamped now."""
+        the echo canceller's reference, stamped with when it will be heard (now, plus what the
+        speaker's buffer holds before it).
+
+        During a reply the reference is exactly what the speaker plays: a short read (the
+        buffer ran dry: the network was late) is padded with the silence the speaker pads it
+        with. Without that, the reference slid earlier than the sound by every underrun, the
+        canceller's delay jumped and the device's voice leaked through for a while."""
         playback = self.playback
         pcm = playback.read(nbytes) if playback is not None else b""
         ref, canceller = self._ref, self.canceller
-        if ref is not None and canceller is not None:
-            now = self.clock()
-            if pcm:
+        if ref is not None and canceller is not None and playback is not None:
+            now = self.clock() + self.speaker_lead()
+            if pcm or playback.active:
+                played = pcm + bytes(nbytes - len(pcm)) if len(pcm) < nbytes else pcm
                 # Stamped by its end: the resampler releases samples in bursts.
-                ref16 = ref.process(np.frombuffer(pcm, "<i2"))
-                end = now + len(pcm) / 2 / self.playback.rate if self.playback is not None else now
+                ref16 = ref.process(np.frombuffer(played, "<i2"))
+                end = now + len(played) / 2 / playback.rate
                 canceller.reference(ref16, end - len(ref16) / VAD_RATE)
+            if pcm:
                 self.last_reference = now
-            elif now - self.last_reference < 0.1:
+            elif not playback.active and now - self.last_reference < 0.1:
                 tail = ref.flush()       # the end of a reply: what the filter still holds
                 if len(tail):
                     canceller.reference(tail, now - len(tail) / VAD_RATE)

@@ -11,8 +11,8 @@ Two checks, both learned from the current reply (README "Echo cancellation"):
   hundreds of milliseconds to find it again; meanwhile the device's own voice comes through
   nearly whole and webrtcvad calls it speech. So a frame counts as a person only once the
   canceller has shown, in this reply, that it removes the echo: ``evidence_frames`` frames
-  with a loud reply and an audible echo at the microphone, most of them attenuated by
-  ``cancelling_db`` or more. With no echo path at all (a headset, a muted loop) there is
+  with a loud reply, an audible echo at the microphone and no speech after the canceller, most
+  of them attenuated by ``cancelling_db`` or more. With no echo path at all (a headset, a muted loop) there is
   never an audible echo; after ``no_echo_ms`` of loud reply without one, it is trusted.
 * **Is it louder than the residual?** What the canceller leaves varies with the room and the
   level; a frame must be ``margin_db`` above the loudest clean frame of the recent past
@@ -46,20 +46,24 @@ class TalkOverSettings:
 class TalkOver:
     def __init__(self, settings: TalkOverSettings | None = None) -> None:
         self.settings = s = settings or TalkOverSettings()
-        self._frames: deque[tuple[float, bool | None]] = deque(maxlen=s.window_ms // s.frame_ms)
+        self._frames: deque[float] = deque(maxlen=s.window_ms // s.frame_ms)     # clean levels
+        #: (frame number, cancelled?) of the latest evidence frames of this reply: kept while
+        #: frames that say nothing (speech, quiet reply) go by
+        self._evidence: deque[tuple[int, bool]] = deque(maxlen=s.window_ms // s.frame_ms)
+        self._n = 0
         self._silent_path = 0          # frames of loud reply with no audible echo
         self._recent = s.recent_ms // s.frame_ms
 
     def reply_started(self) -> None:
         """A new reply: what the canceller showed before says nothing about now."""
         self._frames.clear()
+        self._evidence.clear()
         self._silent_path = 0
 
     def trusted(self) -> bool:
         """The canceller has shown in this reply that it removes the echo (or there is none)."""
         s = self.settings
-        older = list(self._frames)[:-self._recent] if self._recent else list(self._frames)
-        evidence = [ok for _, ok in older if ok is not None]
+        evidence = [ok for n, ok in self._evidence if n <= self._n - self._recent]
         if len(evidence) >= s.evidence_frames:
             return sum(evidence) >= s.trusted_share * len(evidence)
         return not evidence and self._silent_path * s.frame_ms >= s.no_echo_ms
@@ -68,17 +72,21 @@ class TalkOver:
         """How loud a frame must be to be more than the canceller's residual."""
         s = self.settings
         older = list(self._frames)[:-self._recent] if self._recent else list(self._frames)
-        return max([s.quiet_db] + [clean + s.margin_db for clean, _ in older])
+        return max([s.quiet_db] + [clean + s.margin_db for clean in older])
 
     def person(self, clean_db: float, raw_db: float, reference_db: float, speech: bool) -> bool:
         """Record this frame; whether it is a person talking over the reply."""
         s = self.settings
         verdict = speech and clean_db >= self.floor_db() and self.trusted()
-        ok: bool | None = None
-        if reference_db > s.loud_reference_db:
+        # Evidence comes from frames webrtcvad does not call speech: a person talking over the
+        # reply (not yet heard as one) must not count against the canceller, or the device
+        # would stop trusting it exactly while somebody talks. A canceller that lost the echo
+        # leaks speech-like frames: those are not evidence either way (no trust is built on them).
+        if reference_db > s.loud_reference_db and not speech:
             if raw_db > s.audible_db:
-                ok = raw_db - clean_db >= s.cancelling_db
+                self._evidence.append((self._n, raw_db - clean_db >= s.cancelling_db))
             else:
                 self._silent_path += 1
-        self._frames.append((clean_db, ok))
+        self._frames.append(clean_db)
+        self._n += 1
         return verdict

@@ -52,6 +52,17 @@ def test_a_person_must_be_louder_than_what_the_canceller_left():
     assert t.person(-40.0, -20.0, REPLY, True)
 
 
+def test_a_person_not_yet_heard_does_not_count_against_the_canceller():
+    """Their first words over the reply (below the bar, or not yet long enough) are speech the
+    canceller did not remove: that must not end the trust it has earned."""
+    t = TalkOver()
+    echo(t, 15)
+    for _ in range(40):
+        t.person(-75.0, -20.0, REPLY, True)   # speech, hardly attenuated, too quiet to be a person
+    assert t.trusted()
+    assert t.person(-40.0, -20.0, REPLY, True)
+
+
 def test_a_new_reply_needs_new_evidence():
     t = TalkOver()
     echo(t, 15)
