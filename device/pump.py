@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from .audio.pipeline import AudioPipeline
 from .audio.turns import Actions as TurnActions
 from .conversation import FinishPlayback, NewConversation, Play, Publish, RunTool, StopPlayback
 
 ToolRunner = Callable[[str, str], Awaitable[tuple[str, str]]]
+
+
+class Sender(Protocol):
+    """A session's connection, as the outbox sees it (Realtime and GPT-Live alike)."""
+
+    async def send(self, event: Any) -> None: ...
 
 
 class ConversationPump:
@@ -63,6 +69,17 @@ class ConversationPump:
         if self.conversation.outbox:
             self._outbox_ready.set()
         self._executed()
+
+    async def _send(self, conn: Sender) -> None:
+        """Write the outbox to the connection in order, until cancelled or the link fails
+        (an event leaves the outbox only once it was sent)."""
+        outbox = self.conversation.outbox
+        while True:
+            while not outbox:
+                self._outbox_ready.clear()
+                await self._outbox_ready.wait()
+            await conn.send(outbox.peek())
+            outbox.pop()
 
     def _other_action(self, action: Any) -> None:
         raise TypeError(f"no way to carry out {action!r}")

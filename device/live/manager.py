@@ -306,15 +306,6 @@ class LiveSessionManager(ConversationPump):
             logger.info("GPT-Live session closed (%s): standby, %.0f s billed so far", reason, s.usage_s)
         self.publish("standby", {"reason": reason, "billed_s": round(s.usage_s, 1)})
 
-    async def _send(self, conn: LiveConnection) -> None:
-        outbox = self.conversation.outbox
-        while True:
-            while not outbox:
-                self._outbox_ready.clear()
-                await self._outbox_ready.wait()
-            await conn.send(outbox.peek())
-            outbox.pop()
-
     async def _receive(self, conn: LiveConnection) -> None:
         try:
             async for event in conn:

@@ -277,16 +277,6 @@ class SessionManager(ConversationPump):
                 raise result
         raise ConnectionLost("the Realtime connection ended")
 
-    async def _send(self, conn: RealtimeConnection) -> None:
-        """Write the outbox to the connection in order, until cancelled or the link fails."""
-        outbox = self.conversation.outbox
-        while True:
-            while not outbox:
-                self._outbox_ready.clear()
-                await self._outbox_ready.wait()
-            await conn.send(outbox.peek())
-            outbox.pop()
-
     async def _receive(self, conn: RealtimeConnection) -> None:
         try:
             async for event in conn:
