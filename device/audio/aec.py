@@ -147,7 +147,31 @@ def _check_frame(frame: np.ndarray, n: int) -> None:
         raise ValueError(f"echo canceller frames are {n} int16 samples (10 ms), got {len(frame)} {frame.dtype}")
 
 
-class WebRtcAec:
+class _TimelineCanceller:
+    """What both cancellers share: the frame size, and the reference on its timeline (what the
+    speaker played, read back for each microphone frame)."""
+
+    def __init__(self, rate: int, clock: Callable[[], float]) -> None:
+        if rate not in RATES:
+            raise ValueError(f"echo canceller rate must be one of {RATES}, not {rate}")
+        self.rate = rate
+        self.n = rate * FRAME_MS // 1000
+        self.clock = clock
+        self.timeline = ReferenceTimeline(rate)
+
+    def reference(self, played: np.ndarray, at: float) -> None:
+        self.timeline.write(played, at)
+
+    def mic_restarted(self) -> None:
+        self.timeline.mic_restarted()
+
+    def _reference_for(self, mic_frame: np.ndarray, at: float | None) -> np.ndarray:
+        """The reference of the same moment as ``mic_frame`` (checked: 10 ms of int16)."""
+        _check_frame(mic_frame, self.n)
+        return self.timeline.read(self.n, self.clock() if at is None else at)
+
+
+class WebRtcAec(_TimelineCanceller):
     """AEC3 (+ high-pass, optional noise suppression) through livekit's AudioProcessingModule."""
 
     name = "webrtc"
@@ -159,28 +183,16 @@ class WebRtcAec:
         except ImportError as exc:
             raise AecUnavailable("echo_cancel = \"webrtc\" needs livekit: pip install 'pivoice[aec]' "
                                  "(or set [audio] echo_cancel = \"off\")") from exc
-        if rate not in RATES:
-            raise ValueError(f"echo canceller rate must be one of {RATES}, not {rate}")
+        super().__init__(rate, clock)
         self._rtc = rtc
-        self.rate = rate
-        self.n = rate * FRAME_MS // 1000
-        self.clock = clock
-        self.timeline = ReferenceTimeline(rate)
         self._apm = rtc.AudioProcessingModule(echo_cancellation=True, high_pass_filter=True,
                                               noise_suppression=noise_suppression)
         self.stream_delay_ms = stream_delay_ms
         if stream_delay_ms is not None:
             self._apm.set_stream_delay_ms(int(stream_delay_ms))
 
-    def reference(self, played: np.ndarray, at: float) -> None:
-        self.timeline.write(played, at)
-
-    def mic_restarted(self) -> None:
-        self.timeline.mic_restarted()
-
     def process(self, mic_frame: np.ndarray, at: float | None = None) -> np.ndarray:
-        _check_frame(mic_frame, self.n)
-        ref = self.timeline.read(self.n, self.clock() if at is None else at)
+        ref = self._reference_for(mic_frame, at)
         self._apm.process_reverse_stream(self._rtc.AudioFrame(ref.tobytes(), self.rate, 1, self.n))
         if self.stream_delay_ms is not None:
             # AEC3 wants the hint with every capture frame; it still searches around it.
@@ -234,20 +246,15 @@ class _Speex:
         self.lib = lib
 
 
-class SpeexAec:
+class SpeexAec(_TimelineCanceller):
     """libspeexdsp MDF echo canceller + residual echo suppression, reference delay estimated."""
 
     name = "speex"
 
     def __init__(self, rate: int = 16000, *, tail_ms: int = 200, delay_ms: int | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        if rate not in RATES:
-            raise ValueError(f"echo canceller rate must be one of {RATES}, not {rate}")
+        super().__init__(rate, clock)
         self._lib = _Speex().lib
-        self.rate = rate
-        self.n = rate * FRAME_MS // 1000
-        self.clock = clock
-        self.timeline = ReferenceTimeline(rate)
         self._echo = self._lib.speex_echo_state_init(self.n, tail_ms * rate // 1000)
         value = ctypes.c_int(rate)
         self._lib.speex_echo_ctl(self._echo, _Speex.ECHO_SET_SAMPLING_RATE, ctypes.byref(value))
@@ -262,15 +269,8 @@ class SpeexAec:
         self._keep = 500 // FRAME_MS          # 500 ms of history for the delay search
         self._count = 0
 
-    def reference(self, played: np.ndarray, at: float) -> None:
-        self.timeline.write(played, at)
-
-    def mic_restarted(self) -> None:
-        self.timeline.mic_restarted()
-
     def process(self, mic_frame: np.ndarray, at: float | None = None) -> np.ndarray:
-        _check_frame(mic_frame, self.n)
-        self._refs.append(self.timeline.read(self.n, self.clock() if at is None else at))
+        self._refs.append(self._reference_for(mic_frame, at))
         self._mics.append(mic_frame)
         del self._refs[: -self._keep - 1], self._mics[: -self._keep - 1]
         self._count += 1
