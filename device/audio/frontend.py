@@ -36,6 +36,7 @@ class FrontEnd:
         self._raw = np.zeros(0, np.int16)     # < 10 ms waiting for the canceller
         self._before = np.zeros(0, np.int16)  # what the canceller was given, frame-aligned with _vad
         #: per frame of the last :meth:`frames` call: its level (dBFS) before the canceller
+        #: (empty when the canceller did not run)
         self.raw_db: list[float] = []
         self._n_vad = VAD_RATE * frame_ms // 1000
         self._to_api: StreamResampler | None = None    # only for the compatibility pairs
@@ -55,7 +56,8 @@ class FrontEnd:
         canceller = self.canceller
         if restarted and canceller is not None:
             canceller.mic_restarted()
-        if canceller is not None and at - last_reference <= self.aec_hold_s:
+        ran = canceller is not None and at - last_reference <= self.aec_hold_s
+        if canceller is not None and ran:
             # Whole 10 ms frames only; the rest waits for the next period (the canceller must
             # see the microphone as one unbroken stream).
             raw = np.concatenate([self._raw, mono]) if len(self._raw) else mono
@@ -75,10 +77,13 @@ class FrontEnd:
         out = [self._vad[i * n:(i + 1) * n].tobytes() for i in range(count)]
         self._vad = self._vad[count * n:]
         if canceller is not None:
-            # The same frames before the canceller: how loud they were (talk-over detection).
+            # The same frames before the canceller, kept aligned; how loud they were only when
+            # it ran (talk-over detection: while the device speaks), not in a silent room.
             self._before = np.concatenate([self._before, before]) if len(self._before) else before
-            x = self._before[:count * n].astype(np.float32).reshape(count, n) / 32768.0
-            self.raw_db = list(10.0 * np.log10(np.maximum((x * x).mean(axis=1), 1e-18)))
+            self.raw_db = []
+            if ran:
+                x = self._before[:count * n].astype(np.float32).reshape(count, n) / 32768.0
+                self.raw_db = list(10.0 * np.log10(np.maximum((x * x).mean(axis=1), 1e-18)))
             self._before = self._before[count * n:]
         return out
 

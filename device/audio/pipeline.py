@@ -204,7 +204,7 @@ class AudioPipeline:
                 heard = self.wake.process(pcm16, speech).detected
             actions = self.turns.frame(pcm16, speech, playing=playing, now=now, wake=heard,
                                        reference_db=playback.reference_db() if playing and playback else -90.0,
-                                       raw_db=frontend.raw_db[i] if cancelled else None)
+                                       raw_db=frontend.raw_db[i] if frontend.raw_db else None)
             if actions:
                 self.deliver(actions)
         self._pick_period(now)

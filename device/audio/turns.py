@@ -80,7 +80,6 @@ class TurnTaker:
         #: With an echo canceller: tells a person over the reply from the canceller's residual
         #: (README "Echo cancellation").
         self.talk_over = talk_over
-        self._playing_ms = 0
         self.echo_guard = EchoGuard(echo_guard)
         vad = vad or VadSettings()
         if self.mode is TurnMode.SERVER_VAD:
@@ -93,7 +92,6 @@ class TurnTaker:
         self.turn_ms = 0              # audio sent in the current turn
         self.bytes_sent = 0
         self._was_playing = False
-        self._raw_db: float | None = None
 
     def _sending(self, frames: list[bytes] | tuple[bytes, ...]) -> list[bytes]:
         self.turn_ms += len(frames) * self.frame_ms
@@ -104,7 +102,6 @@ class TurnTaker:
               now: float = 0.0, wake: bool = False, raw_db: float | None = None) -> Actions:
         """One frame (of whatever rate the caller sends: the pipeline uses 16 kHz). ``raw_db``:
         its level before the echo canceller (with one)."""
-        self._raw_db = raw_db
         if self.mode is TurnMode.CONTINUOUS:
             return self._continuous(pcm24, is_speech, playing=playing, reference_db=reference_db)
         if self.muted:
@@ -121,7 +118,7 @@ class TurnTaker:
             if held is not None:
                 return held
         actions = self._vad_frame(pcm24, is_speech, playing=playing, reference_db=reference_db,
-                                  local=hands_free or self.mode is TurnMode.LOCAL_VAD)
+                                  local=hands_free or self.mode is TurnMode.LOCAL_VAD, raw_db=raw_db)
         if gate is not None and actions.speech_started:
             gate.turn_started(now)
         if gate is not None and actions.speech_ended:
@@ -150,21 +147,19 @@ class TurnTaker:
         return None
 
     def _vad_frame(self, pcm24: bytes, is_speech: bool, *, playing: bool, reference_db: float,
-                   local: bool) -> Actions:
+                   local: bool, raw_db: float | None) -> Actions:
         if playing and self.echo_guard is EchoGuard.HALF_DUPLEX:
             self.segmenter.reset()
             return Actions()
-        self._playing_ms = self._playing_ms + self.frame_ms if playing else 0
         start_ms: int | None = None
         talk_over = self.talk_over
         if playing and talk_over is not None:
-            if self._playing_ms == self.frame_ms:
+            if not self._was_playing:
                 talk_over.reply_started()
             # Also in the hangover of a turn that began before the reply: the canceller's
             # residual must not keep that turn going (its audio goes to the server's VAD).
             clean = level_db(pcm24)
-            raw = clean if self._raw_db is None else self._raw_db
-            is_speech = talk_over.person(clean, raw, reference_db, is_speech)
+            is_speech = talk_over.person(clean, clean if raw_db is None else raw_db, reference_db, is_speech)
             if not self.segmenter.in_speech:
                 start_ms = AEC_BARGE_IN_MS
         was_speaking = self.segmenter.in_speech
