@@ -327,8 +327,7 @@ class App:
             self.pipeline.wake_speaker = getattr(self.speaker, "wake", self.pipeline.wake_speaker)
             self.pipeline.set_mic_period = self.mic.set_period
             speaker = self.speaker
-            if hasattr(speaker, "lead_s"):
-                self.pipeline.speaker_lead = lambda: float(speaker.lead_s)
+            self.pipeline.speaker_lead = lambda: speaker.lead_s
             async with asyncio.TaskGroup() as tg:
                 tasks = self._start_tasks(tg, bridge)
                 await asyncio.sleep(0)  # let every task take its first step

@@ -58,6 +58,8 @@ class Speaker(AudioDevice, Protocol):
     read: AudioSource
     #: monotonic time of the last period handed to the device (the watchdog reads it)
     last_write: float
+    #: seconds until what the next read hands over is heard (what the device's buffer holds)
+    lead_s: float
 
 
 class Button(Protocol):
