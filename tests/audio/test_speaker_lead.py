@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import time
 
 import numpy as np
@@ -44,19 +45,19 @@ def pulse(tmp_path, monkeypatch):
 def test_the_speaker_tells_how_long_its_buffer_holds_what_it_takes(pulse):
     tone = (0.2 * 32767 * np.sin(2 * np.pi * 440 * np.arange(RATE) / RATE)).astype("<i2").tobytes()
     leads: list[float] = []
+    enough = threading.Event()
     speaker: Speaker
 
     def read(nbytes: int) -> bytes:
         leads.append(speaker.lead_s)
+        if len(leads) >= 30:
+            enough.set()
         return tone[:nbytes]
 
     speaker = Speaker("default", read, preferred_rate=RATE)
     speaker.open()
     try:
-        for _ in range(300):
-            if len(leads) >= 30:
-                break
-            time.sleep(0.01)
+        enough.wait(10)                          # 30 periods handed over (or give up)
     finally:
         speaker.close()
     assert len(leads) >= 30
