@@ -328,6 +328,7 @@ class App:
             self.pipeline.set_mic_period = self.mic.set_period
             speaker = self.speaker
             self.pipeline.speaker_lead = lambda: speaker.lead_s
+            self.pipeline.hush_speaker = speaker.hush
             async with asyncio.TaskGroup() as tg:
                 tasks = self._start_tasks(tg, bridge)
                 await asyncio.sleep(0)  # let every task take its first step

@@ -231,7 +231,10 @@ class Speaker(_PortAudioDevice):
     With ``idle_pause_s``, after that long with nothing to play the stream is stopped and the
     thread sleeps until :meth:`wake` (reply audio queued): no silence is written 50 times a
     second while nobody talks, which is most of the CPU a silent device spends (README
-    "Audio"). Restarting takes a few milliseconds, inside the playback prebuffer."""
+    "Audio"). Restarting takes a few milliseconds, inside the playback prebuffer.
+
+    :meth:`hush` drops what the device's buffer holds (PortAudio's abort: ALSA's drop), so a
+    person who talks over a reply is not made to hear the rest of that buffer."""
 
     output = True
 
@@ -243,6 +246,8 @@ class Speaker(_PortAudioDevice):
         self.period_ms = period_ms
         self.idle_pause_s = idle_pause_s
         self._resume = threading.Event()
+        self._hush = threading.Event()
+        self.hushes = 0
         self._woken_at = 0.0
         self.paused = False
         self.pauses = 0
@@ -276,6 +281,12 @@ class Speaker(_PortAudioDevice):
         self._woken_at = self.clock()
         self._resume.set()
 
+    def hush(self) -> None:
+        """Drop what the device's buffer holds, as soon as the writer can (any thread): it
+        wakes for it, aborts the stream (the buffer is dropped, not played out) and starts
+        it again."""
+        self._hush.set()
+
     def _write_loop(self) -> None:
         period = self.rate * self.period_ms // 1000 * 2
         silence = bytes(period * self.channels)
@@ -284,7 +295,12 @@ class Speaker(_PortAudioDevice):
         while self._running.is_set():
             ahead = written_s - (self.clock() - start)
             if ahead > self.ahead_ms / 1000:
-                time.sleep(ahead - self.ahead_ms / 1000)
+                self._hush.wait(ahead - self.ahead_ms / 1000)
+            if self._hush.is_set():
+                self._hush.clear()
+                if not self._drop():
+                    return
+                start, written_s = self.clock(), 0.0
             self.lead_s = max(0, self._buffer_frames - self._free_frames()) / self.rate
             pcm = self.read(period)
             if pcm or self.idle_pause_s is None:
@@ -305,6 +321,25 @@ class Speaker(_PortAudioDevice):
             if pcm and self.first_write_after is not None:
                 callback, self.first_write_after = self.first_write_after, None
                 callback()
+
+    def _drop(self) -> bool:
+        """Abort the stream (what its buffer holds is dropped) and start it again."""
+        # PyAudio's Stream has stop (which plays the buffer out) but not abort: its C module does.
+        portaudio: Any = getattr(_pyaudio(), "_portaudio", None)
+        handle = getattr(self._stream, "_stream", None)
+        if not hasattr(portaudio, "abort_stream") or handle is None:
+            return True        # the buffer plays out, as it would anyway
+        self.hushes += 1
+        try:
+            portaudio.abort_stream(handle)
+            portaudio.start_stream(handle)
+        except OSError as exc:  # unplugged mid-run
+            self.errors += 1
+            logger.error("speaker hush failed: %s", exc)
+            self._running.clear()
+            return False
+        self.last_write = self.clock()
+        return True
 
     def _free_frames(self) -> int:
         """Frames the device's buffer can take now (all of it when the stream has just started)."""
@@ -335,6 +370,7 @@ class Speaker(_PortAudioDevice):
         try:
             self._stream.stop_stream()
             self._resume.wait()
+            self._hush.clear()      # a stopped stream has played out what it had
             if self._running.is_set():
                 self._stream.start_stream()
                 self._buffer_frames = max(self._buffer_frames, self._free_frames())

@@ -61,6 +61,10 @@ class Speaker(AudioDevice, Protocol):
     #: seconds until what the next read hands over is heard (what the device's buffer holds)
     lead_s: float
 
+    def hush(self) -> None:
+        """Drop what the device's buffer still holds (a barge-in): silent now, not once that
+        has played out (any thread)."""
+
 
 class Button(Protocol):
     on_gesture: Callable[[GestureEvent], None]

@@ -189,6 +189,9 @@ class SimSpeaker(_Paced):
                 callback, self.first_write_after = self.first_write_after, None
                 callback()
 
+    def hush(self) -> None:
+        """Nothing to drop: it plays what it reads at once."""
+
     def played_pcm(self) -> bytes:
         return b"".join(self.played)
 

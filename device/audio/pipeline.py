@@ -98,6 +98,8 @@ class AudioPipeline:
         self.wake_speaker: Callable[[], None] = lambda: None
         #: how long until what the speaker takes now is heard (its buffer; hardware.audio.Speaker.lead_s)
         self.speaker_lead: Callable[[], float] = lambda: 0.0
+        #: told to drop what the speaker's buffer holds (an interruption: silent now)
+        self.hush_speaker: Callable[[], None] = lambda: None
         #: told how much audio the microphone should hand over at a time (ms), when that changes
         self.set_mic_period: Callable[[int], None] = lambda ms: None
         self.mic_period_ms = mic_period_ms
@@ -303,8 +305,11 @@ class AudioPipeline:
         return self.playback.flush()
 
     def interrupt(self, cause: str) -> dict[str, int]:
-        """Stop the reply now (the person talked over it, the button, a new conversation)."""
-        played = self.flush()
+        """Stop the reply now (the person talked over it, the button, a new conversation):
+        what the speaker's buffer holds is dropped too, and not counted as played."""
+        unheard_ms = int(1000 * self.speaker_lead())
+        played = unheard(self.flush(), unheard_ms)
+        self.hush_speaker()
         if cause == "voice":
             self.counters.local_barge_ins += 1
         self.last_barge_in = {"cause": cause, "played_ms": played, "flushed_at": self.clock()}
@@ -327,3 +332,16 @@ class AudioPipeline:
             self.listener.playback_started(item_id)
         elif kind == "drained" and not self.speaking:
             self.listener.playback_drained()
+
+
+def unheard(played: dict[str, int], ms: int) -> dict[str, int]:
+    """``played`` (ms of each item handed to the speaker, in play order) less the last ``ms``
+    of it, which the speaker's buffer held when it was dropped."""
+    out = dict(played)
+    for item in reversed(out):
+        take = min(ms, out[item])
+        out[item] -= take
+        ms -= take
+        if not ms:
+            break
+    return out

@@ -64,3 +64,35 @@ def test_the_speaker_tells_how_long_its_buffer_holds_what_it_takes(pulse):
     assert leads[0] == 0.0                       # a stream just started: heard at once
     assert max(leads) >= 0.02                    # later: behind what the buffer holds
     assert max(leads) <= 0.5
+
+
+def test_a_hush_drops_what_the_buffer_holds(pulse):
+    """A barge-in: what the sound card holds is dropped, not played out; the stream goes on."""
+    tone = (0.2 * 32767 * np.sin(2 * np.pi * 440 * np.arange(RATE) / RATE)).astype("<i2").tobytes()
+    reads: list[tuple[int, float]] = []       # (hushes so far, lead) at each read
+    full, after = threading.Event(), threading.Event()
+    speaker: Speaker
+
+    def read(nbytes: int) -> bytes:
+        reads.append((speaker.hushes, speaker.lead_s))
+        if len(reads) >= 30:
+            full.set()
+        if sum(h == 1 for h, _ in reads) >= 10:
+            after.set()
+        return tone[:nbytes]
+
+    speaker = Speaker("default", read, preferred_rate=RATE)
+    speaker.open()
+    try:
+        full.wait(10)
+        speaker.hush()
+        after.wait(10)
+        alive = speaker.alive
+    finally:
+        speaker.close()
+    before = [lead for h, lead in reads if h == 0]
+    hushed = [lead for h, lead in reads if h == 1]
+    assert max(before) >= 0.02                   # the buffer held audio when it was hushed
+    assert len(hushed) >= 10 and alive           # and it went on playing after
+    assert hushed[0] == 0.0                      # nothing left of what it held
+    assert speaker.errors == 0
