@@ -12,12 +12,26 @@ Two checks, both learned from the current reply (README "Echo cancellation"):
   nearly whole and webrtcvad calls it speech. So a frame counts as a person only once the
   canceller has shown, in this reply, that it removes the echo: ``evidence_frames`` frames
   with a loud reply, an audible echo at the microphone and no speech after the canceller, most
-  of them attenuated by ``cancelling_db`` or more. With no echo path at all (a headset, a muted loop) there is
-  never an audible echo; after ``no_echo_ms`` of loud reply without one, it is trusted.
+  of them attenuated by ``cancelling_db`` or more, or down to the room's own noise. With no echo
+  path at all (a headset, a muted loop) there is never an audible echo; after ``no_echo_ms`` of
+  loud reply without one, it is trusted.
+* **The room is not silent.** A fan, a fridge, a street: no canceller removes that, so a frame
+  is evidence only where the microphone is ``above_noise_db`` over the room's noise (the echo
+  is audible), and the echo counts as removed when what is left is within ``near_noise_db`` of
+  that noise. The noise is measured before each reply (the quiet frames the caller gives
+  :meth:`room`). Without this, -60 dBFS of room noise (a quiet room, a USB microphone's own
+  hiss) kept the detector from ever trusting the canceller: nobody could talk over the device.
 * **Is it louder than the residual?** What the canceller leaves varies with the room and the
   level; a frame must be ``margin_db`` above the loudest clean frame of the recent past
   (the last ``window_ms`` except the newest ``recent_ms``, so the person's own rising first
-  syllable does not raise the bar), and above ``quiet_db``.
+  syllable does not raise the bar), and above ``quiet_db``. What leaves that window is not
+  forgotten at once: it keeps the bar at ``faded_margin_db`` from it, fading by
+  ``fade_db_per_s``. AEC3 leaks the echo while it converges at the start of a reply and later
+  leaves a residual, tens of dB quieter, that webrtcvad sometimes calls speech; with a bar that
+  fell to ``quiet_db`` 600 ms after the leak, a -60 dBFS residual stopped a reply 700 ms after
+  a -33 dBFS leak (a bench trace at -6 dB). Replayed through this bar, the traced frames of
+  today's bench runs gave that self-interruption no more and every person's barge-in at the
+  same frame.
 
 The caller needs ``barge_in_ms`` of such frames in a row (turns.py) to stop the reply.
 """
@@ -41,6 +55,11 @@ class TalkOverSettings:
     no_echo_ms: int = 800
     margin_db: float = 10.0
     quiet_db: float = -70.0
+    fade_db_per_s: float = 20.0
+    faded_margin_db: float = -10.0
+    above_noise_db: float = 10.0
+    near_noise_db: float = 6.0
+    room_frames: int = 100           # the quiet frames the room's noise is measured over (2 s)
 
 
 class TalkOver:
@@ -52,13 +71,27 @@ class TalkOver:
         self._evidence: deque[tuple[int, bool]] = deque(maxlen=s.window_ms // s.frame_ms)
         self._n = 0
         self._silent_path = 0          # frames of loud reply with no audible echo
+        self._heard = 0                # frames of loud reply with the microphone above the room
         self._recent = s.recent_ms // s.frame_ms
+        self._fade = s.fade_db_per_s * s.frame_ms / 1000
+        self._memory = float("-inf")   # the loudest clean frame that left the window, fading
+        self._room: deque[float] = deque(maxlen=s.room_frames)   # levels of quiet frames
+        #: the room's noise (dBFS) as measured before this reply; None: not known
+        self.noise_db: float | None = None
+
+    def room(self, level_db: float) -> None:
+        """A frame with nothing played and nobody talking: the room's own noise."""
+        self._room.append(level_db)
 
     def reply_started(self) -> None:
         """A new reply: what the canceller showed before says nothing about now."""
         self._frames.clear()
         self._evidence.clear()
-        self._silent_path = 0
+        self._memory = float("-inf")
+        self._silent_path = self._heard = 0
+        if len(self._room) >= 10:
+            # a low percentile: a door or a cough among the quiet frames does not raise it
+            self.noise_db = sorted(self._room)[len(self._room) // 5]
 
     def trusted(self) -> bool:
         """The canceller has shown in this reply that it removes the echo (or there is none)."""
@@ -66,13 +99,18 @@ class TalkOver:
         evidence = [ok for n, ok in self._evidence if n <= self._n - self._recent]
         if len(evidence) >= s.evidence_frames:
             return sum(evidence) >= s.trusted_share * len(evidence)
-        return not evidence and self._silent_path * s.frame_ms >= s.no_echo_ms
+        # Too few frames to judge the canceller by. No echo path (a headset, a speaker far away,
+        # a muted loop): trusted once the reply has been loud long enough with the microphone
+        # mostly at the room's level; a stray frame above it (a person's first quiet sound, a
+        # noise spike) does not stop that. A canceller that lets the echo through leaks what
+        # webrtcvad calls speech (no evidence either way), but the microphone is loud all along.
+        return self._silent_path * s.frame_ms >= s.no_echo_ms and self._heard * 4 <= self._silent_path
 
     def floor_db(self) -> float:
         """How loud a frame must be to be more than the canceller's residual."""
         s = self.settings
         older = list(self._frames)[:-self._recent] if self._recent else list(self._frames)
-        return max([s.quiet_db] + [clean + s.margin_db for clean in older])
+        return max([s.quiet_db, self._memory + s.faded_margin_db] + [clean + s.margin_db for clean in older])
 
     def person(self, clean_db: float, raw_db: float, reference_db: float, speech: bool) -> bool:
         """Record this frame; whether it is a person talking over the reply."""
@@ -82,11 +120,20 @@ class TalkOver:
         # reply (not yet heard as one) must not count against the canceller, or the device
         # would stop trusting it exactly while somebody talks. A canceller that lost the echo
         # leaks speech-like frames: those are not evidence either way (no trust is built on them).
+        noise = self.noise_db
+        audible = s.audible_db if noise is None else max(s.audible_db, noise + s.above_noise_db)
+        if reference_db > s.loud_reference_db and raw_db > audible:
+            self._heard += 1
         if reference_db > s.loud_reference_db and not speech:
-            if raw_db > s.audible_db:
-                self._evidence.append((self._n, raw_db - clean_db >= s.cancelling_db))
+            if raw_db > audible:
+                down_to_room = noise is not None and clean_db <= noise + s.near_noise_db
+                removed = raw_db - clean_db >= s.cancelling_db or down_to_room
+                self._evidence.append((self._n, removed))
             else:
                 self._silent_path += 1
-        self._frames.append(clean_db)
+        frames = self._frames
+        leaving = frames[0] if len(frames) == frames.maxlen else float("-inf")
+        self._memory = max(self._memory - self._fade, leaving)
+        frames.append(clean_db)
         self._n += 1
         return verdict

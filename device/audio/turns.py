@@ -153,6 +153,8 @@ class TurnTaker:
             return Actions()
         start_ms: int | None = None
         talk_over = self.talk_over
+        if talk_over is not None and not playing and not is_speech and not self.segmenter.in_speech:
+            talk_over.room(level_db(pcm24))
         if playing and talk_over is not None:
             if not self._was_playing:
                 talk_over.reply_started()
