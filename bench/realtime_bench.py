@@ -26,6 +26,8 @@ naive baseline; "half_duplex"; "webrtc" = [audio] echo_cancel = "webrtc" once in
            the recordings)
   erle     WebRTC AEC3 (device/audio/aec.py) run offline on the real-time recordings of the
            selfint window: how much of the device's voice it removes there
+--room-noise DB plays fan-like (pink) noise into the microphone at DB dBFS for the whole run after
+the echo paths are calibrated: a real room is not digital silence between words.
 Not a test: it prints, it does not assert.
 """
 
@@ -35,6 +37,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -367,18 +370,35 @@ def _vad_share(x: np.ndarray, skip: int, mask: np.ndarray) -> float:
     return float(np.mean(hits)) if hits else float("nan")
 
 
+def room_noise(pulse: Pulse, tmp: Path, db: float) -> subprocess.Popen:
+    """Pink noise (a fan, a fridge, a street) played into the microphone in a loop."""
+    rng = np.random.default_rng(7)
+    n = 30 * RATE
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / RATE)
+    spectrum /= np.sqrt(np.maximum(f, 50.0))
+    x = np.fft.irfft(spectrum, n)
+    x *= 32768 * 10 ** (db / 20) / np.sqrt((x ** 2).mean())
+    wav = write_wav(tmp / "room-noise.wav", x)
+    return subprocess.Popen(["sh", "-c", f'while :; do paplay -d micfeed --latency-msec=100 "{wav}"; done'],
+                            env=pulse.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--levels", default="-18:40,-6:40,0:25", help="echo paths as DB:LATENCY_MS,...")
     parser.add_argument("--variants", default="guarded,off", help=f"configs to compare: {', '.join(VARIANTS)}")
     parser.add_argument("--scenarios", default="cpu,selfint,bargein,erle,wake")
     parser.add_argument("--window", type=float, default=8.0, help="seconds of open speaker after the question")
+    parser.add_argument("--room-noise", type=float, default=None, metavar="DB",
+                        help="pink noise into the microphone at this level (dBFS) after calibration")
     args = parser.parse_args()
     levels = [(float(db), int(ms)) for db, ms in (x.split(":") for x in args.levels.split(","))]
     scenarios = set(args.scenarios.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="pivoice-rt-"))
     pulse = Pulse(tmp / "pulse")
-    sim = spk = mic = None
+    sim = spk = mic = noise = None
     try:
         loops = {ms: pulse.echo_path(ms) for ms in sorted({ms for _, ms in levels})}
         spk, mic = Recorder(pulse, "speaker.monitor"), Recorder(pulse, "mic")
@@ -392,10 +412,16 @@ def main() -> None:
         for db, ms in levels:
             measured[db, ms] = calibrate(pulse, loops[ms], db, tmp, spk, mic)
             print(f"             {db:+5.0f}/{ms:<4d}  {measured[db, ms][0]:+6.1f} / {measured[db, ms][1]:5.1f}")
+        if args.room_noise is not None:
+            noise = room_noise(pulse, tmp, args.room_noise)
+            print(f"room noise   pink noise into the microphone at {args.room_noise:+.0f} dBFS throughout")
         for name in args.variants.split(","):
             run_variant(name, tmp, pulse, f"ws://127.0.0.1:{port}/v1/realtime", levels, loops, measured,
                         scenarios, args.window, spk, mic)
     finally:
+        if noise:
+            os.killpg(noise.pid, signal.SIGKILL)
+            noise.wait(5)
         for thing in (spk, mic):
             if thing:
                 thing.close()
