@@ -40,6 +40,9 @@ from .transcripts import Transcripts
 
 logger = logging.getLogger(__name__)
 BYTES_PER_MS = 48  # 24 kHz mono PCM16
+#: server_vad: how long after the device's VAD ended a turn (having sent the server's silence
+#: and a margin) the server's VAD may still hear speech before the device commits the turn
+SERVER_TURN_GRACE_S = 1.5
 
 
 class RealtimeConversation:
@@ -72,6 +75,7 @@ class RealtimeConversation:
         self._user_talking = False
         self.carried = (0, 0)   # (items, digest characters) given to the current session
         self._server_hearing_since: float | None = None   # its VAD is in a turn not committed yet
+        self._sent_end_at: float | None = None   # the device's VAD ended the turn it was sending
 
     # ---------------------------------------------------------------- sessions
     def begin_session(self, *, session_id: str, fresh: bool, now: float, settings: SessionSettings | None = None,
@@ -143,6 +147,7 @@ class RealtimeConversation:
             self.stats.bytes_up += len(frame)
         if actions.speech_started:
             self._user_talking = True
+            self._sent_end_at = None
             out.append(Publish("speech_started", {"source": "device"}))
         if actions.commit:
             self.outbox.put(ev.InputAudioCommit())
@@ -152,6 +157,7 @@ class RealtimeConversation:
             self._awaiting_reply_since = now
         if actions.speech_ended:
             self._user_talking = False
+            self._sent_end_at = None if actions.commit else now
             out.append(Publish("speech_ended", {"committed": actions.commit}))
         return out
 
@@ -182,7 +188,7 @@ class RealtimeConversation:
     def _on_committed(self, event: ev.InputAudioCommitted, now: float) -> list[Action]:
         self.stats.turns += 1
         self._user_talking = False
-        self._server_hearing_since = None
+        self._server_hearing_since = self._sent_end_at = None
         self.history.placeholder(event.item_id, "user")
         if self._awaiting_reply_since is None:
             self._awaiting_reply_since = now
@@ -353,6 +359,7 @@ class RealtimeConversation:
 
     # --------------------------------------------------------------- deadlines
     def tick(self, now: float) -> list[Action]:
+        self._end_stuck_turn(now)
         hearing = self._server_hearing_since
         if hearing is not None and now - hearing > self.reply_timeout_s:
             self._server_hearing_since = None   # speech the server never committed: stop waiting for it
@@ -363,6 +370,26 @@ class RealtimeConversation:
         if reply is None and since is not None and now - since > self.reply_timeout_s:
             return self._give_up(f"no reply came within {self.reply_timeout_s:.0f} s of the turn", now, None)
         return []
+
+    def _end_stuck_turn(self, now: float) -> None:
+        """server_vad: the device stopped sending a turn (its own VAD ended it, after the
+        server's silence and a margin) but the server's VAD still hears speech. Room noise just
+        above the server's threshold (or a recording's own hiss) can keep it there, and then
+        the turn waits for the next sound in the room. After SERVER_TURN_GRACE_S the device
+        commits the turn itself and asks for the reply."""
+        ended, detection = self._sent_end_at, self.settings.turn_detection
+        if (ended is None or self._server_hearing_since is None or now - ended < SERVER_TURN_GRACE_S
+                or detection is None or detection.type != "server_vad"):
+            return
+        self._sent_end_at = None
+        logger.warning("the server's VAD still heard speech %.1f s after the device's VAD ended the turn "
+                       "(room noise above its threshold?): committing the turn", now - ended)
+        self.outbox.put(ev.InputAudioCommit())
+        self.stats.commits += 1
+        self.stats.forced_commits += 1
+        if detection.create_response:
+            self.outbox.put(ev.ResponseCreate())
+            self._awaiting_reply_since = now
 
     def _give_up(self, why: str, now: float, response_id: str | None) -> list[Action]:
         logger.warning("%s: giving it up and listening again", why)

@@ -16,6 +16,7 @@ class Counters:
     bytes_up: int = 0
     bytes_down: int = 0
     commits: int = 0
+    forced_commits: int = 0
     barge_ins: int = 0
     truncates: int = 0
     cancels: int = 0

@@ -187,7 +187,13 @@ class SimSession:
         segment = bytes(self.input)
         self.input.clear()
         self.input_start_ms = self.audio_ms
-        await self._commit(self.ids("item"), segment)
+        item_id = self.ids("item")
+        if self._vad is not None and self._vad.in_speech:
+            # The reference is silent on a commit while the VAD hears speech; taken here as
+            # ending that speech with the buffer (its item; the VAD starts afresh, no second commit).
+            self._vad.reset()
+            item_id, self._speech_item = self._speech_item or item_id, None
+        await self._commit(item_id, segment)
 
     async def _on_input_audio_buffer_clear(self, event: ev.InputAudioClear) -> None:
         self.input.clear()

@@ -39,6 +39,12 @@ class EnergyVad:
         self._quiet_ms = 0
         self._pending = np.zeros(0, dtype=np.int16)
 
+    def reset(self) -> None:
+        """Out of speech, as if nothing had been heard (the audio position goes on)."""
+        self.in_speech = False
+        self._loud_run = 0
+        self._quiet_ms = 0
+
     def feed(self, pcm: bytes) -> list[VadStart | VadStop]:
         """Feed 24 kHz PCM16; return the starts and stops it completes, in order."""
         samples = np.concatenate([self._pending, np.frombuffer(pcm, dtype="<i2")])

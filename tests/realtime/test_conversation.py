@@ -313,3 +313,56 @@ def test_a_spoken_turn_cut_off_before_its_transcript_is_heard_again_as_audio():
         assert [a.pcm for a in audio] == frames
         asks = [type(e) for e in first if not isinstance(e, ev.InputAudioAppend)]
         assert asks == ([] if server_vad else [ev.InputAudioCommit, ev.ResponseCreate])
+
+
+def test_a_turn_the_servers_vad_does_not_end_is_committed_by_the_device():
+    """server_vad: the device's VAD ended the turn and sent the server's silence, but room noise
+    above the server's threshold keeps its VAD in speech: the turn would wait for the next
+    sound in the room. The device commits it and asks for the reply."""
+    conv = fresh()
+    conv.turn(Actions(speech_started=True, send=[PCM_100MS]), 10.0)
+    conv.server_event(ev.SpeechStarted(audio_start_ms=0, item_id="item_1"), 10.1)
+    conv.turn(Actions(speech_ended=True, send=[PCM_100MS]), 13.0)
+    sent(conv)
+    conv.tick(14.0)
+    assert sent(conv) == []                                   # the server may still end it
+    conv.tick(14.6)
+    assert [type(e) for e in sent(conv)] == [ev.InputAudioCommit, ev.ResponseCreate]
+    assert conv.stats.forced_commits == 1
+    conv.tick(16.0)
+    assert sent(conv) == []                                   # once
+
+
+def test_a_turn_the_server_ends_itself_is_not_committed_again():
+    conv = fresh()
+    conv.turn(Actions(speech_started=True, send=[PCM_100MS]), 10.0)
+    conv.server_event(ev.SpeechStarted(audio_start_ms=0, item_id="item_1"), 10.1)
+    conv.turn(Actions(speech_ended=True, send=[PCM_100MS]), 13.0)
+    conv.server_event(ev.InputAudioCommitted(item_id="item_1", previous_item_id=None), 13.2)
+    sent(conv)
+    conv.tick(20.0)
+    assert not any(isinstance(e, ev.InputAudioCommit) for e in sent(conv))
+    # nor when the person starts again before the grace is over
+    conv.turn(Actions(speech_started=True, send=[PCM_100MS]), 30.0)
+    conv.server_event(ev.SpeechStarted(audio_start_ms=0, item_id="item_2"), 30.1)
+    conv.turn(Actions(speech_ended=True, send=[PCM_100MS]), 31.0)
+    conv.turn(Actions(speech_started=True, send=[PCM_100MS]), 31.5)
+    sent(conv)
+    conv.tick(33.0)
+    assert not any(isinstance(e, ev.InputAudioCommit) for e in sent(conv))
+    assert conv.stats.forced_commits == 0
+
+
+def test_semantic_vad_is_left_to_take_its_time():
+    """semantic_vad waits for the person to finish a thought, by design: no commit from the device."""
+    import dataclasses
+
+    from device.realtime.session import TurnDetection
+    conv = fresh()
+    conv.settings = dataclasses.replace(conv.settings, turn_detection=TurnDetection(type="semantic_vad"))
+    conv.turn(Actions(speech_started=True, send=[PCM_100MS]), 10.0)
+    conv.server_event(ev.SpeechStarted(audio_start_ms=0, item_id="item_1"), 10.1)
+    conv.turn(Actions(speech_ended=True, send=[PCM_100MS]), 13.0)
+    sent(conv)
+    conv.tick(20.0)
+    assert not any(isinstance(e, ev.InputAudioCommit) for e in sent(conv))

@@ -268,3 +268,31 @@ async def test_dead_link_is_noticed_by_ping_timeout(simulator):
         ws.transport.pause_reading()  # the server stops answering pings: a link that looks alive
     with pytest.raises(ConnectionLost):
         await asyncio.wait_for(conn.recv(), 30)
+
+
+async def test_a_commit_while_the_vad_hears_speech_ends_that_turn(simulator, speech_24k):
+    """Noise above the VAD's threshold after the words keeps it in speech; the client commits
+    (pivoice does, 1.5 s after its own VAD ended the turn): the turn is committed under the item
+    its speech_started named, and the VAD starts afresh (no second commit when the noise stops)."""
+    conn = await open_conn(simulator)
+    await configure(conn, turn_detection=TurnDetection(silence_duration_ms=500, create_response=False))
+    noise = (np.random.default_rng(3).standard_normal(24 * 1500) * 32768 * 10 ** (-38 / 20)).astype("<i2").tobytes()
+    audio = bytes(48 * 400) + speech_24k + noise
+    for i in range(0, len(audio), 960):
+        await conn.send(ev.InputAudioAppend.from_pcm(audio[i:i + 960]))
+    await conn.send(ev.InputAudioCommit())
+    got = await collect(conn, ev.InputAudioCommitted)
+    started = next(e for e in got if isinstance(e, ev.SpeechStarted))
+    assert not any(isinstance(e, ev.SpeechStopped) for e in got)
+    assert got[-1].item_id == started.item_id
+    for i in range(0, 48 * 1000, 960):                     # the room goes quiet
+        await conn.send(ev.InputAudioAppend.from_pcm(bytes(960)))
+    await conn.send(ev.ItemCreate(item=Item.user_text("and now?")))
+    later = []
+    while True:                                            # up to the text item: all audio is in
+        event = await asyncio.wait_for(conn.recv(), 30)
+        later.append(event)
+        if isinstance(event, ev.ConversationItemAdded) and event.item.id != started.item_id:
+            break
+    assert not [e for e in later if isinstance(e, (ev.SpeechStopped, ev.InputAudioCommitted))]
+    await conn.close()
