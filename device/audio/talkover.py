@@ -14,7 +14,9 @@ Two checks, both learned from the current reply (README "Echo cancellation"):
   with a loud reply, an audible echo at the microphone and no speech after the canceller, most
   of them attenuated by ``cancelling_db`` or more, or down to the room's own noise. With no echo
   path at all (a headset, a muted loop) there is never an audible echo; after ``no_echo_ms`` of
-  loud reply without one, it is trusted.
+  loud reply with the microphone (nearly) silent, it is trusted (with 800 ms a person who
+  talked over a reply 0.75 s in was not heard; an echo path makes the microphone loud within
+  its delay, which keeps this from trusting a canceller that lets the echo through).
 * **The room is not silent.** A fan, a fridge, a street: no canceller removes that, so a frame
   is evidence only where the microphone is ``above_noise_db`` over the room's noise (the echo
   is audible), and the echo counts as removed when what is left is within ``near_noise_db`` of
@@ -32,6 +34,12 @@ Two checks, both learned from the current reply (README "Echo cancellation"):
   a -33 dBFS leak (a bench trace at -6 dB). Replayed through this bar, the traced frames of
   today's bench runs gave that self-interruption no more and every person's barge-in at the
   same frame.
+
+* **Did the canceller leave it, or remove most of it?** A person talking over the reply is near
+  end: the canceller passes their voice (it may hold back the first frame or two). A frame it
+  took more than ``person_removed_db`` off is what it left of the echo, however loud after a
+  loud echo: a -55 dBFS residual of a -25 dBFS echo (30 dB removed), 100 ms into the echo,
+  before any residual had raised the bar, stopped a reply in a bench trace at -6 dB.
 
 The caller needs ``barge_in_ms`` of such frames in a row (turns.py) to stop the reply.
 """
@@ -56,6 +64,7 @@ class TalkOverSettings:
     margin_db: float = 10.0
     quiet_db: float = -70.0
     fade_db_per_s: float = 20.0
+    person_removed_db: float = 25.0
     faded_margin_db: float = -10.0
     above_noise_db: float = 10.0
     near_noise_db: float = 6.0
@@ -115,7 +124,8 @@ class TalkOver:
     def person(self, clean_db: float, raw_db: float, reference_db: float, speech: bool) -> bool:
         """Record this frame; whether it is a person talking over the reply."""
         s = self.settings
-        verdict = speech and clean_db >= self.floor_db() and self.trusted()
+        verdict = (speech and clean_db >= self.floor_db() and raw_db - clean_db <= s.person_removed_db
+                   and self.trusted())
         # Evidence comes from frames webrtcvad does not call speech: a person talking over the
         # reply (not yet heard as one) must not count against the canceller, or the device
         # would stop trusting it exactly while somebody talks. A canceller that lost the echo

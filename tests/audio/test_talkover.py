@@ -187,3 +187,21 @@ def test_a_canceller_that_lets_the_echo_through_is_not_taken_for_a_path_without_
         echo(t, 3, raw=-26.0, clean=-30.0, speech=True)
     assert not t.trusted()
     assert not t.person(-28.0, -24.0, REPLY, True)
+
+
+def test_what_the_canceller_removed_most_of_is_no_person_however_loud():
+    """Bench trace (-6 dB): 100 ms into the echo, before any residual had raised the bar, AEC3
+    left -55 dBFS of a -25 dBFS echo and webrtcvad called it speech."""
+    t = TalkOver()
+    echo(t, 20, raw=-75.0, clean=-75.0)              # the reply's quiet start: no echo yet
+    echo(t, 12, raw=-22.0, clean=-85.0)              # the echo, removed
+    assert t.trusted() and t.floor_db() < -55.0
+    assert not t.person(-55.0, -25.0, REPLY, True)     # 30 dB removed: what it left of the echo
+    assert t.person(-24.0, -21.0, REPLY, True)         # a person: passed through
+
+
+def test_a_person_early_in_a_reply_without_an_echo_path_is_heard():
+    """A headset (or the echo path muted): a person who talks 0.5 s into the reply."""
+    t = TalkOver()
+    echo(t, 25, raw=-96.0, clean=-95.0)
+    assert t.person(-22.0, -21.0, REPLY, True)
