@@ -73,6 +73,8 @@ STATUS_COUNTERS = {
     "audio_bytes_up": ("uplink_audio_bytes", "Audio queued for the server (PCM16 24 kHz), bytes"),
     "audio_bytes_down": ("downlink_audio_bytes", "Reply audio received from the server (PCM16 24 kHz), bytes"),
     "idle_closes": ("live_idle_closes", "GPT-Live sessions closed after idle_close seconds without speech"),
+    "forced_commits": ("forced_commits", "server_vad turns the device committed: the server's VAD had not ended "
+                                         "them 1.5 s after the device's (room noise above its threshold?)"),
 }
 #: status key -> (gauge name, help); absent when the status value is None (no session).
 STATUS_GAUGES = {

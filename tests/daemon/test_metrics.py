@@ -79,6 +79,7 @@ async def test_counters_and_latencies_follow_turns_a_barge_in_a_rotation_and_a_d
     assert first.value("pivoice_state", pivoice_state="idle") == 1
     assert first.value("pivoice_link", pivoice_link="up") == 1
     assert first.value("pivoice_turns_total") == 0 and first.value("pivoice_turn_latency_seconds_count") == 0
+    assert first.value("pivoice_forced_commits_total") == 0
     assert first.value("pivoice_build_info", model="gpt-realtime", dialect="ga") == 1
     assert first.value("process_resident_memory_bytes") > 0 and first.value("process_cpu_seconds_total") > 0
     assert first.value("pivoice_session_age_seconds") >= 0 and first.value("pivoice_session_rotation_in_seconds") > 0
