@@ -13,92 +13,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from . import cards, quiet
+from . import quiet
 from .bridge import LoopBridge
 from .errors import AudioDeviceError
+from .portaudio import RATES as RATES
+from .portaudio import DeviceInfo as DeviceInfo
+from .portaudio import _pyaudio as _pyaudio
+from .portaudio import find_device as find_device
+from .portaudio import list_devices as list_devices
+from .portaudio import negotiate as negotiate
 
 logger = logging.getLogger(__name__)
-RATES = (48000, 44100, 32000, 24000, 22050, 16000, 96000)
-
-
-def _pyaudio() -> Any:
-    quiet.install()  # before PortAudio loads: ALSA's and JACK's messages stay out of stderr
-    try:
-        import pyaudio
-    except ImportError:
-        raise AudioDeviceError("PyAudio is not installed",
-                               fix="apt install portaudio19-dev, then pip install pyaudio "
-                                   "(install.sh does both)") from None
-    return pyaudio
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    index: int
-    name: str
-    max_input_channels: int
-    max_output_channels: int
-    default_rate: int
-
-
-def list_devices(pa: Any) -> list[DeviceInfo]:
-    out = []
-    for i in range(pa.get_device_count()):
-        info = pa.get_device_info_by_index(i)
-        out.append(DeviceInfo(i, info["name"], int(info["maxInputChannels"]), int(info["maxOutputChannels"]),
-                              int(info["defaultSampleRate"])))
-    return out
-
-
-def find_device(pa: Any, name: str, *, output: bool) -> DeviceInfo:
-    """A device by exact name, else by unique substring; ``default`` is the host default;
-    ``card:ID`` is a sound card by its ALSA card id (hardware.cards)."""
-    kind = "output" if output else "input"
-    usable = [d for d in list_devices(pa) if (d.max_output_channels if output else d.max_input_channels) > 0]
-    if name.startswith(cards.PREFIX):
-        found: DeviceInfo = cards.find(usable, name[len(cards.PREFIX):], kind=kind)[0]
-        return found
-    if name == "default":
-        try:
-            info = pa.get_default_output_device_info() if output else pa.get_default_input_device_info()
-            return next(d for d in usable if d.index == info["index"])
-        except (OSError, StopIteration):
-            pass
-    exact = [d for d in usable if d.name == name]
-    matches = exact or [d for d in usable if name.lower() in d.name.lower()]
-    if len(matches) == 1 or exact:
-        return matches[0]
-    known = ", ".join(repr(d.name) for d in usable) or "none"
-    if not usable:
-        raise AudioDeviceError(f"no {kind} device at all (wanted {name!r})",
-                               fix="is the sound card there? `aplay -l` / `arecord -l` list ALSA's cards")
-    if not matches:
-        raise AudioDeviceError(f"no {kind} device named {name!r} (found: {known})",
-                               fix=f"set [audio] {kind}_device to one of them; `pivoice devices` lists them")
-    raise AudioDeviceError(f"{kind} device name {name!r} is ambiguous (matches: {', '.join(d.name for d in matches)})",
-                           fix=f"set [audio] {kind}_device to the full name")
-
-
-def negotiate(pa: Any, device: DeviceInfo, *, output: bool, preferred_rate: int | None = None,
-              channels: int | None = None) -> tuple[int, int]:
-    """(rate, channels) the device accepts: mono if it can, else stereo; its default rate first."""
-    pyaudio = _pyaudio()
-    max_ch = device.max_output_channels if output else device.max_input_channels
-    rates = [r for r in (preferred_rate, device.default_rate, *RATES) if r]
-    for count in [c for c in ((channels,) if channels else (1, 2)) if c <= max_ch]:
-        for rate in dict.fromkeys(rates):
-            side = "output" if output else "input"
-            kwargs = {"rate": rate, f"{side}_device": device.index, f"{side}_channels": count,
-                      f"{side}_format": pyaudio.paInt16}
-            try:
-                if pa.is_format_supported(**kwargs):
-                    return rate, count
-            except ValueError:
-                continue
-    raise AudioDeviceError(f"{device.name!r} accepts none of the rates {sorted(set(rates))} as 16-bit mono or stereo")
 
 
 class _PortAudioDevice:

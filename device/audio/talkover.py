@@ -60,7 +60,7 @@ class TalkOverSettings:
     cancelling_db: float = 20.0
     loud_reference_db: float = -40.0
     audible_db: float = -60.0
-    no_echo_ms: int = 800
+    no_echo_ms: int = 400
     margin_db: float = 10.0
     quiet_db: float = -70.0
     fade_db_per_s: float = 20.0
