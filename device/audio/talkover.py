@@ -4,7 +4,7 @@ Pure and frame-counted (time is the number of frames seen). Per 20 ms frame whil
 speaks it is given the frame's level after the canceller (``clean_db``), before it
 (``raw_db``), the level of what the speaker played (``reference_db``) and webrtcvad's verdict.
 
-Two checks, both learned from the current reply (README "Echo cancellation"):
+Four checks, learned from the current reply (README "Echo cancellation"):
 
 * **Is the canceller working?** AEC3 loses the echo when the echo path's delay changes (a
   paused output stream starts again with another latency, the device is moved) and takes
@@ -32,9 +32,8 @@ Two checks, both learned from the current reply (README "Echo cancellation"):
   leaves a residual, tens of dB quieter, that webrtcvad sometimes calls speech; with a bar that
   fell to ``quiet_db`` 600 ms after the leak, a -60 dBFS residual stopped a reply 700 ms after
   a -33 dBFS leak (a bench trace at -6 dB). Replayed through this bar, the traced frames of
-  today's bench runs gave that self-interruption no more and every person's barge-in at the
-  same frame.
-
+  the bench runs of 2026-11-27 gave that self-interruption no more and every person's barge-in
+  at the same frame.
 * **Did the canceller leave it, or remove most of it?** A person talking over the reply is near
   end: the canceller passes their voice (it may hold back the first frame or two). A frame it
   took more than ``person_removed_db`` off is what it left of the echo, however loud after a
@@ -87,6 +86,7 @@ class TalkOver:
         self._room: deque[float] = deque(maxlen=s.room_frames)   # levels of quiet frames
         #: the room's noise (dBFS) as measured before this reply; None: not known
         self.noise_db: float | None = None
+        self._audible = s.audible_db   # a microphone this loud hears more than the room
 
     def room(self, level_db: float) -> None:
         """A frame with nothing played and nobody talking: the room's own noise."""
@@ -98,9 +98,11 @@ class TalkOver:
         self._evidence.clear()
         self._memory = float("-inf")
         self._silent_path = self._heard = 0
+        s = self.settings
         if len(self._room) >= 10:
             # a low percentile: a door or a cough among the quiet frames does not raise it
             self.noise_db = sorted(self._room)[len(self._room) // 5]
+            self._audible = max(s.audible_db, self.noise_db + s.above_noise_db)
 
     def trusted(self) -> bool:
         """The canceller has shown in this reply that it removes the echo (or there is none)."""
@@ -130,16 +132,14 @@ class TalkOver:
         # reply (not yet heard as one) must not count against the canceller, or the device
         # would stop trusting it exactly while somebody talks. A canceller that lost the echo
         # leaks speech-like frames: those are not evidence either way (no trust is built on them).
-        noise = self.noise_db
-        audible = s.audible_db if noise is None else max(s.audible_db, noise + s.above_noise_db)
-        if reference_db > s.loud_reference_db and raw_db > audible:
-            self._heard += 1
-        if reference_db > s.loud_reference_db and not speech:
-            if raw_db > audible:
+        if reference_db > s.loud_reference_db:
+            audible = raw_db > self._audible
+            self._heard += audible
+            if audible and not speech:
+                noise = self.noise_db
                 down_to_room = noise is not None and clean_db <= noise + s.near_noise_db
-                removed = raw_db - clean_db >= s.cancelling_db or down_to_room
-                self._evidence.append((self._n, removed))
-            else:
+                self._evidence.append((self._n, raw_db - clean_db >= s.cancelling_db or down_to_room))
+            elif not speech:
                 self._silent_path += 1
         frames = self._frames
         leaving = frames[0] if len(frames) == frames.maxlen else float("-inf")
