@@ -260,13 +260,17 @@ class Speaker(_PortAudioDevice):
         try:
             portaudio.abort_stream(handle)
             portaudio.start_stream(handle)
-        except OSError as exc:  # unplugged mid-run
-            self.errors += 1
-            logger.error("speaker hush failed: %s", exc)
-            self._running.clear()
-            return False
+        except OSError as exc:
+            return self._lost("hush", exc)
         self.last_write = self.clock()
         return True
+
+    def _lost(self, what: str, exc: OSError) -> bool:
+        """The device failed mid-run (unplugged): the writer stops; keep_open reopens it."""
+        self.errors += 1
+        logger.error("speaker %s failed: %s", what, exc)
+        self._running.clear()
+        return False
 
     def _free_frames(self) -> int:
         """Frames the device's buffer can take now (all of it when the stream has just started)."""
@@ -282,11 +286,8 @@ class Speaker(_PortAudioDevice):
             pcm = _to_stereo(pcm)
         try:
             self._stream.write(pcm or silence, exception_on_underflow=False)
-        except OSError as exc:  # unplugged mid-run
-            self.errors += 1
-            logger.error("speaker write failed: %s", exc)
-            self._running.clear()
-            return False
+        except OSError as exc:
+            return self._lost("write", exc)
         self.last_write = self.clock()
         return True
 
