@@ -34,9 +34,7 @@ class EnergyVad:
         self.silence_duration_ms = silence_duration_ms
         self.min_speech_frames = min_speech_frames
         self.position_ms = 0
-        self.in_speech = False
-        self._loud_run = 0
-        self._quiet_ms = 0
+        self.reset()
         self._pending = np.zeros(0, dtype=np.int16)
 
     def reset(self) -> None:
