@@ -41,8 +41,11 @@ Four checks, learned from the current reply (README "Echo cancellation"):
   before any residual had raised the bar, stopped a reply in a bench trace at -6 dB; so did a
   leak mid-reply that rose over four frames to -42 dBFS of a -23 dBFS echo (19-22 dB removed).
   A person at the echo's level lost 0-14 dB in the same traces (the canceller removes the echo
-  under their voice, not the voice): a person much quieter than the device's own echo at the
-  microphone is not told from a leak.
+  under their voice, not the voice), and the first frame of each lost at most 11: a person
+  starts with a frame taken at most ``person_whole_db`` off, and frames up to
+  ``person_removed_db`` off go on being them. A leak before AEC3 had converged (0 dB, 0.3 s
+  into a reply) still had 15-17 dB taken off when it was loudest. A person much quieter than
+  the device's own echo at the microphone is not told from a leak.
 
 The caller needs ``barge_in_ms`` of such frames in a row (turns.py) to stop the reply.
 """
@@ -68,6 +71,7 @@ class TalkOverSettings:
     quiet_db: float = -70.0
     fade_db_per_s: float = 20.0
     person_removed_db: float = 18.0
+    person_whole_db: float = 13.0
     faded_margin_db: float = -10.0
     above_noise_db: float = 10.0
     near_noise_db: float = 6.0
@@ -91,6 +95,7 @@ class TalkOver:
         #: the room's noise (dBFS) as measured before this reply; None: not known
         self.noise_db: float | None = None
         self._audible = s.audible_db   # a microphone this loud hears more than the room
+        self._streak = False           # the previous frame was a person
 
     def room(self, level_db: float) -> None:
         """A frame with nothing played and nobody talking: the room's own noise."""
@@ -102,6 +107,7 @@ class TalkOver:
         self._evidence.clear()
         self._memory = float("-inf")
         self._silent_path = self._heard = 0
+        self._streak = False
         s = self.settings
         if len(self._room) >= 10:
             # a low percentile: a door or a cough among the quiet frames does not raise it
@@ -130,8 +136,10 @@ class TalkOver:
     def person(self, clean_db: float, raw_db: float, reference_db: float, speech: bool) -> bool:
         """Record this frame; whether it is a person talking over the reply."""
         s = self.settings
-        verdict = (speech and clean_db >= self.floor_db() and raw_db - clean_db <= s.person_removed_db
-                   and self.trusted())
+        removed = raw_db - clean_db
+        verdict = (speech and clean_db >= self.floor_db() and removed <= s.person_removed_db
+                   and (removed <= s.person_whole_db or self._streak) and self.trusted())
+        self._streak = verdict
         # Evidence comes from frames webrtcvad does not call speech: a person talking over the
         # reply (not yet heard as one) must not count against the canceller, or the device
         # would stop trusting it exactly while somebody talks. A canceller that lost the echo

@@ -213,7 +213,28 @@ def test_a_canceller_that_leaks_mid_reply_is_not_a_person():
     assert t.trusted() and t.floor_db() < -42.1
     assert not t.person(-42.1, -23.0, REPLY, True)     # 19 dB removed: the leak
     assert not t.person(-44.2, -22.2, REPLY, True)     # 22 dB
+    assert t.person(-30.0, -21.0, REPLY, True)         # a person: the canceller passes their voice
     assert t.person(-36.3, -22.5, REPLY, True)         # 14 dB: the most a person at the echo's level lost
+
+
+def test_a_leak_the_canceller_still_takes_15_db_off_is_not_a_person():
+    """Bench trace (0 dB, 2026-11-27): 0.3 s into a reply, before AEC3 had converged, what it
+    left rose over five frames to -33 dBFS of a -19 dBFS echo (17 and 15 dB removed) and stopped
+    the reply. A person starts with a frame the canceller passes nearly whole (at most
+    ``person_whole_db`` off: 0-11 dB in the traces); after that, frames it takes up to
+    ``person_removed_db`` off go on being the person."""
+    t = TalkOver()
+    echo(t, 10, raw=-96.0, clean=-96.0)
+    echo(t, 10, raw=-19.0, clean=-80.0)
+    for raw, clean in ((-18.9, -68.4), (-19.6, -65.3), (-20.1, -60.7), (-18.9, -44.2)):
+        t.person(clean, raw, REPLY, True)
+    assert t.trusted() and t.floor_db() < -35.6
+    assert not t.person(-35.6, -18.6, REPLY, True)     # 17 dB: the leak
+    assert not t.person(-33.1, -18.0, REPLY, True)     # 15 dB
+    assert t.person(-24.0, -14.0, REPLY, True)         # a person starts: 10 dB
+    assert t.person(-31.0, -16.0, REPLY, True)         # and goes on: 15 dB
+    assert not t.person(-90.0, -20.0, REPLY, False)    # a pause
+    assert not t.person(-33.1, -18.0, REPLY, True)     # 15 dB again: a new start needs a whole frame
 
 
 def test_a_person_early_in_a_reply_without_an_echo_path_is_heard():
