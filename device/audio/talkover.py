@@ -11,8 +11,9 @@ Four checks, learned from the current reply (README "Echo cancellation"):
   hundreds of milliseconds to find it again; meanwhile the device's own voice comes through
   nearly whole and webrtcvad calls it speech. So a frame counts as a person only once the
   canceller has shown, in this reply, that it removes the echo: ``evidence_frames`` frames
-  with a loud reply, an audible echo at the microphone and no speech after the canceller, most
-  of them attenuated by ``cancelling_db`` or more, or down to the room's own noise. With no echo
+  with a loud reply and an audible echo at the microphone, most of them attenuated by
+  ``cancelling_db`` or more, or down to the room's own noise (a frame with speech after the
+  canceller counts only for it: it may be a person). With no echo
   path at all (a headset, a muted loop) there is never an audible echo; after ``no_echo_ms`` of
   loud reply with the microphone (nearly) silent, it is trusted (with 800 ms a person who
   talked over a reply 0.75 s in was not heard; an echo path makes the microphone loud within
@@ -140,17 +141,22 @@ class TalkOver:
         verdict = (speech and clean_db >= self.floor_db() and removed <= s.person_removed_db
                    and (removed <= s.person_whole_db or self._streak) and self.trusted())
         self._streak = verdict
-        # Evidence comes from frames webrtcvad does not call speech: a person talking over the
-        # reply (not yet heard as one) must not count against the canceller, or the device
-        # would stop trusting it exactly while somebody talks. A canceller that lost the echo
-        # leaks speech-like frames: those are not evidence either way (no trust is built on them).
+        # A frame webrtcvad calls speech is evidence only for the canceller: a person talking
+        # over the reply (not yet heard as one) must not count against it, or the device would
+        # stop trusting it exactly while somebody talks; and a canceller that lost the echo leaks
+        # speech-like frames, which build no trust. But an audible echo taken down by
+        # ``cancelling_db``, speech or not, shows it works: a reply whose first frames leaked
+        # (AEC3 converging) kept webrtcvad saying speech until a person talked over it, and with
+        # no evidence the person was never heard (3 of 12 barge-ins of a bench run at -6 and
+        # 0 dB, 2026-11-27; replayed with this, heard 130-180 ms after their onset).
         if reference_db > s.loud_reference_db:
             audible = raw_db > self._audible
             self._heard += audible
-            if audible and not speech:
+            if audible:
                 noise = self.noise_db
-                down_to_room = noise is not None and clean_db <= noise + s.near_noise_db
-                self._evidence.append((self._n, raw_db - clean_db >= s.cancelling_db or down_to_room))
+                cancelled = removed >= s.cancelling_db or (noise is not None and clean_db <= noise + s.near_noise_db)
+                if cancelled or not speech:
+                    self._evidence.append((self._n, cancelled))
             elif not speech:
                 self._silent_path += 1
         frames = self._frames

@@ -237,6 +237,31 @@ def test_a_leak_the_canceller_still_takes_15_db_off_is_not_a_person():
     assert not t.person(-33.1, -18.0, REPLY, True)     # 15 dB again: a new start needs a whole frame
 
 
+def test_a_person_over_a_reply_that_began_with_a_leak_is_heard():
+    """Bench trace (-6 dB, 2026-11-27): AEC3 leaked the first frames of a reply, so webrtcvad
+    called every frame after the canceller speech (hangover), until a person talked over it
+    0.5 s in. The frames the canceller took 30-50 dB off show that it works, speech or not."""
+    t = TalkOver()
+    echo(t, 5, raw=-96.0, clean=-96.0)
+    for raw, clean in ((-24.0, -33.0), (-25.0, -40.0), (-48.1, -71.5), (-35.6, -79.4), (-25.1, -69.1),
+                       (-24.9, -60.8), (-25.9, -75.3), (-26.0, -67.3), (-24.6, -57.4), (-24.5, -53.7),
+                       (-24.0, -43.7), (-24.5, -54.0), (-26.2, -92.8), (-32.9, -92.6)):
+        assert not t.person(clean, raw, REPLY, True)
+    assert t.trusted()
+    assert not t.person(-23.8, -20.4, REPLY, True)     # the person, under the leak's bar
+    assert t.person(-21.5, -21.2, REPLY, True)         # above it: nothing taken off
+    assert t.person(-21.0, -19.8, REPLY, True)
+
+
+def test_speech_the_canceller_passed_is_no_evidence_against_it():
+    t = TalkOver()
+    echo(t, 15)                                        # cancelled: trusted
+    assert t.trusted()
+    for _ in range(30):                                # a person talking on and on
+        t.person(-30.0, -22.0, REPLY, True)
+    assert t.trusted()
+
+
 def test_a_person_early_in_a_reply_without_an_echo_path_is_heard():
     """A headset (or the echo path muted): a person who talks 0.5 s into the reply."""
     t = TalkOver()
