@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .aec import EchoCanceller
+from .decimate import Decimator
 from .resample import StreamResampler, to_mono
 
 API_RATE = 24000
@@ -31,7 +32,11 @@ class FrontEnd:
         self.frame_ms = frame_ms
         self.canceller = canceller
         self.aec_hold_s = aec_hold_s
-        self._to_vad = StreamResampler(device_rate, VAD_RATE)
+        # 48, 32, 96 kHz: a causal filter, no look-ahead (decimate.py: soxr's blocks held back
+        # part of each period); other rates: soxr
+        self._to_vad: Decimator | StreamResampler = (Decimator(device_rate // VAD_RATE)
+                                                     if device_rate % VAD_RATE == 0
+                                                     else StreamResampler(device_rate, VAD_RATE))
         self._vad = np.zeros(0, np.int16)
         self._raw = np.zeros(0, np.int16)     # < 10 ms waiting for the canceller
         self._before = np.zeros(0, np.int16)  # what the canceller was given, frame-aligned with _vad
