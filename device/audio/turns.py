@@ -172,7 +172,14 @@ class TurnTaker:
             self.segmenter.playback_started()
         self._was_playing = playing
         result = self.segmenter.frame(pcm24, is_speech, strict=strict, reference_db=reference_db, start_ms=start_ms)
-        actions = Actions(send=self._sending(result.send) if result.send else [])
+        send = result.send
+        if send and playing and talk_over is not None and was_speaking and not is_speech:
+            # The person has stopped and the reply plays: the rest of their turn's trailing
+            # silence is what the microphone hears of the device itself, which AEC3 lets through
+            # while it converges at the start of a reply. Sent, the server's VAD heard it as
+            # speech and cancelled the reply (bench, 0 dB). The person said nothing: send that.
+            send = tuple(bytes(len(f)) for f in send)
+        actions = Actions(send=self._sending(send) if send else [])
         if result.started:
             self.turn_ms = len(result.send) * self.frame_ms
             actions.speech_started = True

@@ -181,3 +181,21 @@ def test_a_reply_fading_in_over_room_noise_does_not_teach_a_strong_echo():
     # The person talks over the reply at their usual level: heard.
     talk_over = run(taker, CLIP, playing=True, reference_db=-20.0)
     assert sum(a.barge_in for a in talk_over) == 1
+
+
+def test_the_trailing_silence_sent_while_a_reply_plays_is_silence():
+    """server_vad: the reply starts in the person's trailing silence (the server ended their turn
+    before the device's VAD did). What the microphone hears then is the device itself, which the
+    canceller lets through while it converges; the server's VAD must not hear it as speech."""
+    from device.audio.talkover import TalkOver
+
+    taker = TurnTaker(TurnMode.SERVER_VAD, server_silence_ms=500, talk_over=TalkOver())
+    fr = frames(silence16k(500) + CLIP)
+    acts = [taker.frame(a, s) for a, _, s in fr]
+    assert taker.segmenter.in_speech and sum(a.speech_started for a in acts) == 1
+    leak = frames(clip16k("numbers.raw")[:16000 * 2])         # the reply, let through: speech
+    assert sum(s for _, _, s in leak) > 20
+    during = [taker.frame(a, s, playing=True, reference_db=-20.0, raw_db=level_db(a) + 3) for a, _, s in leak]
+    sent = [f for a in during for f in a.send]
+    assert sent and sum(a.speech_ended for a in during) == 1 and not any(a.barge_in for a in during)
+    assert all(f == bytes(len(f)) for f in sent)              # silence: what the person said meanwhile
