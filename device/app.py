@@ -194,6 +194,7 @@ class App:
             "underruns": playback.stats.underruns if playback else 0,
             "playback_dropped_ms": playback.stats.dropped_ms if playback else 0,
             "overflows": counters.overflows, "mic_frames": counters.mic_frames, "wake_words": counters.wake_words,
+            "voice_barge_ins": counters.local_barge_ins, "speaker_hushes": getattr(self.speaker, "hushes", 0),
             "echo_canceller": self._aec_status(),
             "audio_bytes_up": self.conversation.stats.bytes_up, "audio_bytes_down": self.conversation.stats.bytes_down,
             "metrics": self.metrics.where(),
@@ -227,7 +228,8 @@ class App:
             return f"missing: {self.device_problems[part]}"
         if device is None or not getattr(device, "rate", 0):
             return "not open yet"
-        return f"{getattr(device, 'device_name', part)} at {device.rate} Hz"
+        period = f", {device.period_ms} ms periods" if part == "microphone" and hasattr(device, "period_ms") else ""
+        return f"{getattr(device, 'device_name', part)} at {device.rate} Hz{period}"
 
     def status_line(self) -> str:
         s = self.manager.status()

@@ -50,9 +50,11 @@ def render_status(s: dict[str, Any]) -> str:
          if s.get("rotation_in_s") is not None else "-"),
         ("endpoint", f"{s.get('endpoint')} model {s.get('model')} ({s.get('dialect')})"),
         ("turn mode", s.get("turn_mode")),
+        ("audio", f"microphone {s.get('microphone')}; speaker {s.get('speaker')}"),
         ("counters", f"turns {s.get('turns')}, replies {s.get('replies')}, reconnects {s.get('reconnects')}, "
                      f"rotations {s.get('rotations')}, underruns {s.get('underruns')}, overflows {s.get('overflows')}, "
-                     f"barge-ins {s.get('barge_ins')}"),
+                     f"barge-ins {s.get('barge_ins')} ({s.get('voice_barge_ins', 0)} heard over the reply, "
+                     f"speaker hushed {s.get('speaker_hushes', 0)})"),
         ("api key", s.get("api_key")),
         ("uptime", _fmt_age(s.get("uptime_s"))),
         ("metrics", s.get("metrics") or "-"),

@@ -75,6 +75,9 @@ async def test_control_socket_status_events_say_and_mute(device_factory):
     assert status["ok"] and status["state"] == "idle" and status["link"] == "up"
     assert status["session_id"].startswith("sess_") and status["rotation_in_s"] > 0
     assert status["api_key"] == "set" and "test-key" not in json.dumps(status)
+    # what an admin needs to see of the audio: the microphone's period, barge-ins, dropped audio
+    assert status["microphone"].endswith(f"Hz, {app.mic.period_ms} ms periods"), status["microphone"]
+    assert status["voice_barge_ins"] == 0 and status["speaker_hushes"] == 0
 
     events: list[dict] = []
     stream = control.stream(path, {"cmd": "events"})
