@@ -15,7 +15,6 @@ Not for other ratios (44.1 kHz): those stay with soxr (:class:`resample.StreamRe
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 
 def lowpass(factor: int, taps_per_phase: int = 24, *, beta: float = 9.0, passband: float = 0.85) -> np.ndarray:
@@ -45,10 +44,10 @@ class Decimator:
             return samples
         x = np.concatenate([self._history, samples.astype(np.float32)])
         taps = len(self._h)
-        # Output k is the filter over the input ending at sample (skip + k * factor) of this call.
-        windows = sliding_window_view(x, taps)[self._skip::self.factor]
-        y = windows @ self._h
-        consumed = self._skip + len(windows) * self.factor
+        # Output k is the filter over the input ending at sample (skip + k * factor) of this call
+        # (every input sample's output, then every factor-th: in C, cheaper than strided windows).
+        y = np.correlate(x, self._h, "valid")[self._skip::self.factor]
+        consumed = self._skip + len(y) * self.factor
         self._skip = consumed - len(samples)
         self._history = x[len(x) - (taps - 1):]
         out: np.ndarray = np.clip(np.rint(y), -32768, 32767).astype(np.int16)
