@@ -6,8 +6,8 @@ at its HQ setting, 12 ms at LQ); the front end cuts 20 ms frames, so a period's 
 waited a whole period for a few samples. A person talking over the device was heard that much
 later (README "Audio": barge-in). A causal filter has no look-ahead: a period's audio is all
 there when the period is. Its cost is the filter's delay (``taps / 2`` input samples, 0.7 ms at
-48 kHz), the same for the microphone and the echo canceller's reference, which soxr converts
-(the canceller measures the delay between them anyway).
+48 kHz), on the microphone only (soxr, which converts the echo canceller's reference, removes
+its own); the canceller finds the delay between the two anyway.
 
 Not for other ratios (44.1 kHz): those stay with soxr (:class:`resample.StreamResampler`).
 """
