@@ -147,12 +147,7 @@ class RealtimeConversation(Deadlines):
             self._user_talking = True
             self._sent_end_at = None
             out.append(Publish("speech_started", {"source": "device"}))
-        if actions.commit:
-            self.outbox.put(ev.InputAudioCommit())
-            self.stats.commits += 1
-        if actions.respond:
-            self.outbox.put(ev.ResponseCreate())
-            self._awaiting_reply_since = now
+        self._end_turn(now, commit=actions.commit, respond=actions.respond)
         if actions.speech_ended:
             self._user_talking = False
             self._sent_end_at = None if actions.commit else now

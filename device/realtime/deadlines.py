@@ -56,10 +56,15 @@ class Deadlines:
         self._sent_end_at = None
         logger.warning("the server's VAD still heard speech %.1f s after the device's VAD ended the turn "
                        "(room noise above its threshold?): committing the turn", now - ended)
-        self.outbox.put(ev.InputAudioCommit())
-        self.stats.commits += 1
         self.stats.forced_commits += 1
-        if detection.create_response:
+        self._end_turn(now, commit=True, respond=detection.create_response)
+
+    def _end_turn(self, now: float, *, commit: bool, respond: bool) -> None:
+        """Commit the audio sent (a turn the device ends) and/or ask for the reply."""
+        if commit:
+            self.outbox.put(ev.InputAudioCommit())
+            self.stats.commits += 1
+        if respond:
             self.outbox.put(ev.ResponseCreate())
             self._awaiting_reply_since = now
 
