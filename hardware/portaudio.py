@@ -4,14 +4,12 @@ item 9), and the ReSpeaker 2-mic HAT only gives stereo."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
 from . import cards, quiet
 from .errors import AudioDeviceError
 
-logger = logging.getLogger(__name__)
 RATES = (48000, 44100, 32000, 24000, 22050, 16000, 96000)
 
 
