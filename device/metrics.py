@@ -62,6 +62,8 @@ STATUS_COUNTERS = {
     "turns": ("turns", "Turns the person took (audio committed to the server)"),
     "replies": ("replies", "Replies the server finished (response.done), spoken or not"),
     "barge_ins": ("barge_ins", "Times the device stopped speaking because it was interrupted"),
+    "voice_barge_ins": ("voice_barge_ins", "Of those, a person the device itself heard talking over its reply"),
+    "speaker_hushes": ("speaker_hushes", "Times the speaker's buffer was dropped to stop at once (a barge-in)"),
     "rotations": ("session_rotations", "Sessions replaced before their time limit"),
     "reconnects": ("reconnects", "Reconnects after a lost link (with backoff)"),
     "connects": ("sessions_opened", "Realtime sessions opened and configured"),
