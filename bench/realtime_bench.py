@@ -174,6 +174,9 @@ before = rss()
 if sys.argv[1] == "portaudio":
     import pyaudio
     pyaudio.PyAudio()
+    if sys.argv[2:] == ["released"]:
+        from hardware.portaudio import release_alsa_config
+        release_alsa_config()
 else:
     from livekit import rtc
     rtc.AudioProcessingModule(echo_cancellation=True, high_pass_filter=True, noise_suppression=False)
@@ -190,14 +193,17 @@ def rss_parts(pulse: Pulse, tmp: Path) -> str:
     bare = tmp / "alsa-without-plugins.conf"
     text = Path("/usr/share/alsa/alsa.conf").read_text()
     bare.write_text(re.sub(r"(?ms)^@hooks \[.*?^\]", "", text, count=1))
-    runs = {"portaudio": pulse.env, "portaudio-bare": {**pulse.env, "ALSA_CONFIG_PATH": str(bare)},
-            "livekit": pulse.env}
+    here = {**pulse.env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    runs = {"portaudio": here, "portaudio-bare": {**here, "ALSA_CONFIG_PATH": str(bare)},
+            "portaudio-released": here, "livekit": here}
     out = {}
     for name, env in runs.items():
-        run = subprocess.run([sys.executable, "-c", RSS_PART, name.split("-")[0]], env=env, capture_output=True, text=True)
+        run = subprocess.run([sys.executable, "-c", RSS_PART, *name.split("-")], env=env,
+                             capture_output=True, text=True)
         out[name] = run.stdout.strip().splitlines()[-1] if run.returncode == 0 and run.stdout.strip() else "n/a"
     return (f"PortAudio's device listing {out['portaudio']} MB ({out['portaudio-bare']} MB without the ALSA plugins "
-            f"of libasound2-plugins, which install.sh installs only with --dev), livekit's AEC3 {out['livekit']} MB")
+            f"of libasound2-plugins; {out['portaudio-released']} MB once ALSA's configuration is given back, "
+            f"as the daemon does after opening a device), livekit's AEC3 {out['livekit']} MB")
 
 
 def rss_pulse_only(tmp: Path, pulse: Pulse, url: str, name: str) -> str:

@@ -24,6 +24,7 @@ from .portaudio import _pyaudio as _pyaudio
 from .portaudio import find_device as find_device
 from .portaudio import list_devices as list_devices
 from .portaudio import negotiate as negotiate
+from .portaudio import release_alsa_config
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class _PortAudioDevice:
         except OSError as exc:
             self._close_stream()
             raise AudioDeviceError(f"cannot open {kind} device {self.device_name!r}: {exc}") from None
+        finally:
+            release_alsa_config()   # the plugins PortAudio's listing loaded, opened or not
         logger.info("%s %r open at %d Hz, %d channel(s)", kind, device.name, self.rate, self.channels)
         return device
 
