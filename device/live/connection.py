@@ -29,6 +29,7 @@ from ..errors import (
     SessionExpired,
 )
 from ..redact import scrub
+from ..wsdeflate import client_extensions
 from .events import LiveClientEvent, LiveErrorEvent, LiveServerEvent, SessionClosed, SessionStart, SessionStarted
 from .models import SessionConfig, SessionResource
 from .protocol import LiveProtocol
@@ -111,7 +112,7 @@ class LiveConnection:
             ws = await connect(
                 endpoint.url, additional_headers=endpoint.headers(), open_timeout=open_timeout_s,
                 ping_interval=ping_interval_s, ping_timeout=ping_timeout_s, max_size=16 * 1024 * 1024,
-                max_queue=256, proxy=None, close_timeout=2.0,
+                max_queue=256, proxy=None, close_timeout=2.0, extensions=client_extensions(),
             )
         except InvalidURI as exc:
             raise RejectedSetupError(f"[realtime] url is not a WebSocket URL: {exc.uri!r}",

@@ -27,6 +27,7 @@ from ..errors import (
     SessionExpired,
 )
 from ..redact import scrub
+from ..wsdeflate import client_extensions
 from .dialect import Dialect, parse_session
 from .events import ClientEvent, ErrorEvent, ServerEvent, SessionCreated
 from .protocol import MAX_FRAME_BYTES, RealtimeProtocol, frame_kind
@@ -153,7 +154,7 @@ class RealtimeConnection:
             ws = await connect(
                 endpoint.ws_url(), additional_headers=endpoint.headers(), open_timeout=open_timeout_s,
                 ping_interval=ping_interval_s, ping_timeout=ping_timeout_s, max_size=MAX_FRAME_BYTES,
-                max_queue=256, proxy=None, close_timeout=2.0,
+                max_queue=256, proxy=None, close_timeout=2.0, extensions=client_extensions(),
             )
         except InvalidURI as exc:
             raise RejectedSetupError(f"[realtime] url is not a WebSocket URL: {exc.uri!r}",

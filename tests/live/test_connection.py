@@ -222,3 +222,17 @@ async def test_a_dropped_link_is_a_lost_connection_to_retry(live_factory):
     with pytest.raises(ConnectionLost) as lost:
         await conn.recv()
     assert should_retry(lost.value)
+
+
+async def test_the_link_deflates_what_it_sends_at_the_fastest_level(live_factory):
+    """As the Realtime link (tests/realtime/test_deflate.py counts its bytes on the wire): the
+    negotiated permessage-deflate compresses at zlib's level 1, not websockets' default 6."""
+    from websockets.extensions.permessage_deflate import PerMessageDeflate
+
+    sim = await live_factory()
+    conn = await LiveConnection.open(endpoint(sim), m.SessionConfig.build(instructions="Be brief."), ping_interval_s=None)
+    try:
+        (deflate,) = [e for e in conn._ws.protocol.extensions if isinstance(e, PerMessageDeflate)]
+        assert deflate.compress_settings["level"] == 1
+    finally:
+        await conn.close()
