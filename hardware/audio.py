@@ -156,7 +156,9 @@ class Speaker(_PortAudioDevice):
     open; b"" for silence): the device resamples the downlink once, to this rate, before it
     gets here. The writer keeps at most ``ahead_ms`` of audio ahead of real time, so a flush
     silences the device within that, even on outputs that do not pace writes (ALSA's file
-    plugin).
+    plugin). A reply is written ``period_ms`` at a time, silence ``quiet_ms`` at a time: 40 ms
+    periods halve the wake-ups of this thread and of the sound server's client thread while a
+    reply plays (README "Audio"), and a reply still waits behind no more silence than at 20.
 
     With ``idle_pause_s``, after that long with nothing to play the stream is stopped and the
     thread sleeps until :meth:`wake` (reply audio queued): no silence is written 50 times a
@@ -168,12 +170,13 @@ class Speaker(_PortAudioDevice):
 
     output = True
 
-    def __init__(self, device: str, read: Callable[[int], bytes], *, period_ms: int = 20, ahead_ms: int = 40,
-                 preferred_rate: int | None = None, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, device: str, read: Callable[[int], bytes], *, period_ms: int = 40, quiet_ms: int = 20,
+                 ahead_ms: int = 40, preferred_rate: int | None = None, clock: Callable[[], float] = time.monotonic,
                  idle_pause_s: float | None = None) -> None:
         self.device_name = device
         self.read = read
         self.period_ms = period_ms
+        self.quiet_ms = min(quiet_ms, period_ms)
         self.idle_pause_s = idle_pause_s
         self._resume = threading.Event()
         self._hush = threading.Event()
@@ -218,8 +221,14 @@ class Speaker(_PortAudioDevice):
         self._hush.set()
 
     def _write_loop(self) -> None:
-        period = self.rate * self.period_ms // 1000 * 2
-        silence = bytes(period * self.channels)
+        # Audio goes out a period at a time (fewer wake-ups of this thread and of the sound
+        # server's while a reply plays); between replies the writer asks for a shorter piece,
+        # so a reply that arrives waits behind at most that much of the silence written
+        # before it. What is written is always what was asked for: the pipeline pads its
+        # echo reference to the same length.
+        full = self.rate * self.period_ms // 1000 * 2
+        quiet = self.rate * self.quiet_ms // 1000 * 2
+        period = quiet
         start, written_s = self.clock(), 0.0
         idle_since: float | None = None
         while self._running.is_set():
@@ -244,9 +253,10 @@ class Speaker(_PortAudioDevice):
                     self._sleep_until_woken()
                     start, written_s, idle_since = self.clock(), 0.0, None
                     continue
-            if not self._write(pcm, silence, period):
+            if not self._write(pcm, period):
                 return
-            written_s += period / (2 * self.rate)   # a period is always written (padded, or silence)
+            written_s += period / (2 * self.rate)   # what was asked for is written (padded, or silence)
+            period = full if pcm else quiet
             self.ahead_s = max(0.0, written_s - (self.last_write - start))
             if pcm and self.first_write_after is not None:
                 callback, self.first_write_after = self.first_write_after, None
@@ -282,13 +292,13 @@ class Speaker(_PortAudioDevice):
         except (OSError, AttributeError):
             return self._buffer_frames
 
-    def _write(self, pcm: bytes, silence: bytes, period: int) -> bool:
-        if pcm and len(pcm) < period:
+    def _write(self, pcm: bytes, period: int) -> bool:
+        if len(pcm) < period:
             pcm += bytes(period - len(pcm))
-        if pcm and self.channels == 2:
+        if self.channels == 2:
             pcm = _to_stereo(pcm)
         try:
-            self._stream.write(pcm or silence, exception_on_underflow=False)
+            self._stream.write(pcm, exception_on_underflow=False)
         except OSError as exc:
             return self._lost("write", exc)
         self.last_write = self.clock()
