@@ -38,7 +38,8 @@ from .wakegate import WakeGate
 
 MIN_COMMIT_MS = 100
 SERVER_SILENCE_MARGIN_MS = 300
-AEC_BARGE_IN_MS = 40     # with an echo canceller: this much of a person over the reply stops it (talkover.py)
+AEC_BARGE_IN_MS = 40     # with an echo canceller: this much of a person over the reply stops it, or one
+#                          frame the canceller left (nearly) whole (talkover.py)
 
 
 class TurnMode(enum.StrEnum):
@@ -163,7 +164,7 @@ class TurnTaker:
             clean = level_db(pcm24)
             is_speech = talk_over.person(clean, clean if raw_db is None else raw_db, reference_db, is_speech)
             if not self.segmenter.in_speech:
-                start_ms = AEC_BARGE_IN_MS
+                start_ms = talk_over.settings.frame_ms if talk_over.sure else AEC_BARGE_IN_MS
         was_speaking = self.segmenter.in_speech
         strict = playing and self.echo_guard is EchoGuard.GUARDED and not was_speaking
         if playing and not self._was_playing:

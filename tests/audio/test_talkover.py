@@ -7,7 +7,7 @@ import numpy as np
 
 from device.audio.pipeline import IDLE_AFTER_S, IDLE_PERIOD_MS, AudioPipeline
 from device.audio.talkover import TalkOver
-from device.audio.turns import TurnMode, TurnTaker
+from device.audio.turns import EchoGuard, TurnMode, TurnTaker
 
 from .helpers import clip16k
 
@@ -267,3 +267,44 @@ def test_a_person_early_in_a_reply_without_an_echo_path_is_heard():
     t = TalkOver()
     echo(t, 25, raw=-96.0, clean=-95.0)
     assert t.person(-22.0, -21.0, REPLY, True)
+
+
+def tone_frame(db: float) -> bytes:
+    """20 ms at 16 kHz, this loud (dBFS)."""
+    t = np.arange(320) / 16000
+    return (np.sin(2 * np.pi * 300 * t) * 32768 * 10 ** (db / 20) * np.sqrt(2)).astype("<i2").tobytes()
+
+
+def over_a_cancelled_reply(person: list[tuple[float, float]]) -> list[bool]:
+    """A turn taker wired as the daemon wires it with a canceller (no echo guard), the canceller
+    trusted (15 frames of echo 54 dB down), then the person's frames as (clean dBFS, raw dBFS):
+    which of them stopped the reply."""
+    talk_over = TalkOver()
+    taker = TurnTaker(TurnMode.SERVER_VAD, echo_guard=EchoGuard.OFF, talk_over=talk_over)
+    for _ in range(15):
+        assert not taker.frame(tone_frame(-78.0), False, playing=True, reference_db=REPLY, raw_db=-24.0).barge_in
+    assert talk_over.trusted()
+    return [taker.frame(tone_frame(clean), True, playing=True, reference_db=REPLY, raw_db=raw).barge_in
+            for clean, raw in person]
+
+
+def test_a_person_the_canceller_left_whole_stops_the_reply_at_their_first_frame():
+    """Bench traces: a person's first frame often lost 0-3 dB to the canceller (it removes the
+    echo under their voice, not the voice); no leak of a trusted canceller lost less than 6.
+    Waiting for a second frame cost a capture period (50 ms) whenever the two straddled one."""
+    assert over_a_cancelled_reply([(-30.0, -29.0), (-30.0, -29.0)]) == [True, False]
+
+
+def test_a_person_the_canceller_took_more_off_needs_a_second_frame():
+    """The bench's leaks of a trusted canceller lost 6-10 dB (one frame at a time): one frame
+    like that is not enough; a person who goes on is heard at their second."""
+    assert over_a_cancelled_reply([(-30.0, -22.0), (-40.0, -30.0)]) == [False, True]
+    assert over_a_cancelled_reply([(-30.0, -22.0), (-80.0, -24.0)]) == [False, False]
+
+
+def test_sure_is_only_a_person_the_canceller_barely_touched():
+    t = TalkOver()
+    echo(t, 15)
+    assert t.person(-30.0, -27.0, REPLY, True) and t.sure          # 3 dB off
+    assert t.person(-30.0, -24.0, REPLY, True) and not t.sure      # 6 dB off: a person, not beyond doubt
+    assert not t.person(-95.0, -95.0, REPLY, False) and not t.sure
