@@ -156,9 +156,13 @@ class Speaker(_PortAudioDevice):
     open; b"" for silence): the device resamples the downlink once, to this rate, before it
     gets here. The writer keeps at most ``ahead_ms`` of audio ahead of real time, so a flush
     silences the device within that, even on outputs that do not pace writes (ALSA's file
-    plugin). A reply is written ``period_ms`` at a time, silence ``quiet_ms`` at a time: 40 ms
+    plugin; up to ``ahead_ms`` + one period there). A reply is written ``period_ms`` at a time,
+    silence ``quiet_ms`` at a time (after audio, the first read is still a whole period): 40 ms
     periods halve the wake-ups of this thread and of the sound server's client thread while a
-    reply plays (README "Audio"), and a reply still waits behind no more silence than at 20.
+    reply plays (README "Audio"). The device's buffer is two periods: through PulseAudio ~93 ms
+    ahead while a reply plays instead of 60 (``lead_s``; the echo reference is stamped with it,
+    and a barge-in drops it); the first sample of a reply reached the speaker as soon as before
+    in the real-time bench (60-76 ms after the first delta).
 
     With ``idle_pause_s``, after that long with nothing to play the stream is stopped and the
     thread sleeps until :meth:`wake` (reply audio queued): no silence is written 50 times a
@@ -223,9 +227,8 @@ class Speaker(_PortAudioDevice):
     def _write_loop(self) -> None:
         # Audio goes out a period at a time (fewer wake-ups of this thread and of the sound
         # server's while a reply plays); between replies the writer asks for a shorter piece,
-        # so a reply that arrives waits behind at most that much of the silence written
-        # before it. What is written is always what was asked for: the pipeline pads its
-        # echo reference to the same length.
+        # so it notices a reply that arrives sooner. What is written is always what was asked
+        # for: the pipeline pads its echo reference to the same length.
         full = self.rate * self.period_ms // 1000 * 2
         quiet = self.rate * self.quiet_ms // 1000 * 2
         period = quiet

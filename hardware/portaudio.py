@@ -24,8 +24,11 @@ def release_alsa_config() -> bool:
     for the life of the process, though only the PCMs the device opens are used.
     ``snd_config_update_free_global`` frees ALSA's parsed configuration and unloads every plugin
     no open PCM holds (ALSA counts them); ALSA reads its configuration again at the next open.
-    PortAudio keeps copies of the names it listed. Called after a stream is open, on the thread
-    that opens streams. Returns False where libasound cannot be reached (nothing to release)."""
+    PortAudio keeps copies of the names it listed. Called after a device is opened (the event
+    loop's thread, where PortAudio lists devices); the microphone's background reopen does not
+    call it (that open reads the configuration again, 0.7 ms, and keeps it). ALSA takes its
+    configuration lock for this and holds a reference while a PCM opens, so an open on another
+    thread meanwhile is safe (alsa-lib 1.2.8). Returns False where libasound cannot be reached."""
     try:
         lib = ctypes.CDLL("libasound.so.2")
         lib.snd_config_update_free_global()

@@ -56,10 +56,11 @@ class PlaybackBuffer:
         self._played: dict[str, int] = {}
         self.current_item: str | None = None
         self.stats = PlaybackStats()
-        self._levels: deque[float] = deque(maxlen=10)  # dB of the last periods handed out
+        #: dB of the last 20 ms slices handed out (200 ms), whatever size the speaker reads
+        self._levels: deque[float] = deque(maxlen=10)
 
     def reference_db(self) -> float:
-        """How loud what we played lately was (max over ~10 periods): the echo reference."""
+        """How loud what we played lately was (max over the last 200 ms): the echo reference."""
         with self._lock:
             return max(self._levels, default=-90.0)
 
@@ -123,8 +124,11 @@ class PlaybackBuffer:
             self._queued -= len(out)
             self.stats.played_bytes += len(out)
             samples = np.frombuffer(bytes(out), "<i2").astype(np.float32) / 32768.0
-            rms = float(np.sqrt(np.mean(samples * samples))) if len(samples) else 0.0
-            self._levels.append(20 * math.log10(max(rms, 1e-9)))
+            step = max(1, self.rate // 50)
+            for i in range(0, max(len(samples), 1), step):
+                piece = samples[i:i + step]
+                rms = float(np.sqrt(np.mean(piece * piece))) if len(piece) else 0.0
+                self._levels.append(20 * math.log10(max(rms, 1e-9)))
             if not self._chunks:
                 if self._finished:
                     self._state = "idle"

@@ -164,7 +164,9 @@ class TurnTaker:
             clean = level_db(pcm24)
             is_speech = talk_over.person(clean, clean if raw_db is None else raw_db, reference_db, is_speech)
             if not self.segmenter.in_speech:
-                start_ms = talk_over.settings.frame_ms if talk_over.sure else AEC_BARGE_IN_MS
+                # one frame is enough only when the canceller ran on it and left it whole
+                sure = talk_over.sure and raw_db is not None
+                start_ms = talk_over.settings.frame_ms if sure else AEC_BARGE_IN_MS
         was_speaking = self.segmenter.in_speech
         strict = playing and self.echo_guard is EchoGuard.GUARDED and not was_speaking
         if playing and not self._was_playing:

@@ -63,3 +63,19 @@ def test_a_reply_goes_out_a_period_at_a_time_and_silence_in_shorter_pieces(tmp_p
     start = sum(asked for asked, _ in script.asked[:script.lead]) // 2
     assert np.array_equal(out[start:start + len(tone)], tone)
     assert not out[:start].any()
+
+
+def test_the_echo_references_level_covers_the_last_200_ms_whatever_the_speaker_reads():
+    """reference_db (the talk-over detector's "is the reply loud") is the loudest 20 ms of the
+    last 200 ms: with 40 ms reads it must not stretch to 400 ms."""
+    from device.audio.playback import PlaybackBuffer
+
+    buf = PlaybackBuffer(16000, prebuffer_ms=0)
+    loud = (np.ones(640) * 8000).astype("<i2").tobytes()          # 40 ms at -12 dBFS
+    quiet = (np.ones(640) * 8).astype("<i2").tobytes()            # 40 ms at -72 dBFS
+    buf.push("a", loud + quiet * 6)
+    buf.read(1280)
+    assert buf.reference_db() > -13
+    for _ in range(5):                                             # 200 ms of quiet reply since
+        buf.read(1280)
+    assert buf.reference_db() < -70
