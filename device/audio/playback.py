@@ -22,13 +22,12 @@ finished reply is. The queue is bounded (``max_ms``): a flood drops the oldest a
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
+from .vad import level_db
 
 BYTES_PER_SAMPLE = 2
 
@@ -123,12 +122,9 @@ class PlaybackBuffer:
                     self._chunks[0] = (item_id, pcm[len(take):])
             self._queued -= len(out)
             self.stats.played_bytes += len(out)
-            samples = np.frombuffer(bytes(out), "<i2").astype(np.float32) / 32768.0
-            step = max(1, self.rate // 50)
-            for i in range(0, max(len(samples), 1), step):
-                piece = samples[i:i + step]
-                rms = float(np.sqrt(np.mean(piece * piece))) if len(piece) else 0.0
-                self._levels.append(20 * math.log10(max(rms, 1e-9)))
+            step = max(1, self.rate // 50) * BYTES_PER_SAMPLE
+            for i in range(0, max(len(out), 1), step):
+                self._levels.append(level_db(bytes(out[i:i + step])))
             if not self._chunks:
                 if self._finished:
                     self._state = "idle"
