@@ -20,7 +20,8 @@ naive baseline; "half_duplex"; "webrtc" = [audio] echo_cancel = "webrtc" once in
   profile  per thread (/proc) and py-spy, connected and silent; per thread in each selfint window
   selfint  a 2 s question, then WINDOW s with the speaker open: user turns the server committed
            beyond the one asked, replies cancelled, barge-ins (server_vad / voice) -- the device
-           interrupting itself; CPU during that conversation
+           interrupting itself; talk-overs it held and dismissed (the speaker went silent for ~0.3 s
+           and the reply played on: device/audio/bargehold.py); CPU during that conversation
   bargein  a person talks over a long reply at the level its echo reaches the microphone:
            detected (a barge-in event) and onset of their speech to a silent speaker (ms, from
            the recordings)
@@ -148,7 +149,8 @@ def self_interruptions(d: Daemon, pulse: Pulse, loop: str, db: float, tmp: Path,
     if threads is not None:   # per thread over the same window (--scenarios profile)
         worker = threading.Thread(target=lambda: threads.extend(thread_cpu(d.proc.pid, window)), daemon=True)
         worker.start()
-    aec_before = rtwake.status(d).get("echo_canceller")
+    before = rtwake.status(d)
+    aec_before = before.get("echo_canceller")
     start = time.monotonic()
     cpu.start()
     play(pulse, "micfeed", write_wav(tmp / "question.wav", clip48("goforward.raw"))).wait()
@@ -162,7 +164,8 @@ def self_interruptions(d: Daemon, pulse: Pulse, loop: str, db: float, tmp: Path,
     return {"turns": len(d.since(start, "turn")), "cancelled": sum(e.get("status") == "cancelled" for e in replies),
             "replies": len(replies), "server_vad": barges.count("server_vad"), "voice": barges.count("voice"),
             "cpu": percent, "window": (start, end), "first_sample_ms": first_sample_ms(d, spk, start),
-            "erle_device": rtwake.erle_between(aec_before, rtwake.status(d).get("echo_canceller"))}
+            "erle_device": rtwake.erle_between(aec_before, (after := rtwake.status(d)).get("echo_canceller")),
+            "dismissed": after.get("talk_over_dismissed", 0) - before.get("talk_over_dismissed", 0)}
 
 
 RSS_PART = """
@@ -465,7 +468,8 @@ def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, windo
                 threads: list | None = [] if "profile" in scenarios else None
                 r = self_interruptions(d, pulse, loops[ms], db, tmp, window, spk, threads)
                 print(f"{label} turns {r['turns']} (1 asked), replies {r['replies']} ({r['cancelled']} cancelled), "
-                      f"barge-ins server_vad {r['server_vad']} voice {r['voice']}; CPU in conversation "
+                      f"barge-ins server_vad {r['server_vad']} voice {r['voice']} (talk-overs held and dismissed, "
+                      f"the reply played on: {r['dismissed']}); CPU in conversation "
                       f"{r['cpu']:.2f} % (Pi Zero 2 W ~{10 * r['cpu']:.0f} %); first delta to first sample "
                       f"at the speaker {r['first_sample_ms'][0]} ms (handed to the speaker's thread after "
                       f"{r['first_sample_ms'][1]} ms)")

@@ -63,6 +63,8 @@ STATUS_COUNTERS = {
     "replies": ("replies", "Replies the server finished (response.done), spoken or not"),
     "barge_ins": ("barge_ins", "Times the device stopped speaking because it was interrupted"),
     "voice_barge_ins": ("voice_barge_ins", "Of those, a person the device itself heard talking over its reply"),
+    "talk_over_dismissed": ("talk_over_dismissed", "Talk-overs the speaker went silent for that nobody went on "
+                            "from (the echo canceller's leak): the reply played on"),
     "speaker_hushes": ("speaker_hushes", "Times the speaker's buffer was dropped to stop at once (a barge-in)"),
     "rotations": ("session_rotations", "Sessions replaced before their time limit"),
     "reconnects": ("reconnects", "Reconnects after a lost link (with backoff)"),

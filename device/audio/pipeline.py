@@ -13,9 +13,11 @@ The microphone's rate is set when it opens (:meth:`mic_opened`), the speaker's l
 reply "drains" at once, so the device never waits for a sound card it does not have.
 
 Barge-in on the device's own detection: when the turn taker hears the person over the reply
-(the VAD on the echo-cancelled microphone, or the wake word), playback is flushed here, at
-once, and the listener is told what was played of each item (``barged_in``) before it gets
-the turn's audio.
+(the VAD on the echo-cancelled microphone, or the wake word), the speaker goes silent here, at
+once. A wake word (or the button) cancels the reply then and there; the VAD's talk-over is
+held until the person goes on talking into the silence (bargehold.py: the echo canceller's
+rare leak is not a person, and the reply plays on). Then playback is flushed and the listener
+is told what was played of each item (``barged_in``) before it gets the turn's audio.
 
 The echo canceller's reference is what the speaker's thread takes from :meth:`read`, stamped
 with the time it took it: the device's own voice, the moment it leaves for the speaker. The
@@ -36,6 +38,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .aec import EchoCanceller
+from .bargehold import BargeHold, HoldSettings, Verdict
 from .frontend import VAD_RATE, FrontEnd, StreamClock, Uplink
 from .playback import PlaybackBuffer
 from .resample import StreamResampler
@@ -77,6 +80,7 @@ class AudioCounters:
     overflows: int = 0
     speech_frames: int = 0
     local_barge_ins: int = 0
+    talk_over_dismissed: int = 0  # held talk-overs nobody went on from (bargehold.py)
     bytes_played: int = 0
     bytes_dropped_no_speaker: int = 0
     bytes_sent: int = 0           # 24 kHz PCM handed to the listener (what goes up)
@@ -107,6 +111,9 @@ class AudioPipeline:
         self._period = mic_period_ms
         self._busy_at = clock()
         self.vad = vad or WebRtcVad(turns.segmenter.settings.aggressiveness)
+        #: how a talk-over by voice is confirmed (bargehold.py); None: the reply stops outright
+        self.hold_settings: HoldSettings | None = HoldSettings()
+        self._hold: BargeHold | None = None
         self.prebuffer_ms = prebuffer_ms
         self.max_playback_ms = max_playback_ms
         #: how a notice from the speaker's thread reaches the loop (LoopBridge.post)
@@ -197,7 +204,7 @@ class AudioPipeline:
         for i, pcm16 in enumerate(frames):
             self.counters.mic_frames += 1
             speech = self.vad.is_speech(pcm16)
-            playing = playback is not None and playback.active
+            playing = playback is not None and playback.active and self._hold is None
             if speech and cancelled and not playing and level_db(pcm16) < AEC_SPEECH_FLOOR_DB:
                 speech = False   # the echo's tail after a reply: the canceller's residual and comfort noise
             self.counters.speech_frames += speech
@@ -207,7 +214,9 @@ class AudioPipeline:
             actions = self.turns.frame(pcm16, speech, playing=playing, now=now, wake=heard,
                                        reference_db=playback.reference_db() if playing and playback else -90.0,
                                        raw_db=frontend.raw_db[i] if frontend.raw_db else None)
-            if actions:
+            if self._hold is not None:
+                self._held_frame(speech, level_db(pcm16), actions)
+            elif actions:
                 self.deliver(actions)
         self._pick_period(now)
 
@@ -233,6 +242,8 @@ class AudioPipeline:
             # some stacks (PortAudio primes it), so start it now, not at the first delta.
             self.wake_speaker()
         if actions.barge_in:
+            if actions.barge_cause == "voice" and self._hold_talk_over(actions):
+                return
             self.interrupt(actions.barge_cause)
         if actions.send:
             up = self._uplink.convert(actions.send, new_turn=actions.speech_started or actions.clear,
@@ -242,6 +253,40 @@ class AudioPipeline:
         if self.listener is not None and (actions.send or actions.speech_started or actions.speech_ended
                                           or actions.commit or actions.respond or actions.clear):
             self.listener.turn(actions)
+
+    def _hold_talk_over(self, actions: Actions) -> bool:
+        """Silence the reply and keep the turn until it is confirmed (bargehold.py)."""
+        playback = self.playback
+        if self.hold_settings is None or playback is None:
+            return False
+        playback.hold(int(1000 * self.speaker_lead()))
+        if not playback.held:
+            return False
+        self.hush_speaker()
+        # the frames that started it: the last of what the turn taker sends (pre-roll before them)
+        onset = max((level_db(f) for f in actions.send[-2:]), default=-90.0)
+        self._hold = BargeHold(self.hold_settings, onset_db=onset)
+        self._hold.keep(actions)
+        return True
+
+    def _held_frame(self, speech: bool, frame_db: float, actions: Actions) -> None:
+        hold = self._hold
+        assert hold is not None
+        verdict = hold.frame(speech, frame_db, actions)
+        if verdict is Verdict.WAIT:
+            return
+        self._hold = None
+        if verdict is Verdict.CONFIRM:
+            logger.info("talk-over confirmed (onset %.0f dBFS; frames since: %s)", hold.onset_db, hold.trace())
+            self.interrupt("voice", unheard_ms=0)   # what the speaker's buffer held is queued again
+            self.deliver(hold.merged())
+            return
+        self.turns.dismiss()
+        if self.playback is not None:
+            self.playback.resume()
+        self.counters.talk_over_dismissed += 1
+        logger.info("talk-over dismissed: no speech followed once the speaker was silent (onset %.0f dBFS; "
+                    "frames since: %s); the reply plays on", hold.onset_db, hold.trace())
 
     def _heard_wake_word(self) -> None:
         self.counters.wake_words += 1
@@ -298,16 +343,20 @@ class AudioPipeline:
 
     def flush(self) -> dict[str, int]:
         """Stop playing now; the milliseconds the speaker got of each item, in play order."""
+        if self._hold is not None:      # a held talk-over overtaken (the button, a new conversation)
+            self._hold = None
+            self.turns.dismiss()
         if self.playback is None:
             return {}
         if self._down is not None:
             self._down.reset()   # the cut-off reply's tail must not start the next one
         return self.playback.flush()
 
-    def interrupt(self, cause: str) -> dict[str, int]:
+    def interrupt(self, cause: str, *, unheard_ms: int | None = None) -> dict[str, int]:
         """Stop the reply now (the person talked over it, the button, a new conversation):
         what the speaker's buffer holds is dropped too, and not counted as played."""
-        unheard_ms = int(1000 * self.speaker_lead())
+        if unheard_ms is None:
+            unheard_ms = int(1000 * self.speaker_lead())
         played = unheard(self.flush(), unheard_ms)
         self.hush_speaker()
         if cause == "voice":

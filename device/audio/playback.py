@@ -7,7 +7,12 @@ period at a time. States:
     IDLE --push--> BUFFERING --queued >= prebuffer, or end of reply--> PLAYING
     PLAYING --queue runs dry, reply not finished--> BUFFERING (an underrun, counted)
     PLAYING --queue runs dry, reply finished--> IDLE
+    BUFFERING, PLAYING --hold(unheard)--> HELD --resume()--> BUFFERING (PLAYING at once if enough)
     any --flush()--> IDLE
+
+HELD is a talk-over not yet confirmed (bargehold.py): the speaker gets nothing (it plays
+silence), and what its buffer held, dropped unheard, goes back to the head of the queue (the
+last ``RECENT_MS`` handed out are kept for that), so a reply that resumes loses nothing.
 
 For every item it counts the samples actually handed to the writer (so to ALSA): that, not
 wall-clock time, is what ``conversation.item.truncate`` needs (field notes item 12). The
@@ -30,6 +35,9 @@ from dataclasses import dataclass
 from .vad import level_db
 
 BYTES_PER_SAMPLE = 2
+#: how much of what was handed out is kept, to be queued again after a hold (more than any
+#: speaker's buffer: PulseAudio's ~93 ms at 40 ms periods)
+RECENT_MS = 500
 
 
 @dataclass
@@ -53,6 +61,9 @@ class PlaybackBuffer:
         self._state = "idle"
         self._finished = False
         self._played: dict[str, int] = {}
+        self._recent: deque[tuple[str, bytes]] = deque()   # the latest pieces handed out
+        self._recent_bytes = 0
+        self._recent_max = rate * RECENT_MS // 1000 * BYTES_PER_SAMPLE
         self.current_item: str | None = None
         self.stats = PlaybackStats()
         #: dB of the last 20 ms slices handed out (200 ms), whatever size the speaker reads
@@ -112,6 +123,7 @@ class PlaybackBuffer:
                 item_id, pcm = self._chunks[0]
                 take = pcm[: nbytes - len(out)]
                 out += take
+                self._keep_recent(item_id, take)
                 if item_id not in self._played:
                     started.append(item_id)
                 self._played[item_id] = self._played.get(item_id, 0) + len(take)
@@ -129,6 +141,8 @@ class PlaybackBuffer:
                 if self._finished:
                     self._state = "idle"
                     self._played = {}
+                    self._recent.clear()
+                    self._recent_bytes = 0
                     self.current_item = None
                     drained = True
                 else:
@@ -141,6 +155,47 @@ class PlaybackBuffer:
                 self.notice("drained", None)
         return bytes(out)
 
+    def _keep_recent(self, item_id: str, pcm: bytes) -> None:
+        self._recent.append((item_id, pcm))
+        self._recent_bytes += len(pcm)
+        while self._recent_bytes - len(self._recent[0][1]) >= self._recent_max:
+            self._recent_bytes -= len(self._recent.popleft()[1])
+
+    @property
+    def held(self) -> bool:
+        return self._state == "held"
+
+    def hold(self, unheard_ms: int) -> int:
+        """Talk-over, not yet confirmed: hand out nothing until :meth:`resume` (or a flush),
+        and queue again the last ``unheard_ms`` handed out (the speaker's buffer, dropped
+        unheard): they no longer count as played. Returns the milliseconds queued again."""
+        with self._lock:
+            if self._state not in ("playing", "buffering"):
+                return 0
+            want = self.rate * max(0, unheard_ms) // 1000 * BYTES_PER_SAMPLE
+            back = 0
+            while back < want and self._recent:
+                item_id, pcm = self._recent.pop()
+                self._recent_bytes -= len(pcm)
+                give = pcm[-(want - back):]
+                if len(give) < len(pcm):
+                    self._recent.append((item_id, pcm[:-len(give)]))
+                    self._recent_bytes += len(pcm) - len(give)
+                self._chunks.appendleft((item_id, give))
+                self._queued += len(give)
+                self._played[item_id] = max(0, self._played.get(item_id, 0) - len(give))
+                self.stats.played_bytes -= len(give)
+                back += len(give)
+            self._state = "held"
+            return back * 1000 // (BYTES_PER_SAMPLE * self.rate)
+
+    def resume(self) -> None:
+        """The talk-over was not a person: play on from where the speaker was cut off."""
+        with self._lock:
+            if self._state == "held":
+                self._state = "buffering"
+                self._maybe_start()
+
     def flush(self) -> dict[str, int]:
         """Barge-in: drop everything queued now; return the milliseconds played of each item
         since playback last began, in the order the speaker got them."""
@@ -148,6 +203,8 @@ class PlaybackBuffer:
             played = {k: int(v / BYTES_PER_SAMPLE * 1000 // self.rate) for k, v in self._played.items()}
             self._chunks.clear()
             self._queued = 0
+            self._recent.clear()
+            self._recent_bytes = 0
             self._levels.clear()
             self._state = "idle"
             self._finished = False

@@ -226,6 +226,12 @@ class TurnTaker:
             return Actions(speech_ended=True, clear=True)
         return Actions(speech_ended=True, commit=True, respond=True)
 
+    def dismiss(self) -> None:
+        """The turn that started over the reply was not a person (bargehold.py): forget it. Its
+        audio never went up, so there is nothing to clear at the server."""
+        self.segmenter.reset()
+        self.turn_ms = 0
+
     def cancel(self) -> Actions:
         """Drop the turn in progress (long hold: new conversation)."""
         self.talking = False

@@ -54,6 +54,7 @@ def render_status(s: dict[str, Any]) -> str:
         ("counters", f"turns {s.get('turns')}, replies {s.get('replies')}, reconnects {s.get('reconnects')}, "
                      f"rotations {s.get('rotations')}, underruns {s.get('underruns')}, overflows {s.get('overflows')}, "
                      f"barge-ins {s.get('barge_ins')} ({s.get('voice_barge_ins', 0)} heard over the reply, "
+                     f"{s.get('talk_over_dismissed', 0)} dismissed: nobody went on; "
                      f"speaker hushed {s.get('speaker_hushes', 0)})"),
         ("api key", s.get("api_key")),
         ("uptime", _fmt_age(s.get("uptime_s"))),

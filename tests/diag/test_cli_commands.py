@@ -75,10 +75,11 @@ def test_status_for_people_and_scripts(daemon):
     assert "connected" in human.stdout and "sess_" in human.stdout and "built-in simulator" in human.stdout
     data = json.loads(pivoice("status", "--json", "--config", str(daemon)).stdout)
     assert data["state"] == "idle" and data["link"] == "up" and data["rotation_in_s"] > 0
-    for counter in ("turns", "reconnects", "rotations", "underruns", "overflows", "voice_barge_ins", "speaker_hushes"):
+    for counter in ("turns", "reconnects", "rotations", "underruns", "overflows", "voice_barge_ins",
+                    "talk_over_dismissed", "speaker_hushes"):
         assert isinstance(data[counter], int)
     counters = next(line for line in human.stdout.splitlines() if line.startswith("counters"))
-    assert "0 heard over the reply, speaker hushed 0" in counters
+    assert "0 heard over the reply, 0 dismissed: nobody went on; speaker hushed 0" in counters
     assert "ms periods" in next(line for line in human.stdout.splitlines() if line.startswith("audio"))
 
 
