@@ -77,8 +77,6 @@ class BargeHold:
         self.keep(actions)
         self.seen.append((is_speech, level_db))
         self.frames += 1
-        if actions.wake:
-            return Verdict.CONFIRM          # the wake word: somebody is there
         if actions.speech_ended:
             return Verdict.DISMISS          # the turn ended by itself: nobody went on talking
         if self.frames * s.frame_ms <= s.settle_ms:

@@ -40,7 +40,7 @@ import numpy as np
 from .aec import EchoCanceller
 from .bargehold import BargeHold, HoldSettings, Verdict
 from .frontend import VAD_RATE, FrontEnd, StreamClock, Uplink
-from .playback import PlaybackBuffer
+from .playback import PlaybackBuffer, unheard
 from .resample import StreamResampler
 from .turns import Actions, TurnTaker
 from .vad import WebRtcVad, level_db
@@ -112,7 +112,7 @@ class AudioPipeline:
         self._busy_at = clock()
         self.vad = vad or WebRtcVad(turns.segmenter.settings.aggressiveness)
         #: how a talk-over by voice is confirmed (bargehold.py); None: the reply stops outright
-        self.hold_settings: HoldSettings | None = HoldSettings()
+        self.hold_settings: HoldSettings | None = HoldSettings(frame_ms=turns.frame_ms)
         self._hold: BargeHold | None = None
         self.prebuffer_ms = prebuffer_ms
         self.max_playback_ms = max_playback_ms
@@ -134,6 +134,8 @@ class AudioPipeline:
 
     # ---------------------------------------------------------------- devices
     def mic_opened(self, rate: int, channels: int) -> None:
+        if self._hold is not None:   # (re)opened during a hold: nothing heard since; play on
+            self._dismiss()
         self.frontend = FrontEnd(rate, channels, frame_ms=self.turns.frame_ms, canceller=self.canceller)
         self._mic_clock = StreamClock(rate)
         self._mic_channels = channels
@@ -150,10 +152,13 @@ class AudioPipeline:
 
     def speaker_closed(self) -> None:
         """No speaker (missing, unplugged): drop what was queued; replies drain at once."""
+        hold, self._hold = self._hold, None
         if self.playback is not None and self.playback.active:
             self.playback.flush()
             self._post_drained()
         self.playback = None
+        if hold is not None:       # no reply to go back to: what was said goes up as a turn
+            self.deliver(hold.merged())
         self._down = None
 
     def read(self, nbytes: int) -> bytes:
@@ -205,7 +210,7 @@ class AudioPipeline:
             self.counters.mic_frames += 1
             speech = self.vad.is_speech(pcm16)
             playing = playback is not None and playback.active and self._hold is None
-            if speech and cancelled and not playing and level_db(pcm16) < AEC_SPEECH_FLOOR_DB:
+            if speech and cancelled and not playing and self._hold is None and level_db(pcm16) < AEC_SPEECH_FLOOR_DB:
                 speech = False   # the echo's tail after a reply: the canceller's residual and comfort noise
             self.counters.speech_frames += speech
             heard = False
@@ -272,21 +277,25 @@ class AudioPipeline:
     def _held_frame(self, speech: bool, frame_db: float, actions: Actions) -> None:
         hold = self._hold
         assert hold is not None
-        verdict = hold.frame(speech, frame_db, actions)
+        verdict = Verdict.DISMISS if self.turns.muted else hold.frame(speech, frame_db, actions)
         if verdict is Verdict.WAIT:
             return
-        self._hold = None
         if verdict is Verdict.CONFIRM:
             logger.info("talk-over confirmed (onset %.0f dBFS; frames since: %s)", hold.onset_db, hold.trace())
-            self.interrupt("voice", unheard_ms=0)   # what the speaker's buffer held is queued again
+            self._hold = None
+            self.interrupt("voice")      # (held: what the speaker's buffer held is already off the counts)
             self.deliver(hold.merged())
             return
+        logger.info("talk-over dismissed (onset %.0f dBFS; frames since: %s): the reply plays on", hold.onset_db,
+                    hold.trace())
+        self._dismiss()
+
+    def _dismiss(self) -> None:
+        self._hold = None
         self.turns.dismiss()
         if self.playback is not None:
             self.playback.resume()
         self.counters.talk_over_dismissed += 1
-        logger.info("talk-over dismissed: no speech followed once the speaker was silent (onset %.0f dBFS; "
-                    "frames since: %s); the reply plays on", hold.onset_db, hold.trace())
 
     def _heard_wake_word(self) -> None:
         self.counters.wake_words += 1
@@ -352,13 +361,14 @@ class AudioPipeline:
             self._down.reset()   # the cut-off reply's tail must not start the next one
         return self.playback.flush()
 
-    def interrupt(self, cause: str, *, unheard_ms: int | None = None) -> dict[str, int]:
+    def interrupt(self, cause: str) -> dict[str, int]:
         """Stop the reply now (the person talked over it, the button, a new conversation):
-        what the speaker's buffer holds is dropped too, and not counted as played."""
-        if unheard_ms is None:
-            unheard_ms = int(1000 * self.speaker_lead())
-        played = unheard(self.flush(), unheard_ms)
-        self.hush_speaker()
+        what the speaker's buffer holds is dropped too, and not counted as played. During a
+        held talk-over (or at its confirmation) that was done when the speaker went silent."""
+        held = self._hold is not None or (cause == "voice" and self.playback is not None and self.playback.held)
+        played = self.flush() if held else unheard(self.flush(), int(1000 * self.speaker_lead()))
+        if not held:
+            self.hush_speaker()
         if cause == "voice":
             self.counters.local_barge_ins += 1
         self.last_barge_in = {"cause": cause, "played_ms": played, "flushed_at": self.clock()}
@@ -382,15 +392,3 @@ class AudioPipeline:
         elif kind == "drained" and not self.speaking:
             self.listener.playback_drained()
 
-
-def unheard(played: dict[str, int], ms: int) -> dict[str, int]:
-    """``played`` (ms of each item handed to the speaker, in play order) less the last ``ms``
-    of it, which the speaker's buffer held when it was dropped."""
-    out = dict(played)
-    for item in reversed(out):
-        take = min(ms, out[item])
-        out[item] -= take
-        ms -= take
-        if not ms:
-            break
-    return out

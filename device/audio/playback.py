@@ -212,3 +212,16 @@ class PlaybackBuffer:
             self.current_item = None
             self.stats.flushes += 1
             return played
+
+
+def unheard(played: dict[str, int], ms: int) -> dict[str, int]:
+    """``played`` (ms of each item handed to the speaker, in play order) less the last ``ms``
+    of it, which the speaker's buffer held when it was dropped."""
+    out = dict(played)
+    for item in reversed(out):
+        take = min(ms, out[item])
+        out[item] -= take
+        ms -= take
+        if not ms:
+            break
+    return out

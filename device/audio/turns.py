@@ -231,6 +231,9 @@ class TurnTaker:
         audio never went up, so there is nothing to clear at the server."""
         self.segmenter.reset()
         self.turn_ms = 0
+        # The reply plays on: the same reply (the talk-over detector keeps what it learned of
+        # it, and the echo guard its coupling), though the held frames went by as not playing.
+        self._was_playing = True
 
     def cancel(self) -> Actions:
         """Drop the turn in progress (long hold: new conversation)."""

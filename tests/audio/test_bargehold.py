@@ -8,7 +8,9 @@ thread would, and the microphone is fed 20 ms at a time at 16 kHz."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from device.audio import aec
 from device.audio.bargehold import BargeHold, HoldSettings, Verdict
 from device.audio.pipeline import AudioPipeline
 from device.audio.playback import PlaybackBuffer
@@ -48,9 +50,9 @@ def reply() -> bytes:
 
 
 class Device:
-    def __init__(self) -> None:
+    def __init__(self, canceller: aec.EchoCanceller | None = None) -> None:
         self.pipeline = p = AudioPipeline(TurnTaker(TurnMode.SERVER_VAD, echo_guard=EchoGuard.OFF),
-                                          clock=lambda: 100.0)
+                                          clock=lambda: 100.0, canceller=canceller)
         self.hushed = 0
         p.speaker_lead = lambda: 0.06            # the speaker's buffer holds 60 ms
         p.hush_speaker = self.hush
@@ -131,12 +133,60 @@ def test_the_button_overtakes_a_held_talk_over():
     for _ in range(25):
         d.step(bytes(MIC))
     d.talk_until_held(speech()[:15 * MIC])
+    heard_ms = len(d.heard) * 1000 // (2 * RATE) - 60       # the buffer came off once, at the hold
     d.pipeline.interrupt("button")
     for _ in range(25):
         d.step(bytes(MIC))
-    assert [cause for cause, _ in d.listener.barge_ins] == ["button"]
+    assert d.listener.barge_ins == [("button", {"item_1": heard_ms})]
     assert d.listener.sent == 0 and not d.pipeline.speaking
+    assert d.pipeline.counters.talk_over_dismissed == 0 and d.hushed == 1
+
+
+def test_a_speaker_that_goes_away_during_a_hold_sends_what_was_said_as_a_turn():
+    d = Device()
+    for _ in range(25):
+        d.step(bytes(MIC))
+    d.talk_until_held(speech())
+    d.pipeline.speaker_closed()              # unplugged: no reply to go back to
+    assert d.listener.barge_ins == [] and d.listener.started == 1 and d.listener.sent > 0
+    assert not d.pipeline.speaking
+
+
+def test_a_quiet_person_is_confirmed_with_an_echo_canceller_running():
+    """The canceller's echo-tail floor (-52 dBFS) is for the end of a reply, not for a hold."""
+    if not aec.available("speex"):
+        pytest.skip("libspeexdsp is not installed")
+    d = Device(aec.create("speex"))
+    for _ in range(25):
+        d.step(bytes(MIC))
+    quiet = (np.frombuffer(speech(), "<i2") * 10 ** (-34 / 20)).astype("<i2").tobytes()   # ~-57 dBFS
+    rest = d.talk_until_held(quiet)
+    for at in range(0, 25 * MIC, MIC):
+        d.step(rest[at:at + MIC])
+    assert [cause for cause, _ in d.listener.barge_ins] == ["voice"]
     assert d.pipeline.counters.talk_over_dismissed == 0
+
+
+def test_after_a_dismissal_the_reply_is_the_same_reply_to_the_echo_guard():
+    """What the guard learned of this reply's echo is kept: the held frames went by as not
+    playing, but the reply did not start again."""
+    turns = TurnTaker(TurnMode.SERVER_VAD, echo_guard=EchoGuard.GUARDED)
+    hum = (np.sin(np.arange(320) * 0.3) * 300).astype("<i2").tobytes()     # the echo, -44 dBFS
+    for _ in range(30):                      # 600 ms of reply: the coupling is learned
+        turns.frame(hum, False, playing=True, reference_db=-20.0)
+    learned = turns.segmenter.coupling_db
+    assert learned is not None
+    for _ in range(5):                       # a hold
+        turns.frame(bytes(640), False, playing=False)
+    turns.dismiss()
+    # somebody talks over the reply right after: heard after the guard's 240 ms, without
+    # learning the echo for another 400 ms first
+    loud = (np.random.default_rng(5).standard_normal(320) * 5000).astype("<i2").tobytes()   # -16 dBFS
+    frames = 0
+    while not turns.frame(loud, True, playing=True, reference_db=-20.0).barge_in:
+        frames += 1
+        assert frames < 15, "the guard learned the reply's echo all over again"
+    assert turns.segmenter.coupling_db == learned
 
 
 def test_playback_hold_queues_the_unheard_audio_again_and_counts_only_what_was_heard():
@@ -167,9 +217,8 @@ def test_the_hold_waits_out_the_echos_tail_then_needs_speech_as_loud_as_the_onse
     quiet = (True, -180.0)
     v = verdicts(BargeHold(settings, onset_db=-30.0), [quiet] * 21)
     assert v[:-1] == [Verdict.WAIT] * 20 and v[-1] is Verdict.DISMISS
-    # the turn ends by itself: dismissed at once; the wake word: confirmed at once
+    # the turn ends by itself: dismissed at once
     assert BargeHold(settings).frame(True, -30.0, Actions(speech_ended=True)) is Verdict.DISMISS
-    assert BargeHold(settings).frame(False, -90.0, Actions(wake=True)) is Verdict.CONFIRM
 
 
 def test_what_was_kept_goes_up_as_one_turn_in_order():
