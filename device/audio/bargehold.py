@@ -20,8 +20,11 @@ So on the turn taker's barge-in (the VAD, not the wake word nor the button):
   ``window_ms`` confirm
   it: the reply is cancelled and truncated at what was heard, and the kept audio goes up, so
   the server hears the person from their first syllable. Speech here is webrtcvad's verdict on
-  a frame at most ``drop_db`` under the onset that started it: webrtcvad keeps saying speech
-  for a few hundred ms after a long stretch of it (its own hangover), digital silence included;
+  a frame at most ``drop_db`` under the loudest of the turn so far (pre-roll included) and
+  above ``floor_db``: webrtcvad keeps saying speech for a few hundred ms after a long stretch
+  of it (its own hangover), digital silence included, and without a canceller that hangover
+  alone can start a turn over the reply (two bench runs with no echo handling: 3 and 2 holds
+  that started on digital silence were confirmed when only the last two frames were the onset);
 * otherwise (or if the turn ends meanwhile) it is dismissed: the kept audio is dropped, the
   turn forgotten, and the reply plays on from where it was cut off, ~0.45 s later. A person's
   speech has gaps too ("go | forward": 120-160 ms between the words at their onset), hence
@@ -46,6 +49,7 @@ class HoldSettings:
     window_ms: int = 300
     speech_ms: int = 40
     drop_db: float = 15.0
+    floor_db: float = -70.0
 
 
 class Verdict(enum.Enum):
@@ -59,7 +63,7 @@ class BargeHold:
     """One talk-over under test, and what the turn taker decided meanwhile."""
 
     settings: HoldSettings = field(default_factory=HoldSettings)
-    #: how loud the frames that started it were (dBFS)
+    #: how loud the turn was when it started (dBFS, the loudest of its frames, pre-roll included)
     onset_db: float = 0.0
     kept: list[Actions] = field(default_factory=list)
     #: (webrtcvad's verdict, dBFS) of each frame since the hold began, for the log
@@ -81,7 +85,7 @@ class BargeHold:
             return Verdict.DISMISS          # the turn ended by itself: nobody went on talking
         if self.frames * s.frame_ms <= s.settle_ms:
             return Verdict.WAIT
-        self.speech += is_speech and level_db >= self.onset_db - s.drop_db
+        self.speech += is_speech and level_db >= max(self.onset_db - s.drop_db, s.floor_db)
         if self.speech * s.frame_ms >= s.speech_ms:
             return Verdict.CONFIRM
         if self.frames * s.frame_ms >= s.settle_ms + s.window_ms:

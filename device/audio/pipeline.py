@@ -268,8 +268,7 @@ class AudioPipeline:
         if not playback.held:
             return False
         self.hush_speaker()
-        # the frames that started it: the last of what the turn taker sends (pre-roll before them)
-        onset = max((level_db(f) for f in actions.send[-2:]), default=-90.0)
+        onset = max((level_db(f) for f in actions.send), default=-90.0)   # pre-roll included
         self._hold = BargeHold(self.hold_settings, onset_db=onset)
         self._hold.keep(actions)
         return True

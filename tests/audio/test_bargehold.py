@@ -217,6 +217,9 @@ def test_the_hold_waits_out_the_echos_tail_then_needs_speech_as_loud_as_the_onse
     quiet = (True, -180.0)
     v = verdicts(BargeHold(settings, onset_db=-30.0), [quiet] * 21)
     assert v[:-1] == [Verdict.WAIT] * 20 and v[-1] is Verdict.DISMISS
+    # a turn started by webrtcvad's hangover alone (onset: digital silence) is not a person either
+    v = verdicts(BargeHold(settings, onset_db=-180.0), [quiet] * 21)
+    assert v[-1] is Verdict.DISMISS and Verdict.CONFIRM not in v
     # the turn ends by itself: dismissed at once
     assert BargeHold(settings).frame(True, -30.0, Actions(speech_ended=True)) is Verdict.DISMISS
 
