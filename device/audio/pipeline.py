@@ -80,7 +80,7 @@ class AudioCounters:
     overflows: int = 0
     speech_frames: int = 0
     local_barge_ins: int = 0
-    talk_over_dismissed: int = 0  # held talk-overs nobody went on from (bargehold.py)
+    talk_over_dismissed: int = 0  # held talk-overs that were no barge-in: nobody went on (or muted, mic reopened)
     bytes_played: int = 0
     bytes_dropped_no_speaker: int = 0
     bytes_sent: int = 0           # 24 kHz PCM handed to the listener (what goes up)
@@ -152,13 +152,12 @@ class AudioPipeline:
 
     def speaker_closed(self) -> None:
         """No speaker (missing, unplugged): drop what was queued; replies drain at once."""
-        hold, self._hold = self._hold, None
+        if self._hold is not None:   # no reply to go back to: a barge-in, and what was said goes up
+            self.interrupt("voice")
         if self.playback is not None and self.playback.active:
             self.playback.flush()
             self._post_drained()
         self.playback = None
-        if hold is not None:       # no reply to go back to: what was said goes up as a turn
-            self.deliver(hold.merged())
         self._down = None
 
     def read(self, nbytes: int) -> bytes:
@@ -291,9 +290,10 @@ class AudioPipeline:
 
     def _dismiss(self) -> None:
         self._hold = None
-        self.turns.dismiss()
+        self.turns.dismiss(reply_plays_on=True)
         if self.playback is not None:
             self.playback.resume()
+            self.wake_speaker()          # a speaker that paused meanwhile (a stalled microphone)
         self.counters.talk_over_dismissed += 1
 
     def _heard_wake_word(self) -> None:
@@ -351,9 +351,9 @@ class AudioPipeline:
 
     def flush(self) -> dict[str, int]:
         """Stop playing now; the milliseconds the speaker got of each item, in play order."""
-        if self._hold is not None:      # a held talk-over overtaken (the button, a new conversation)
+        if self._hold is not None:      # a held talk-over overtaken (the speaker reopened at another rate)
             self._hold = None
-            self.turns.dismiss()
+            self.turns.dismiss(reply_plays_on=False)
         if self.playback is None:
             return {}
         if self._down is not None:
@@ -364,7 +364,8 @@ class AudioPipeline:
         """Stop the reply now (the person talked over it, the button, a new conversation):
         what the speaker's buffer holds is dropped too, and not counted as played. During a
         held talk-over (or at its confirmation) that was done when the speaker went silent."""
-        held = self._hold is not None or (cause == "voice" and self.playback is not None and self.playback.held)
+        hold, self._hold = self._hold, None
+        held = hold is not None or (cause == "voice" and self.playback is not None and self.playback.held)
         played = self.flush() if held else unheard(self.flush(), int(1000 * self.speaker_lead()))
         if not held:
             self.hush_speaker()
@@ -373,6 +374,11 @@ class AudioPipeline:
         self.last_barge_in = {"cause": cause, "played_ms": played, "flushed_at": self.clock()}
         if self.listener is not None:
             self.listener.barged_in(cause, played)
+        if hold is not None:             # overtaken: the person's own stop drops it, anything else sends it
+            if cause in ("button", "new_conversation"):
+                self.turns.dismiss(reply_plays_on=False)
+            else:
+                self.deliver(hold.merged())
         return played
 
     # -------------------------------------------------- notices from the reader

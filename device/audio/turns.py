@@ -226,14 +226,14 @@ class TurnTaker:
             return Actions(speech_ended=True, clear=True)
         return Actions(speech_ended=True, commit=True, respond=True)
 
-    def dismiss(self) -> None:
-        """The turn that started over the reply was not a person (bargehold.py): forget it. Its
-        audio never went up, so there is nothing to clear at the server."""
+    def dismiss(self, *, reply_plays_on: bool) -> None:
+        """The turn that started over the reply is dropped (bargehold.py): it was not a person,
+        or the reply was stopped otherwise. Its audio never went up: nothing to clear at the server."""
         self.segmenter.reset()
         self.turn_ms = 0
         # The reply plays on: the same reply (the talk-over detector keeps what it learned of
         # it, and the echo guard its coupling), though the held frames went by as not playing.
-        self._was_playing = True
+        self._was_playing = reply_plays_on
 
     def cancel(self) -> Actions:
         """Drop the turn in progress (long hold: new conversation)."""

@@ -56,6 +56,8 @@ class Device:
         self.hushed = 0
         p.speaker_lead = lambda: 0.06            # the speaker's buffer holds 60 ms
         p.hush_speaker = self.hush
+        self.woken = 0
+        p.wake_speaker = self.wake
         p.speaker_opened(RATE)
         p.mic_opened(16000, 1)
         self.listener = Listener()
@@ -67,6 +69,9 @@ class Device:
 
     def hush(self) -> None:
         self.hushed += 1
+
+    def wake(self) -> None:
+        self.woken += 1
 
     def step(self, mic: bytes) -> None:
         self.heard += self.pipeline.read(PERIOD)
@@ -95,10 +100,12 @@ def test_speech_that_stops_with_the_speaker_is_dismissed_and_the_reply_plays_on(
     d.talk_until_held(speech()[:3 * MIC + 2 * MIC * 5])   # a burst of speech that stops with the speaker
     cut = len(d.heard)
     assert d.hushed == 1
+    woken = d.woken
     for _ in range(25):                      # silence: nobody goes on
         d.step(bytes(MIC))
     assert not d.pipeline.playback.held and d.pipeline.speaking
     assert d.pipeline.counters.talk_over_dismissed == 1
+    assert d.woken == woken + 1              # a speaker that paused meanwhile starts again
     assert d.listener.barge_ins == [] and d.listener.sent == 0 and d.listener.started == 0
     # the 60 ms the speaker's buffer held when it was cut off are played again, then the rest
     replayed = d.heard[cut:]
@@ -142,14 +149,22 @@ def test_the_button_overtakes_a_held_talk_over():
     assert d.pipeline.counters.talk_over_dismissed == 0 and d.hushed == 1
 
 
-def test_a_speaker_that_goes_away_during_a_hold_sends_what_was_said_as_a_turn():
+@pytest.mark.parametrize("overtaken_by", ["speaker_closed", "reply_timeout", "rotation"])
+def test_a_hold_overtaken_by_anything_but_the_person_sends_what_was_said(overtaken_by):
     d = Device()
     for _ in range(25):
         d.step(bytes(MIC))
     d.talk_until_held(speech())
-    d.pipeline.speaker_closed()              # unplugged: no reply to go back to
-    assert d.listener.barge_ins == [] and d.listener.started == 1 and d.listener.sent > 0
-    assert not d.pipeline.speaking
+    heard_ms = len(d.heard) * 1000 // (2 * RATE) - 60
+    if overtaken_by == "speaker_closed":     # unplugged: no reply to go back to
+        d.pipeline.speaker_closed()
+        cause = "voice"
+    else:
+        d.pipeline.interrupt(overtaken_by)
+        cause = overtaken_by
+    assert d.listener.barge_ins == [(cause, {"item_1": heard_ms})]
+    assert d.listener.started == 1 and d.listener.sent > 0 and not d.pipeline.speaking
+    assert d.hushed == 1 and d.pipeline.counters.talk_over_dismissed == 0
 
 
 def test_a_quiet_person_is_confirmed_with_an_echo_canceller_running():
@@ -178,7 +193,7 @@ def test_after_a_dismissal_the_reply_is_the_same_reply_to_the_echo_guard():
     assert learned is not None
     for _ in range(5):                       # a hold
         turns.frame(bytes(640), False, playing=False)
-    turns.dismiss()
+    turns.dismiss(reply_plays_on=True)
     # somebody talks over the reply right after: heard after the guard's 240 ms, without
     # learning the echo for another 400 ms first
     loud = (np.random.default_rng(5).standard_normal(320) * 5000).astype("<i2").tobytes()   # -16 dBFS
