@@ -30,6 +30,11 @@ So on the turn taker's barge-in (the VAD, not the wake word nor the button):
   speech has gaps too ("go | forward": 120-160 ms between the words at their onset), hence
   the window: with 200 ms, 2 of 12 persons in a bench run were dismissed.
 
+A hold overtaken before its verdict (``AudioPipeline.interrupt``) is dropped if the button or a
+new conversation overtook it, and otherwise (a rotation, a reply timeout, the speaker
+unplugged) reported as a barge-in with what was said sent up. It is decided on microphone
+frames only: a stalled microphone keeps the reply silent until it is reopened.
+
 Pure and frame-counted: :meth:`BargeHold.frame` takes the VAD's verdict of each frame after
 the hold began.
 """
