@@ -208,8 +208,9 @@ class AudioPipeline:
         for i, pcm16 in enumerate(frames):
             self.counters.mic_frames += 1
             speech = self.vad.is_speech(pcm16)
-            playing = playback is not None and playback.active and self._hold is None
-            if speech and cancelled and not playing and self._hold is None and level_db(pcm16) < AEC_SPEECH_FLOOR_DB:
+            held = self._hold is not None   # a talk-over on hold: the speaker is silent, the reply waits
+            playing = playback is not None and playback.active and not held
+            if speech and cancelled and not playing and not held and level_db(pcm16) < AEC_SPEECH_FLOOR_DB:
                 speech = False   # the echo's tail after a reply: the canceller's residual and comfort noise
             self.counters.speech_frames += speech
             heard = False
@@ -218,7 +219,7 @@ class AudioPipeline:
             actions = self.turns.frame(pcm16, speech, playing=playing, now=now, wake=heard,
                                        reference_db=playback.reference_db() if playing and playback else -90.0,
                                        raw_db=frontend.raw_db[i] if frontend.raw_db else None)
-            if self._hold is not None:
+            if held:
                 self._held_frame(speech, level_db(pcm16), actions)
             elif actions:
                 self.deliver(actions)
@@ -280,9 +281,7 @@ class AudioPipeline:
             return
         if verdict is Verdict.CONFIRM:
             logger.info("talk-over confirmed (onset %.0f dBFS; frames since: %s)", hold.onset_db, hold.trace())
-            self._hold = None
-            self.interrupt("voice")      # (held: what the speaker's buffer held is already off the counts)
-            self.deliver(hold.merged())
+            self.interrupt("voice")      # ends the hold: the barge-in, then what was kept goes up
             return
         logger.info("talk-over dismissed (onset %.0f dBFS; frames since: %s): the reply plays on", hold.onset_db,
                     hold.trace())
@@ -365,16 +364,15 @@ class AudioPipeline:
         what the speaker's buffer holds is dropped too, and not counted as played. During a
         held talk-over (or at its confirmation) that was done when the speaker went silent."""
         hold, self._hold = self._hold, None
-        held = hold is not None or (cause == "voice" and self.playback is not None and self.playback.held)
-        played = self.flush() if held else unheard(self.flush(), int(1000 * self.speaker_lead()))
-        if not held:
+        played = self.flush() if hold is not None else unheard(self.flush(), int(1000 * self.speaker_lead()))
+        if hold is None:
             self.hush_speaker()
         if cause == "voice":
             self.counters.local_barge_ins += 1
         self.last_barge_in = {"cause": cause, "played_ms": played, "flushed_at": self.clock()}
         if self.listener is not None:
             self.listener.barged_in(cause, played)
-        if hold is not None:             # overtaken: the person's own stop drops it, anything else sends it
+        if hold is not None:   # confirmed, or overtaken: the person's own stop drops it, anything else sends it
             if cause in ("button", "new_conversation"):
                 self.turns.dismiss(reply_plays_on=False)
             else:
