@@ -352,7 +352,7 @@ class App:
         return 0
 
     def _start_tasks(self, tg: asyncio.TaskGroup, bridge: LoopBridge) -> list[asyncio.Task[Any]]:
-        from hardware.audio import keep_open
+        from hardware.keepopen import keep_open
 
         leds, pin_factory, problem = self.hardware.gpio()
         self.gpio_problem = problem

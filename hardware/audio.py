@@ -2,9 +2,9 @@
 
 Many USB and I2S devices only do 44.1 or 48 kHz ("Invalid sample rate -9997", field notes
 item 9), and the ReSpeaker 2-mic HAT only gives stereo: devices are opened at a rate and
-channel count they accept, and the audio pipeline converts. The capture callback runs on
-PortAudio's thread and only posts a copy of the frames to the loop (see hardware.bridge).
-The speaker is written by a thread of ours, one period at a time, from the playback buffer.
+channel count they accept, and the audio pipeline converts. The microphone is read by a
+thread of ours, which only posts each period to the loop (see hardware.bridge); the speaker is
+written by another, one period at a time, from the playback buffer.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import quiet
 from .bridge import LoopBridge
 from .errors import AudioDeviceError
 from .portaudio import RATES as RATES
@@ -27,6 +26,8 @@ from .portaudio import negotiate as negotiate
 from .portaudio import release_alsa_config
 
 logger = logging.getLogger(__name__)
+
+PA_INPUT_OVERFLOWED = -9981   # PortAudio's paInputOverflowed, as PyAudio raises it
 
 
 class _PortAudioDevice:
@@ -55,7 +56,7 @@ class _PortAudioDevice:
             index = {"output_device_index" if self.output else "input_device_index": device.index}
             self._stream_args = {"format": pyaudio.paInt16, "channels": self.channels, "rate": self.rate,
                                  kind: True, **index, **stream_kwargs}
-            self._stream = self._pa.open(frames_per_buffer=self.rate * self.period_ms // 1000, **self._stream_args)
+            self._stream = self._pa.open(frames_per_buffer=self.rate * self._buffer_ms() // 1000, **self._stream_args)
         except AudioDeviceError:
             self._close_stream()
             raise
@@ -66,6 +67,10 @@ class _PortAudioDevice:
             release_alsa_config()   # the plugins PortAudio's listing loaded, opened or not
         logger.info("%s %r open at %d Hz, %d channel(s)", kind, device.name, self.rate, self.channels)
         return device
+
+    def _buffer_ms(self) -> int:
+        """The stream's own period (PortAudio's buffer size)."""
+        return self.period_ms
 
     def _close_stream(self) -> None:
         if self._stream is not None:
@@ -81,13 +86,22 @@ class _PortAudioDevice:
 
 
 class Microphone(_PortAudioDevice):
-    """PyAudio capture. ``on_audio(pcm, overflowed)`` is called on the event loop.
+    """PyAudio capture by blocking reads on a reader thread of ours. ``on_audio(pcm,
+    overflowed)`` is called on the event loop.
 
-    The period (how much audio PortAudio hands over at a time, and so how often the process
-    wakes) can change while it runs: :meth:`set_period` reopens the stream in the background,
-    on the same device, at the same rate. The few milliseconds in between are lost, and the
-    first period after it says so (``overflowed``), so the pipeline takes its clock afresh.
-    The pipeline does it when nothing is lost by it (README "Audio")."""
+    The period (how much audio is handed over at a time, and so how often the process wakes)
+    can change while it runs: :meth:`set_period` changes the size of the next read; the stream
+    stays open (its own period is the one it was opened with). Reopening it instead, as a
+    callback stream must, cost ~90 ms of CPU each time through PulseAudio (a new client, its
+    thread spinning until the stream settles) and lost a few milliseconds, twice per exchange
+    (README "Audio"). Reads also take PortAudio's callback and its hand-over off the path
+    (0.62 against 0.79 % of a core at 50 ms, mic alone through PulseAudio). A reader held up
+    (the GIL) catches up by itself: its next reads find the audio waiting and return at once.
+
+    An overflow (the sound card's buffer filled before it was read: audio lost) makes PyAudio
+    close the stream; the reader opens it again, and the first period after it says so
+    (``overflowed``), so the pipeline takes its clock afresh. Any other read error (unplugged)
+    ends the reader: not alive, and :func:`keep_open` reopens the device."""
 
     def __init__(self, device: str, on_audio: Callable[[bytes, bool], None], *, bridge: LoopBridge,
                  period_ms: int = 50, preferred_rate: int | None = None, channels: int | None = None) -> None:
@@ -96,55 +110,76 @@ class Microphone(_PortAudioDevice):
         self.on_audio = on_audio
         self.bridge = bridge
         self.period_ms = period_ms
+        self.stream_period_ms = period_ms    # the stream's own period (PortAudio's buffer size)
         self.preferred_rate = preferred_rate
         self._init_stream_state()
-        self._lock = threading.Lock()        # open/close/reopen, from the loop or the reopen thread
-        self._gap = False                    # the next period follows a reopen
-        self.reopens = 0
+        self._lock = threading.Lock()        # open/close, and the reader's reopen after an overflow
+        self._running = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.overflows = 0
+        self.reads = 0
 
     def open(self) -> None:
         with self._lock:
-            self._open_stream(stream_callback=self._callback)
+            self._open_stream()
+            self._running.set()
+            self._thread = threading.Thread(target=self._read_loop, name="microphone", daemon=True)
+            self._thread.start()
 
-    def _callback(self, in_data: bytes, frame_count: int, time_info: Any, status: int) -> tuple[None, int]:
-        # PortAudio's thread: hand over a copy and return. Nothing else here (style.md item 6).
-        gap, self._gap = self._gap, False
-        self.bridge.post(self.on_audio, bytes(in_data), gap or bool(status & 0x2))  # paInputOverflow
-        return None, 0  # paContinue
+    def _buffer_ms(self) -> int:
+        return self.stream_period_ms
 
-    def set_period(self, period_ms: int) -> None:
-        """Hand over ``period_ms`` of audio at a time from now on (any thread; the stream is
-        reopened by a short-lived thread, so the caller does not wait for it)."""
-        if period_ms == self.period_ms:
-            return
-        self.period_ms = period_ms
-        if self._stream is not None:
-            threading.Thread(target=self._reopen, name="microphone-reopen", daemon=True).start()
-
-    def _reopen(self) -> None:
-        with self._lock:
-            old, pa = self._stream, self._pa
-            if old is None or pa is None:
-                return   # closed meanwhile
+    def _read_loop(self) -> None:
+        # Read, hand over a period, nothing else (style.md item 6).
+        gap = False
+        while self._running.is_set():
             frames = self.rate * self.period_ms // 1000
             try:
-                old.stop_stream()
-                old.close()
-                self._stream = None
-                self._gap = True
-                self._stream = pa.open(frames_per_buffer=frames, **self._stream_args)
+                pcm = self._stream.read(frames, exception_on_overflow=True)
+            except OSError as exc:
+                if exc.errno != PA_INPUT_OVERFLOWED or not self._running.is_set() or not self._reopen():
+                    if self._running.is_set():
+                        logger.error("microphone read failed: %s", exc)
+                    return
+                gap = True
+                continue
+            self.reads += 1
+            self.bridge.post(self.on_audio, pcm, gap)
+            gap = False
+
+    def _reopen(self) -> bool:
+        """After an overflow (PyAudio closed the stream): the same device, rate and period."""
+        self.overflows += 1
+        with self._lock:
+            if not self._running.is_set() or self._pa is None:
+                return False   # closing
+            try:
+                self._stream = self._pa.open(frames_per_buffer=self.rate * self._buffer_ms() // 1000,
+                                             **self._stream_args)
             except OSError as exc:   # unplugged meanwhile: not alive; keep_open reopens it
-                logger.error("microphone reopen at %d ms periods failed: %s", self.period_ms, exc)
-                return
-            self.reopens += 1
+                self._stream = None
+                logger.error("microphone reopen after an overflow failed: %s", exc)
+                return False
+        if self.overflows in (1, 10, 100, 1000) or self.overflows % 10000 == 0:   # not one line each
+            logger.warning("microphone overflowed (audio was lost; %d time(s) so far): the process was "
+                           "held up longer than the sound card's buffer; stream reopened", self.overflows)
+        return True
+
+    def set_period(self, period_ms: int) -> None:
+        """Hand over ``period_ms`` of audio at a time from the next read on (any thread)."""
+        self.period_ms = period_ms
 
     @property
     def alive(self) -> bool:
-        if self._lock.locked():
-            return True    # being reopened (or closed): not a dead device
-        return bool(self._stream and self._stream.is_active())
+        return bool(self._thread and self._thread.is_alive())
 
     def close(self) -> None:
+        self._running.clear()
+        if self._thread is not None:
+            # The read under way returns within a period (a stalled device: PortAudio's own
+            # time-out); the stream is not closed under it before then.
+            self._thread.join(timeout=2)
+            self._thread = None
         with self._lock:
             self._close_stream()
 
@@ -343,33 +378,3 @@ def _to_stereo(pcm: bytes) -> bytes:
     view[0::2] = src
     view[1::2] = src
     return bytes(out)
-
-
-async def keep_open(device: Any, *, delays: Callable[[], Any], check_s: float = 0.5,
-                    on_problem: Callable[[AudioDeviceError | None], None] = lambda problem: None) -> None:
-    """Keep an audio device open: retry a missing or busy device with backoff, reopen one that
-    stops (unplugged), report each problem and its clearing through ``on_problem``. Runs until
-    cancelled; never raises AudioDeviceError, so the rest of the device keeps running."""
-    import asyncio
-
-    waits = delays()
-    retries = quiet.RetryLog(logger, "speaker" if getattr(device, "output", False) else "microphone")
-    while True:
-        try:
-            device.open()
-        except AudioDeviceError as problem:
-            retries.failed(problem)
-            on_problem(problem)
-            await asyncio.sleep(next(waits))
-            continue
-        retries.cleared()
-        on_problem(None)
-        waits = delays()
-        try:
-            while device.alive:
-                await asyncio.sleep(check_s)
-        finally:
-            device.close()
-        stopped = AudioDeviceError(f"audio device {device.device_name!r} stopped (unplugged?); reopening")
-        logger.error("%s", stopped)
-        on_problem(stopped)

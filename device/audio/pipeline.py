@@ -55,8 +55,8 @@ EARCON = "earcon"   # the playback item of the wake word's tone (no conversation
 #: After this long with nothing played and nobody talking, the microphone hands over
 #: ``IDLE_PERIOD_MS`` at a time (a silent room wakes the process ten times a second, README
 #: "Audio"); reply audio brings back ``[audio] mic_period_ms``, so that a person talking over the
-#: device is heard within one short period. Each change reopens the capture stream (a few ms
-#: lost): at the start of a reply, or in a silence.
+#: device is heard within one short period. A change takes effect at the microphone's next read
+#: (hardware.audio.Microphone: the stream stays open, nothing is lost).
 IDLE_AFTER_S = 5.0
 IDLE_PERIOD_MS = 100
 

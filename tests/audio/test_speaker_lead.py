@@ -5,41 +5,17 @@ with a null sink (a sound card that plays in real time)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import threading
-import time
 
 import numpy as np
 import pytest
 
 from hardware.audio import Speaker
 
-RATE = 48000
+from .conftest import PULSE_RATE as RATE
+
 pytestmark = pytest.mark.skipif(not shutil.which("pulseaudio"), reason="PulseAudio is not installed (./install.sh --dev)")
-
-
-@pytest.fixture
-def pulse(tmp_path, monkeypatch):
-    runtime = tmp_path / "pulse"
-    runtime.mkdir(mode=0o700)
-    env = {"XDG_RUNTIME_DIR": str(runtime), "PULSE_SERVER": f"unix:{runtime}/native"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    proc = subprocess.Popen(
-        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
-         "-L", f"module-native-protocol-unix socket={runtime}/native auth-anonymous=1",
-         "-L", f"module-null-sink sink_name=speaker rate={RATE} channels=1 format=s16le"],
-        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        if subprocess.run(["pactl", "info"], capture_output=True, check=False).returncode == 0:
-            break
-        time.sleep(0.1)
-    subprocess.run(["pactl", "set-default-sink", "speaker"], check=True, capture_output=True)
-    yield
-    proc.terminate()
-    proc.wait(5)
 
 
 def test_the_speaker_tells_how_long_its_buffer_holds_what_it_takes(pulse):
