@@ -1,6 +1,7 @@
-"""The push button through gpiozero's Button on mock pins, into the event loop."""
+"""The push button through gpiozero on mock pins, into the event loop."""
 
 import asyncio
+import threading
 
 import pytest
 from gpiozero.pins.mock import MockFactory
@@ -66,3 +67,16 @@ async def test_run_fires_deadlines_on_its_own(factory):
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert button.button.closed
+
+
+async def test_the_button_starts_no_thread_of_its_own(factory):
+    """gpiozero's Button would: a hold thread that wakes ten times a second while the device
+    runs. Holds are the gesture recogniser's; the pin only reports edges."""
+    before = set(threading.enumerate())
+    seen = []
+    button = PushButton(22, seen.append, pin_factory=factory, clock=Clock())
+    assert set(threading.enumerate()) - before == set()
+    await press_sequence(button, factory.pin(22), button.clock, [(0.0, True), (0.2, False)])
+    button.poll(1.0)
+    assert [e.gesture for e in seen] == [Gesture.TAP]
+    button.close()
