@@ -88,7 +88,7 @@ class FrontEnd:
             self.raw_db = []
             if ran:
                 x = self._before[:count * n].astype(np.float32).reshape(count, n) / 32768.0
-                self.raw_db = list(10.0 * np.log10(np.maximum((x * x).mean(axis=1), 1e-18)))
+                self.raw_db = list(10.0 * np.log10(np.maximum(np.einsum("ij,ij->i", x, x) / n, 1e-18)))
             self._before = self._before[count * n:]
         return out
 
@@ -101,8 +101,8 @@ class FrontEnd:
             out[s] = canceller.process(np.ascontiguousarray(mono[s]), at - (frames - 1 - i) * 0.01)
         self.cancelled_frames += frames
         x_in, x_out = mono.astype(np.float64), out.astype(np.float64)
-        self.echo_in += float((x_in * x_in).sum())
-        self.echo_out += float((x_out * x_out).sum())
+        self.echo_in += float(np.dot(x_in, x_in))
+        self.echo_out += float(np.dot(x_out, x_out))
         return out
 
     def feed(self, pcm: bytes) -> list[tuple[bytes, bytes]]:

@@ -136,8 +136,9 @@ class PlaybackBuffer:
             self._queued -= len(out)
             self.stats.played_bytes += len(out)
             step = max(1, self.rate // 50) * BYTES_PER_SAMPLE
+            view = memoryview(out)
             for i in range(0, max(len(out), 1), step):
-                self._levels.append(level_db(bytes(out[i:i + step])))
+                self._levels.append(level_db(view[i:i + step]))
             if not self._chunks:
                 if self._finished:
                     self._state = "idle"

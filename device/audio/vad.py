@@ -55,9 +55,14 @@ class GateResult:
     ended: bool = False
 
 
-def level_db(pcm: bytes) -> float:
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-    rms = float(np.sqrt(np.mean(samples * samples))) if len(samples) else 0.0
+def level_db(pcm: bytes | bytearray | memoryview) -> float:
+    """RMS level of PCM16 in dBFS (-180 for digital silence or nothing). Called for every
+    frame on the loop and every period on the speaker's thread: one dot product, not numpy's
+    mean (a quarter of the time on 20 ms frames)."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    if not len(samples):
+        return -180.0
+    rms = math.sqrt(float(np.dot(samples, samples)) / len(samples)) / 32768.0
     return 20.0 * math.log10(max(rms, 1e-9))
 
 

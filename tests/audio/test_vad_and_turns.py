@@ -199,3 +199,12 @@ def test_the_trailing_silence_sent_while_a_reply_plays_is_silence():
     sent = [f for a in during for f in a.send]
     assert sent and sum(a.speech_ended for a in during) == 1 and not any(a.barge_in for a in during)
     assert all(f == bytes(len(f)) for f in sent)              # silence: what the person said meanwhile
+
+
+def test_level_db_is_the_rms_level_in_dbfs():
+    t = np.arange(4800) / 48000
+    sine = (32767 * np.sin(2 * np.pi * 1000 * t)).astype("<i2").tobytes()
+    assert level_db(sine) == pytest.approx(-3.01, abs=0.01)                 # a full-scale sine
+    assert level_db(np.full(320, -16384, "<i2").tobytes()) == pytest.approx(-6.02, abs=0.01)
+    assert level_db(memoryview(sine)[:1920]) == pytest.approx(-3.01, abs=0.02)  # a view, not a copy
+    assert level_db(bytes(640)) == level_db(b"") == -180.0                 # digital silence, nothing
