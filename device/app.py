@@ -33,6 +33,7 @@ from dataclasses import replace
 from typing import Any
 
 from hardware.bridge import LoopBridge
+from hardware.keepopen import keep_open
 from hardware.leds import LedAnimator
 
 from . import config as cfg
@@ -352,17 +353,16 @@ class App:
         return 0
 
     def _start_tasks(self, tg: asyncio.TaskGroup, bridge: LoopBridge) -> list[asyncio.Task[Any]]:
-        from hardware.keepopen import keep_open
-
         leds, pin_factory, problem = self.hardware.gpio()
-        self.gpio_problem = problem
+        self.gpio_problem, animator = problem, LedAnimator(leds)
+        self.pipeline.after_period = animator.tick    # a pulse is drawn on the microphone's periods
         delays = lambda: backoff(base_s=0.5, cap_s=10.0)  # noqa: E731
         tasks = [
             tg.create_task(keep_open(self.mic, delays=delays, on_problem=self._audio_trouble("microphone")),
                            name="mic"),
             tg.create_task(keep_open(self.speaker, delays=delays, on_problem=self._audio_trouble("speaker")),
                            name="speaker"),
-            tg.create_task(follow_state(self.bus, LedAnimator(leds)), name="leds"),
+            tg.create_task(follow_state(self.bus, animator), name="leds"),
             tg.create_task(self.manager.run(), name="realtime"),
             tg.create_task(report_to_systemd(self.notifier, self.bus, self.status_line, self.health), name="systemd"),
             tg.create_task(self.metrics.run(self.config.metrics.address), name="metrics"),

@@ -3,6 +3,8 @@
 Patterns are pure data with a frame function (``colour_at(t)``), so what a person sees can be
 tested without a clock. :class:`LedAnimator` writes frames to any :class:`Leds` backend only
 when they change: blinks cost two writes a period, pulses 20 frames a second, solids one write.
+A pulse's frames are drawn on the loop's other wake-ups when it has them (:meth:`LedAnimator.tick`,
+called after each microphone period): a wake-up of the process costs more here than the frame.
 
 Backends: single-colour GPIO LEDs (gpiozero ``PWMLED``, or ``LED`` where there is no PWM),
 an RGB LED (gpiozero ``RGBLED``), the APA102 strips of the ReSpeaker HATs (SPI, through the
@@ -28,6 +30,10 @@ logger = logging.getLogger(__name__)
 RGB = tuple[float, float, float]
 OFF: RGB = (0.0, 0.0, 0.0)
 PULSE_FPS = 20
+#: While ticks come at least this often, a pulse is drawn on them and the animator's own timer
+#: only wakes every TICKED_WAKE_S (in case they stop)
+TICK_TRUST_S = 0.25
+TICKED_WAKE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -227,13 +233,25 @@ class LedAnimator:
         self._started = clock()
         self._last: RGB | None = None
         self._changed = asyncio.Event()
+        self._due: float | None = None       # when the next frame is due (None: never)
+        self._ticked = float("-inf")
+        self.wakes = 0                        # times run() woke on its own timer or a change
 
     def show(self, pattern: Pattern) -> None:
         if pattern != self.pattern:
             self.pattern = pattern
             self._started = self.clock()
-            self.render(self._started)
+            self._due = self.render(self._started)
             self._changed.set()
+
+    def tick(self, now: float | None = None) -> None:
+        """The loop is awake for something else (a microphone period): draw a pulse's frame if
+        one is due, so the pulse needs no wake-up of its own while these come. Blinks keep
+        their own timer (an edge waiting for the next period would be up to 100 ms late)."""
+        now = self.clock() if now is None else now
+        self._ticked = now
+        if self.pattern.kind == "pulse" and self._due is not None and now >= self._due - 0.5 / PULSE_FPS:
+            self._due = self.render(now)
 
     def render(self, now: float) -> float | None:
         """Write the frame for ``now`` if it differs; return when the next frame is due."""
@@ -249,9 +267,13 @@ class LedAnimator:
         """Animate until cancelled; on the way out the LEDs go off and are released."""
         try:
             while True:
-                due = self.render(self.clock())
+                self.wakes += 1
+                now = self.clock()
+                due = self._due = self.render(now)
                 self._changed.clear()
                 timeout = None if due is None else max(0.0, due - self.clock())
+                if due is not None and self.pattern.kind == "pulse" and now - self._ticked < TICK_TRUST_S:
+                    timeout = TICKED_WAKE_S     # tick() draws it
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):   # wait_for could swallow a cancellation
                         await self._changed.wait()

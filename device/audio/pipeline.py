@@ -106,6 +106,8 @@ class AudioPipeline:
         self.hush_speaker: Callable[[], None] = lambda: None
         #: told how much audio the microphone should hand over at a time (ms), when that changes
         self.set_mic_period: Callable[[int], None] = lambda ms: None
+        #: called after each capture period with its time (the LEDs draw a frame: no wake-up of their own)
+        self.after_period: Callable[[float], None] = lambda now: None
         self.mic_period_ms = mic_period_ms
         self.idle_period_ms = max(mic_period_ms, IDLE_PERIOD_MS)
         self._period = mic_period_ms
@@ -224,6 +226,7 @@ class AudioPipeline:
             elif actions:
                 self.deliver(actions)
         self._pick_period(now)
+        self.after_period(now)
 
     def _pick_period(self, now: float) -> None:
         """The microphone's period: short while anything happens, long after IDLE_AFTER_S of nothing."""

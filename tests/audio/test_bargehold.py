@@ -245,3 +245,14 @@ def test_what_was_kept_goes_up_as_one_turn_in_order():
     hold.frame(True, -30.0, Actions(send=[b"c"]))
     merged = hold.merged()
     assert merged.send == [b"a", b"b", b"c"] and merged.speech_started and not merged.barge_in
+
+
+def test_each_capture_period_is_followed_by_the_after_period_hook():
+    """What the LEDs draw a pulse's frame on (hardware.leds.LedAnimator.tick): once per period,
+    with its time, after the period's decisions."""
+    d = Device()
+    seen: list[tuple[float, bool]] = []
+    d.pipeline.after_period = lambda now: seen.append((now, d.pipeline.speaking))
+    for _ in range(3):
+        d.step(bytes(MIC))
+    assert seen == [(100.0, True)] * 3

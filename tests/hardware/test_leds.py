@@ -133,3 +133,57 @@ def test_sim_leds_record_and_turn_off():
     anim.off()
     assert [c for _, c in sim.history] == [(1.0, 0.0, 0.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)]
     assert sim.closed
+
+
+def test_ticks_draw_a_pulse_but_not_a_blink(factory):
+    """tick() (the loop awake for a microphone period) draws a pulse's due frame; a blink's
+    edges stay with the animator's own timer."""
+    clock = Clock()
+    leds = GpioLeds((18,), brightness=1.0, pin_factory=factory)
+    anim = LedAnimator(leds, clock=clock)
+    pin = factory.pin(18)
+    anim.show(PATTERNS[DeviceState.SPEAKING])
+    pin.clear_states()
+    for i in range(1, 13):                        # 50 ms periods over 0.6 s: the pulse fades in
+        clock.now = i * 0.05
+        anim.tick()
+    drawn = levels(pin)[1:]
+    assert len(drawn) == 12 and drawn == sorted(drawn) and drawn[-1] == pytest.approx(1.0, abs=0.01)
+    clock.now += 0.01
+    anim.tick()                                   # not due yet: nothing drawn
+    assert len(levels(pin)[1:]) == 12
+    anim.show(PATTERNS[DeviceState.THINKING])     # a blink: on at once, then timer edges only
+    pin.clear_states()
+    start = clock.now
+    for i in range(1, 9):
+        clock.now = start + i * 0.05
+        anim.tick()
+    assert levels(pin)[1:] == []
+
+
+async def test_run_leaves_a_pulse_to_ticks_and_takes_it_back_when_they_stop(factory):
+    leds = GpioLeds((18,), brightness=1.0, pin_factory=factory)
+    anim = LedAnimator(leds)
+    pin = factory.pin(18)
+    anim.show(PATTERNS[DeviceState.SPEAKING])
+    task = asyncio.create_task(anim.run())
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.sleep(0)
+        anim.tick()
+        wakes, started = anim.wakes, loop.time()
+        for _ in range(30):                       # ticks every 20 ms
+            await asyncio.sleep(0.02)
+            anim.tick()
+        elapsed = loop.time() - started
+        # the animator's own wake-ups: one per TICKED_WAKE_S at most, not one per frame (20/s)
+        assert anim.wakes - wakes <= 1 + elapsed / 0.5
+        pin.clear_states()
+        for _ in range(500):                      # ticks stop: its own timer draws frames again
+            await asyncio.sleep(0.01)
+            if len(pin.states) > 4:
+                break
+        assert len(pin.states) > 4
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
