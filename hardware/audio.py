@@ -15,176 +15,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .bridge import LoopBridge
-from .errors import AudioDeviceError
+from .microphone import Microphone as Microphone
 from .portaudio import RATES as RATES
 from .portaudio import DeviceInfo as DeviceInfo
+from .portaudio import PortAudioDevice
 from .portaudio import _pyaudio as _pyaudio
 from .portaudio import find_device as find_device
 from .portaudio import list_devices as list_devices
 from .portaudio import negotiate as negotiate
-from .portaudio import release_alsa_config
 
 logger = logging.getLogger(__name__)
 
-PA_INPUT_OVERFLOWED = -9981   # PortAudio's paInputOverflowed, as PyAudio raises it
 
-
-class _PortAudioDevice:
-    """What the microphone and the speaker share: find, negotiate, open, close."""
-
-    output = False
-    device_name: str
-    period_ms: int
-    preferred_rate: int | None
-    want_channels: int | None = None
-
-    def _init_stream_state(self) -> None:
-        self.rate = self.channels = 0
-        self._pa: Any = None
-        self._stream: Any = None
-        self._stream_args: dict[str, Any] = {}
-
-    def _open_stream(self, **stream_kwargs: Any) -> DeviceInfo:
-        pyaudio = _pyaudio()
-        kind = "output" if self.output else "input"
-        self._pa = pyaudio.PyAudio()
-        try:
-            device = find_device(self._pa, self.device_name, output=self.output)
-            self.rate, self.channels = negotiate(self._pa, device, output=self.output,
-                                                 preferred_rate=self.preferred_rate, channels=self.want_channels)
-            index = {"output_device_index" if self.output else "input_device_index": device.index}
-            self._stream_args = {"format": pyaudio.paInt16, "channels": self.channels, "rate": self.rate,
-                                 kind: True, **index, **stream_kwargs}
-            self._stream = self._pa.open(frames_per_buffer=self.rate * self._buffer_ms() // 1000, **self._stream_args)
-        except AudioDeviceError:
-            self._close_stream()
-            raise
-        except OSError as exc:
-            self._close_stream()
-            raise AudioDeviceError(f"cannot open {kind} device {self.device_name!r}: {exc}") from None
-        finally:
-            release_alsa_config()   # the plugins PortAudio's listing loaded, opened or not
-        logger.info("%s %r open at %d Hz, %d channel(s)", kind, device.name, self.rate, self.channels)
-        return device
-
-    def _buffer_ms(self) -> int:
-        """The stream's own period (PortAudio's buffer size)."""
-        return self.period_ms
-
-    def _close_stream(self) -> None:
-        if self._stream is not None:
-            try:
-                self._stream.stop_stream()
-                self._stream.close()
-            except OSError:
-                pass
-            self._stream = None
-        if self._pa is not None:
-            self._pa.terminate()
-            self._pa = None
-
-
-class Microphone(_PortAudioDevice):
-    """PyAudio capture by blocking reads on a reader thread of ours. ``on_audio(pcm,
-    overflowed)`` is called on the event loop.
-
-    The period (how much audio is handed over at a time, and so how often the process wakes)
-    can change while it runs: :meth:`set_period` changes the size of the next read; the stream
-    stays open (its own period is the one it was opened with). Reopening it instead, as a
-    callback stream must, cost ~90 ms of CPU each time through PulseAudio (a new client, its
-    thread spinning until the stream settles) and lost a few milliseconds, twice per exchange
-    (README "Audio"). Reads also take PortAudio's callback and its hand-over off the path
-    (0.62 against 0.79 % of a core at 50 ms, mic alone through PulseAudio). A reader held up
-    (the GIL) catches up by itself: its next reads find the audio waiting and return at once.
-
-    An overflow (the sound card's buffer filled before it was read: audio lost) makes PyAudio
-    close the stream; the reader opens it again, and the first period after it says so
-    (``overflowed``), so the pipeline takes its clock afresh. Any other read error (unplugged)
-    ends the reader: not alive, and :func:`keep_open` reopens the device."""
-
-    def __init__(self, device: str, on_audio: Callable[[bytes, bool], None], *, bridge: LoopBridge,
-                 period_ms: int = 50, preferred_rate: int | None = None, channels: int | None = None) -> None:
-        self.device_name = device
-        self.want_channels = channels
-        self.on_audio = on_audio
-        self.bridge = bridge
-        self.period_ms = period_ms
-        self.stream_period_ms = period_ms    # the stream's own period (PortAudio's buffer size)
-        self.preferred_rate = preferred_rate
-        self._init_stream_state()
-        self._lock = threading.Lock()        # open/close, and the reader's reopen after an overflow
-        self._running = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.overflows = 0
-        self.reads = 0
-
-    def open(self) -> None:
-        with self._lock:
-            self._open_stream()
-            self._running.set()
-            self._thread = threading.Thread(target=self._read_loop, name="microphone", daemon=True)
-            self._thread.start()
-
-    def _buffer_ms(self) -> int:
-        return self.stream_period_ms
-
-    def _read_loop(self) -> None:
-        # Read, hand over a period, nothing else (style.md item 6).
-        gap = False
-        while self._running.is_set():
-            frames = self.rate * self.period_ms // 1000
-            try:
-                pcm = self._stream.read(frames, exception_on_overflow=True)
-            except OSError as exc:
-                if exc.errno != PA_INPUT_OVERFLOWED or not self._running.is_set() or not self._reopen():
-                    if self._running.is_set():
-                        logger.error("microphone read failed: %s", exc)
-                    return
-                gap = True
-                continue
-            self.reads += 1
-            self.bridge.post(self.on_audio, pcm, gap)
-            gap = False
-
-    def _reopen(self) -> bool:
-        """After an overflow (PyAudio closed the stream): the same device, rate and period."""
-        self.overflows += 1
-        with self._lock:
-            if not self._running.is_set() or self._pa is None:
-                return False   # closing
-            try:
-                self._stream = self._pa.open(frames_per_buffer=self.rate * self._buffer_ms() // 1000,
-                                             **self._stream_args)
-            except OSError as exc:   # unplugged meanwhile: not alive; keep_open reopens it
-                self._stream = None
-                logger.error("microphone reopen after an overflow failed: %s", exc)
-                return False
-        if self.overflows in (1, 10, 100, 1000) or self.overflows % 10000 == 0:   # not one line each
-            logger.warning("microphone overflowed (audio was lost; %d time(s) so far): the process was "
-                           "held up longer than the sound card's buffer; stream reopened", self.overflows)
-        return True
-
-    def set_period(self, period_ms: int) -> None:
-        """Hand over ``period_ms`` of audio at a time from the next read on (any thread)."""
-        self.period_ms = period_ms
-
-    @property
-    def alive(self) -> bool:
-        return bool(self._thread and self._thread.is_alive())
-
-    def close(self) -> None:
-        self._running.clear()
-        if self._thread is not None:
-            # The read under way returns within a period (a stalled device: PortAudio's own
-            # time-out); the stream is not closed under it before then.
-            self._thread.join(timeout=2)
-            self._thread = None
-        with self._lock:
-            self._close_stream()
-
-
-class Speaker(_PortAudioDevice):
+class Speaker(PortAudioDevice):
     """PyAudio playback from a reader function, on a writer thread of ours.
 
     ``read(nbytes)`` returns mono PCM16 at ``self.rate`` (the device's own rate, known once

@@ -11,7 +11,8 @@ from typing import Any
 from . import quiet
 from .errors import AudioDeviceError
 
-logger = logging.getLogger(__name__)
+# The name admins know from the journal ("hardware.audio: microphone: still failing ...").
+logger = logging.getLogger("hardware.audio")
 
 
 async def keep_open(device: Any, *, delays: Callable[[], Any], check_s: float = 0.5,

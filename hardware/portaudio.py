@@ -1,6 +1,7 @@
-"""Finding a PortAudio device by name and the rate and channels it takes (hardware.audio opens
-it). Many USB and I2S devices only do 44.1 or 48 kHz ("Invalid sample rate -9997", field notes
-item 9), and the ReSpeaker 2-mic HAT only gives stereo."""
+"""Finding a PortAudio device by name and the rate and channels it takes, and opening it
+(:class:`PortAudioDevice`, what hardware.microphone and hardware.audio share). Many USB and
+I2S devices only do 44.1 or 48 kHz ("Invalid sample rate -9997", field notes item 9), and the
+ReSpeaker 2-mic HAT only gives stereo."""
 
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ def release_alsa_config() -> bool:
     ``snd_config_update_free_global`` frees ALSA's parsed configuration and unloads every plugin
     no open PCM holds (ALSA counts them); ALSA reads its configuration again at the next open.
     PortAudio keeps copies of the names it listed. Called after a device is opened (the event
-    loop's thread, where PortAudio lists devices); the microphone's background reopen does not
-    call it (that open reads the configuration again, 0.7 ms, and keeps it). ALSA takes its
+    loop's thread, where PortAudio lists devices); the microphone's reopen at another period does
+    not call it (that open reads the configuration again, 0.7 ms, and keeps it). ALSA takes its
     configuration lock for this and holds a reference while a PCM opens, so an open on another
     thread meanwhile is safe (alsa-lib 1.2.8). Returns False where libasound cannot be reached."""
     try:
@@ -113,3 +114,58 @@ def negotiate(pa: Any, device: DeviceInfo, *, output: bool, preferred_rate: int 
             except ValueError:
                 continue
     raise AudioDeviceError(f"{device.name!r} accepts none of the rates {sorted(set(rates))} as 16-bit mono or stereo")
+
+
+class PortAudioDevice:
+    """What the microphone and the speaker share: find, negotiate, open, close."""
+
+    output = False
+    device_name: str
+    period_ms: int
+    preferred_rate: int | None
+    want_channels: int | None = None
+
+    def _init_stream_state(self) -> None:
+        self.rate = self.channels = 0
+        self._pa: Any = None
+        self._stream: Any = None
+        self._stream_args: dict[str, Any] = {}
+
+    def _open_stream(self, **stream_kwargs: Any) -> DeviceInfo:
+        pyaudio = _pyaudio()
+        kind = "output" if self.output else "input"
+        self._pa = pyaudio.PyAudio()
+        try:
+            device = find_device(self._pa, self.device_name, output=self.output)
+            self.rate, self.channels = negotiate(self._pa, device, output=self.output,
+                                                 preferred_rate=self.preferred_rate, channels=self.want_channels)
+            index = {"output_device_index" if self.output else "input_device_index": device.index}
+            self._stream_args = {"format": pyaudio.paInt16, "channels": self.channels, "rate": self.rate,
+                                 kind: True, **index, **stream_kwargs}
+            self._stream = self._pa.open(frames_per_buffer=self.rate * self._buffer_ms() // 1000, **self._stream_args)
+        except AudioDeviceError:
+            self._close_stream()
+            raise
+        except OSError as exc:
+            self._close_stream()
+            raise AudioDeviceError(f"cannot open {kind} device {self.device_name!r}: {exc}") from None
+        finally:
+            release_alsa_config()   # the plugins PortAudio's listing loaded, opened or not
+        logger.info("%s %r open at %d Hz, %d channel(s)", kind, device.name, self.rate, self.channels)
+        return device
+
+    def _buffer_ms(self) -> int:
+        """The stream's own period (PortAudio's buffer size)."""
+        return self.period_ms
+
+    def _close_stream(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.stop_stream()
+                self._stream.close()
+            except OSError:
+                pass
+            self._stream = None
+        if self._pa is not None:
+            self._pa.terminate()
+            self._pa = None

@@ -261,11 +261,12 @@ async def test_a_missing_microphone_is_retried_until_it_appears(tmp_path):
 
 
 async def test_the_microphone_changes_its_period_while_it_runs(tmp_path):
-    """The next read is the new size; the same stream reads on (no reopen, no gap: nothing lost
-    with a sound card that runs in real time, tests/audio/test_mic_pulse.py)."""
+    """The reader reopens the stream at the new period after its current read; the first period
+    after it says audio was lost (the pipeline takes its clock afresh); never a dead device.
+    (What is lost, through a sound card that runs in real time: tests/audio/test_mic_pulse.py.)"""
     os.environ["FAKEMIC_RAW"] = write_raw(tmp_path, "mic.raw", silence16k(100) * 50)
-    got: list[tuple[bytes, bool]] = []
-    mic = Microphone("fakemic", lambda pcm, over: got.append((pcm, over)), bridge=LoopBridge(), period_ms=50)
+    got: list[tuple[int, bool]] = []
+    mic = Microphone("fakemic", lambda pcm, over: got.append((len(pcm), over)), bridge=LoopBridge(), period_ms=50)
     mic.open()
     try:
         frame = mic.rate * mic.channels * 2 // 1000
@@ -274,41 +275,30 @@ async def test_the_microphone_changes_its_period_while_it_runs(tmp_path):
             await asyncio.sleep(0.01)
             if got:
                 break
-        assert got and len(got[0][0]) == 50 * frame and got[0][1] is False
+        assert got and got[0] == (50 * frame, False)
         mic.set_period(100)
         for _ in range(500):
             await asyncio.sleep(0.01)
-            if sum(len(c) == 100 * frame for c, _ in got) >= 3:
+            if sum(n == 100 * frame for n, _ in got) >= 3:
                 break
-        assert mic._stream is stream              # read on, not reopened
-        mic.close()
-        first = next(i for i, (c, _) in enumerate(got) if len(c) == 100 * frame)
-        assert all(len(c) == 50 * frame for c, _ in got[:first])
-        assert all(len(c) == 100 * frame for c, _ in got[first:])
-        assert not any(over for _, over in got)
-        assert mic._stream is None and stream is not None and mic.overflows == 0
+        assert mic.alive and mic.reopens == 1 and mic._stream is not stream
     finally:
         mic.close()
-    assert not mic.alive
+    flags = [over for _, over in got]
+    assert flags.count(True) == 1                      # the gap is announced, once
+    first = flags.index(True)
+    assert all(n == 100 * frame for n, _ in got[first:])
+    # before it: 50 ms periods, then what the old stream still held (handed over, any length)
+    assert first >= 2 and all(n == 50 * frame for n, _ in got[:first - 1])
+    assert not mic.alive and mic._stream is None
 
 
-class _OverflowOnce:
-    """PyAudio's stream, except that its next read reports an overflow the way PyAudio does
-    (paInputOverflowed: it closes the stream and raises). A real overflow cannot be made on
-    this machine: ALSA's null plugin never overruns and PulseAudio buffers on its side."""
+async def test_an_overflow_reopens_the_stream_and_says_audio_was_lost(tmp_path, caplog, monkeypatch):
+    """PyAudio on an overflow (paInputOverflowed, with exception_on_overflow): it closes the
+    stream and raises. A real overflow cannot be made on this machine (ALSA's null plugin never
+    overruns, PulseAudio buffers on its side), so the next read does exactly that, once."""
+    import pyaudio
 
-    def __init__(self, stream) -> None:
-        self.stream = stream
-
-    def read(self, frames, exception_on_overflow=True):
-        self.stream.close()
-        raise OSError(-9981, "Input overflowed")
-
-    def __getattr__(self, name):
-        return getattr(self.stream, name)
-
-
-async def test_an_overflow_reopens_the_stream_and_says_audio_was_lost(tmp_path, caplog):
     os.environ["FAKEMIC_RAW"] = write_raw(tmp_path, "mic.raw", silence16k(100) * 50)
     got: list[tuple[int, bool]] = []
     mic = Microphone("fakemic", lambda pcm, over: got.append((len(pcm), over)), bridge=LoopBridge(), period_ms=50)
@@ -318,16 +308,25 @@ async def test_an_overflow_reopens_the_stream_and_says_audio_was_lost(tmp_path, 
             await asyncio.sleep(0.01)
             if got:
                 break
-        with mic._lock:
-            mic._stream = _OverflowOnce(mic._stream)
-            before = len(got)
+        real_read, overflowed = pyaudio.PyAudio.Stream.read, []
+
+        def overflow_once(stream, frames, exception_on_overflow=True):
+            if not overflowed:
+                overflowed.append(stream)
+                pyaudio._portaudio.close(stream._stream)      # what PyAudio's C module does
+                raise OSError(-9981, "Input overflowed")
+            return real_read(stream, frames, exception_on_overflow)
+
+        before = len(got)
+        monkeypatch.setattr(pyaudio.PyAudio.Stream, "read", overflow_once)
         for _ in range(500):
             await asyncio.sleep(0.01)
-            if len(got) > before + 2:
+            if overflowed and len(got) > before + 2:
                 break
         flagged = [over for _, over in got[before:]]
         assert flagged.count(True) == 1 and mic.overflows == 1 and mic.alive
-        assert not isinstance(mic._stream, _OverflowOnce)       # a new stream, reading on
+        assert mic._stream is not overflowed[0]             # a new stream, reading on
+        assert overflowed[0] not in mic._pa._streams        # the closed one left PyAudio's list
         assert "microphone overflowed" in caplog.text
     finally:
         mic.close()

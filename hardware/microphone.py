@@ -1,0 +1,176 @@
+"""The microphone: PyAudio capture, read by a thread of ours (see :class:`Microphone`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .bridge import LoopBridge
+from .portaudio import PortAudioDevice
+
+logger = logging.getLogger(__name__)
+
+PA_INPUT_OVERFLOWED = -9981   # PortAudio's paInputOverflowed, as PyAudio raises it
+
+
+class Microphone(PortAudioDevice):
+    """PyAudio capture by blocking reads on a reader thread of ours. ``on_audio(pcm,
+    overflowed)`` is called on the event loop.
+
+    The period (how much audio is handed over at a time, and so how often the process wakes)
+    can change while it runs: :meth:`set_period`; the reader reopens the stream at the new
+    period after its current read (what the old stream still held is handed over first; the
+    milliseconds the reopen takes may be lost, none through PulseAudio here, and the first
+    period after it says so, so the pipeline takes its clock afresh). The stream's own period
+    is the read's: reading 100 ms from a 50 ms stream woke the process 82 times a second
+    instead of 50 in a silent room.
+
+    A stream is read only once a whole period is waiting in it. PortAudio's blocking read
+    spins on the sound server's plugin until its stream delivers: through PulseAudio a whole
+    core for the first ~2 s of the process and ~90 ms of CPU at each reopen (0.4 ms when it
+    waits; README "Audio"). Reads instead of PortAudio's callback also take the callback and
+    its hand-over off the path (0.62 against 0.79 % of a core at 50 ms, microphone alone
+    through PulseAudio). A reader held up (the GIL) catches up by itself: its next reads find
+    the audio waiting and return at once.
+
+    An overflow (the sound card's buffer filled before it was read: audio lost) makes PyAudio
+    close the stream; the reader opens it again and says so. Any other read error (unplugged)
+    ends the reader: not alive, and :func:`hardware.keepopen.keep_open` reopens the device.
+    The stream belongs to the reader thread: it closes it on its way out, so :meth:`close`
+    never frees a stream under a read that has not returned (a stalled sound server)."""
+
+    SETTLE_POLL_S = 0.005
+
+    def __init__(self, device: str, on_audio: Callable[[bytes, bool], None], *, bridge: LoopBridge,
+                 period_ms: int = 50, preferred_rate: int | None = None, channels: int | None = None) -> None:
+        self.device_name = device
+        self.want_channels = channels
+        self.on_audio = on_audio
+        self.bridge = bridge
+        self.period_ms = period_ms
+        self.preferred_rate = preferred_rate
+        self._init_stream_state()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.overflows = 0
+        self.reopens = 0       # at a new period
+        self.reads = 0
+
+    def open(self) -> None:
+        self._open_stream()
+        self._stop = stop = threading.Event()
+        self._thread = threading.Thread(target=self._read_loop, args=(stop, self._pa, self._stream, self.period_ms),
+                                        name="microphone", daemon=True)
+        self._thread.start()
+
+    def _read_loop(self, stop: threading.Event, pa: Any, stream: Any, stream_ms: int) -> None:
+        gap = False
+        try:
+            while not stop.is_set():
+                if self.period_ms != stream_ms:       # a new period: hand over the rest, reopen
+                    stream_ms = self.period_ms
+                    rest = self._rest(stream)
+                    if rest:
+                        self.bridge.post(self.on_audio, rest, gap)
+                    stream = self._reopen(pa, stream, stream_ms, stop)
+                    if stream is None:
+                        return
+                    self.reopens += 1
+                    gap = True
+                frames = self.rate * stream_ms // 1000
+                if not self._settle(stream, frames, stop):
+                    return
+                while not stop.is_set() and self.period_ms == stream_ms:
+                    try:
+                        pcm = stream.read(frames, exception_on_overflow=True)
+                    except OSError as exc:
+                        if exc.errno != PA_INPUT_OVERFLOWED:
+                            if not stop.is_set():
+                                logger.error("microphone read failed: %s", exc)
+                            return
+                        self._overflowed()
+                        stream = self._reopen(pa, stream, stream_ms, stop)
+                        if stream is None or not self._settle(stream, frames, stop):
+                            return
+                        gap = True
+                        continue
+                    self.reads += 1
+                    self.bridge.post(self.on_audio, pcm, gap)
+                    gap = False
+        finally:
+            self._release(pa, stream)
+
+    def _settle(self, stream: Any, frames: int, stop: threading.Event) -> bool:
+        """Wait until a whole read is waiting in a stream just opened (see the class); a look
+        every 5 ms, then less often (up to 50 ms) for a source that takes its time."""
+        poll = self.SETTLE_POLL_S
+        while not stop.is_set():
+            try:
+                if stream.get_read_available() >= frames:
+                    return True
+            except OSError as exc:
+                logger.error("microphone failed: %s", exc)
+                return False
+            stop.wait(poll)
+            poll = min(poll * 1.5, 0.05)
+        return False
+
+    @staticmethod
+    def _rest(stream: Any) -> bytes:
+        try:
+            waiting = stream.get_read_available()
+            return bytes(stream.read(waiting, exception_on_overflow=False)) if waiting > 0 else b""
+        except OSError:
+            return b""
+
+    def _reopen(self, pa: Any, old: Any, period_ms: int, stop: threading.Event) -> Any:
+        """The same device and rate at ``period_ms``; None when that failed (or closing)."""
+        try:
+            old.close()    # also after an overflow, which PyAudio closed: it leaves PyAudio's list
+        except OSError:
+            pass
+        if stop.is_set():
+            return None
+        try:
+            stream = pa.open(frames_per_buffer=self.rate * period_ms // 1000, **self._stream_args)
+        except OSError as exc:   # unplugged meanwhile: not alive; keep_open reopens it
+            logger.error("microphone reopen at %d ms periods failed: %s", period_ms, exc)
+            return None
+        if self._stop is stop:
+            self._stream = stream
+        return stream
+
+    def _overflowed(self) -> None:
+        self.overflows += 1
+        if self.overflows in (1, 10, 100, 1000) or self.overflows % 10000 == 0:   # not one line each
+            logger.warning("microphone overflowed (audio was lost; %d time(s) so far): the process was "
+                           "held up longer than the sound card's buffer; stream reopened", self.overflows)
+
+    def _release(self, pa: Any, stream: Any) -> None:
+        for close in (getattr(stream, "stop_stream", None), getattr(stream, "close", None), pa.terminate):
+            try:
+                if close is not None:
+                    close()
+            except OSError:
+                pass
+
+    def set_period(self, period_ms: int) -> None:
+        """Hand over ``period_ms`` of audio at a time, from the reader's next read (any thread)."""
+        self.period_ms = period_ms
+
+    @property
+    def alive(self) -> bool:
+        return bool(self._thread and self._thread.is_alive())
+
+    def close(self) -> None:
+        """Stop the reader; it closes its stream once its read returns (within a period, or
+        whenever a stalled sound server lets it: this does not wait for that)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=0.5 + self.period_ms / 1000)
+            if self._thread.is_alive():
+                logger.warning("microphone: a read has not returned; its stream is closed when it does")
+            self._thread = None
+        self._stream = self._pa = None
