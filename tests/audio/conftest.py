@@ -17,7 +17,7 @@ PULSE_RATE = 48000
 @pytest.fixture
 def pulse(tmp_path, monkeypatch):
     """A private PulseAudio (ALSA's `default` goes to it): a null sink "speaker" that plays in
-    real time, its monitor the default source."""
+    real time, its monitor the default source. Yields the server's process."""
     runtime = tmp_path / "pulse"
     runtime.mkdir(mode=0o700)
     env = {"XDG_RUNTIME_DIR": str(runtime), "PULSE_SERVER": f"unix:{runtime}/native"}
@@ -34,6 +34,6 @@ def pulse(tmp_path, monkeypatch):
         time.sleep(0.1)
     subprocess.run(["pactl", "set-default-sink", "speaker"], check=True, capture_output=True)
     subprocess.run(["pactl", "set-default-source", "speaker.monitor"], check=True, capture_output=True)
-    yield
+    yield proc
     proc.terminate()
     proc.wait(5)

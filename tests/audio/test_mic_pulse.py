@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import subprocess
 
 import numpy as np
@@ -72,3 +73,32 @@ async def test_a_change_of_period_loses_only_the_reopen(pulse):
     lost = (second[0][0] - (first[0][0] + first[0][1] - 1) - 1) % RAMP_TOP
     print(f"lost at the reopen: {lost} samples ({1000 * lost / PULSE_RATE:.1f} ms)")
     assert lost < PULSE_RATE // 20                      # a few ms at most; never a whole period
+
+
+async def test_a_microphone_whose_sound_server_stalled_closes_and_opens_again(pulse):
+    """close() while the reader is inside a read that cannot return (the sound server stopped):
+    it returns, frees nothing under that read (PortAudio would crash the process), and the
+    reader closes its own stream once the read returns; the microphone opens again after."""
+    got: list[int] = []
+    mic = Microphone("default", lambda pcm, over: got.append(len(pcm)), bridge=LoopBridge(),
+                     period_ms=50, preferred_rate=PULSE_RATE, channels=1)
+    mic.open()
+    await _until(lambda: len(got) >= 3)
+    reader = mic._thread
+    assert reader is not None
+    pulse.send_signal(signal.SIGSTOP)
+    try:
+        await asyncio.sleep(0.3)                 # the reader waits in a read that cannot return
+        mic.close()
+        assert not mic.alive and mic._stream is None and mic._pa is None
+    finally:
+        pulse.send_signal(signal.SIGCONT)
+    await _until(lambda: not reader.is_alive())
+    assert not reader.is_alive()                 # it let go of its stream once the read returned
+    count = len(got)
+    mic.open()
+    try:
+        await _until(lambda: len(got) >= count + 3)
+        assert len(got) >= count + 3 and mic.alive and mic._thread is not reader
+    finally:
+        mic.close()
