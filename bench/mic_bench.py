@@ -82,7 +82,7 @@ async def child(kind: str, seconds: float) -> dict[str, list[float]]:
 
     got = [0]
 
-    def on_audio(pcm: bytes, overflowed: bool) -> None:
+    def on_audio(pcm: bytes, gap: int) -> None:
         got[0] += len(pcm)
 
     results: dict[str, list[float]] = {}

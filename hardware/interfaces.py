@@ -18,15 +18,25 @@ own ``rate`` (b"" when there is nothing to play), on a thread of its own or on t
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import IntEnum
 from typing import Protocol, runtime_checkable
 
 from .gestures import GestureEvent
 from .leds import Leds
 
-__all__ = ["AudioCallback", "AudioDevice", "AudioSource", "Button", "Leds", "Microphone", "Speaker"]
+__all__ = ["AudioCallback", "AudioDevice", "AudioSource", "Button", "Gap", "Leds", "Microphone", "Speaker"]
 
-#: ``(pcm, overflowed)``: one capture period, on the event loop.
-AudioCallback = Callable[[bytes, bool], None]
+
+class Gap(IntEnum):
+    """What came before a capture period (the callback's second argument; true for a gap)."""
+
+    NONE = 0
+    OVERFLOW = 1    # the sound card's buffer overflowed: audio was lost (counted as an overflow)
+    REOPEN = 2      # the stream was reopened at another period: a few ms may be missing
+
+
+#: ``(pcm, gap)``: one capture period, on the event loop; ``gap`` a :class:`Gap` (or a bool).
+AudioCallback = Callable[[bytes, int], None]
 #: ``read(nbytes) -> pcm``: mono PCM16 at the speaker's rate, b"" for silence.
 AudioSource = Callable[[int], bytes]
 

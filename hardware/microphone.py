@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .bridge import LoopBridge
+from .interfaces import Gap
 from .portaudio import PortAudioDevice
 
 logger = logging.getLogger(__name__)
@@ -16,14 +17,15 @@ PA_INPUT_OVERFLOWED = -9981   # PortAudio's paInputOverflowed, as PyAudio raises
 
 
 class Microphone(PortAudioDevice):
-    """PyAudio capture by blocking reads on a reader thread of ours. ``on_audio(pcm,
-    overflowed)`` is called on the event loop.
+    """PyAudio capture by blocking reads on a reader thread of ours. ``on_audio(pcm, gap)``
+    is called on the event loop (``gap``: :class:`hardware.interfaces.Gap`).
 
     The period (how much audio is handed over at a time, and so how often the process wakes)
     can change while it runs: :meth:`set_period`; the reader reopens the stream at the new
     period after its current read (what the old stream still held is handed over first; the
     milliseconds the reopen takes may be lost, none through PulseAudio here, and the first
-    period after it says so, so the pipeline takes its clock afresh). The stream's own period
+    period after it says so, ``Gap.REOPEN``, so the pipeline takes its clock afresh; not an
+    overflow). The stream's own period
     is the read's: reading 100 ms from a 50 ms stream woke the process 82 times a second
     instead of 50 in a silent room.
 
@@ -36,14 +38,15 @@ class Microphone(PortAudioDevice):
     the audio waiting and return at once.
 
     An overflow (the sound card's buffer filled before it was read: audio lost) makes PyAudio
-    close the stream; the reader opens it again and says so. Any other read error (unplugged)
+    close the stream; the reader opens it again and says so (``Gap.OVERFLOW``). Any other read
+    error (unplugged)
     ends the reader: not alive, and :func:`hardware.keepopen.keep_open` reopens the device.
     The stream belongs to the reader thread: it closes it on its way out, so :meth:`close`
     never frees a stream under a read that has not returned (a stalled sound server)."""
 
     SETTLE_POLL_S = 0.005
 
-    def __init__(self, device: str, on_audio: Callable[[bytes, bool], None], *, bridge: LoopBridge,
+    def __init__(self, device: str, on_audio: Callable[[bytes, int], None], *, bridge: LoopBridge,
                  period_ms: int = 50, preferred_rate: int | None = None, channels: int | None = None) -> None:
         self.device_name = device
         self.want_channels = channels
@@ -66,7 +69,7 @@ class Microphone(PortAudioDevice):
         self._thread.start()
 
     def _read_loop(self, stop: threading.Event, pa: Any, stream: Any, stream_ms: int) -> None:
-        gap = False
+        gap = Gap.NONE
         try:
             while not stop.is_set():
                 if self.period_ms != stream_ms:       # a new period: hand over the rest, reopen
@@ -78,7 +81,7 @@ class Microphone(PortAudioDevice):
                     if stream is None:
                         return
                     self.reopens += 1
-                    gap = True
+                    gap = Gap.REOPEN
                 frames = self.rate * stream_ms // 1000
                 if not self._settle(stream, frames, stop):
                     return
@@ -94,11 +97,11 @@ class Microphone(PortAudioDevice):
                         stream = self._reopen(pa, stream, stream_ms, stop)
                         if stream is None or not self._settle(stream, frames, stop):
                             return
-                        gap = True
+                        gap = Gap.OVERFLOW
                         continue
                     self.reads += 1
                     self.bridge.post(self.on_audio, pcm, gap)
-                    gap = False
+                    gap = Gap.NONE
         finally:
             self._release(pa, stream)
 

@@ -74,7 +74,7 @@ class _Paced:
 class SimMicrophone(_Paced):
     device_name = "simulated microphone"
 
-    def __init__(self, on_audio: Callable[[bytes, bool], None], *, rate: int = 16000, period_ms: int = 50,
+    def __init__(self, on_audio: Callable[[bytes, int], None], *, rate: int = 16000, period_ms: int = 50,
                  speed: float = 1.0, noise_dbfs: float | None = -70.0, seed: int = 7, present: bool = True) -> None:
         self.on_audio = on_audio
         self.present = present

@@ -37,6 +37,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from hardware.interfaces import Gap
+
 from .aec import EchoCanceller
 from .bargehold import BargeHold, HoldSettings, Verdict
 from .frontend import VAD_RATE, FrontEnd, StreamClock, Uplink
@@ -195,18 +197,18 @@ class AudioPipeline:
         self.gain = (max(0, min(100, percent)) / 100) ** 2
 
     # ------------------------------------------------------------------ uplink
-    def on_mic(self, pcm: bytes, overflowed: bool = False) -> None:
-        """One capture period, on the loop (via the bridge)."""
+    def on_mic(self, pcm: bytes, gap: int = Gap.NONE) -> None:
+        """One capture period, on the loop (via the bridge); ``gap``: what came before it."""
         now = self.last_frame_at = self.clock()
-        if overflowed:
+        if gap == Gap.OVERFLOW:
             self.counters.overflows += 1
         if self.frontend is None:
             return
         playback = self.playback
         cancelled = self.canceller is not None and now - self.last_reference <= self.frontend.aec_hold_s
-        at = self._mic_clock.stamp(now, len(pcm) // (2 * self._mic_channels), reset=overflowed)
+        at = self._mic_clock.stamp(now, len(pcm) // (2 * self._mic_channels), reset=bool(gap))
         frontend = self.frontend
-        frames = frontend.frames(pcm, at=at, last_reference=self.last_reference, restarted=overflowed)
+        frames = frontend.frames(pcm, at=at, last_reference=self.last_reference, restarted=bool(gap))
         for i, pcm16 in enumerate(frames):
             self.counters.mic_frames += 1
             speech = self.vad.is_speech(pcm16)

@@ -120,7 +120,7 @@ async def _capture(device: str, seconds: float, on_period: Callable[[bytes, int,
     state = {"bytes": 0}
     mic: hw.Microphone
 
-    def on_audio(pcm: bytes, overflowed: bool) -> None:
+    def on_audio(pcm: bytes, gap: int) -> None:
         if done.is_set():
             return
         on_period(pcm, mic.rate, mic.channels)

@@ -21,6 +21,7 @@ from device.realtime.session import SessionSettings, TurnDetection
 from device.errors import AudioDeviceError
 from hardware.audio import Microphone, Speaker
 from hardware.bridge import LoopBridge
+from hardware.interfaces import Gap
 
 from .helpers import clip16k, silence16k
 
@@ -285,8 +286,8 @@ async def test_the_microphone_changes_its_period_while_it_runs(tmp_path):
     finally:
         mic.close()
     flags = [over for _, over in got]
-    assert flags.count(True) == 1                      # the gap is announced, once
-    first = flags.index(True)
+    assert flags.count(Gap.REOPEN) == 1 and flags.count(Gap.NONE) == len(flags) - 1   # announced, once
+    first = flags.index(Gap.REOPEN)
     assert all(n == 100 * frame for n, _ in got[first:])
     # before it: 50 ms periods, then what the old stream still held (handed over, any length)
     assert first >= 2 and all(n == 50 * frame for n, _ in got[:first - 1])
@@ -324,7 +325,8 @@ async def test_an_overflow_reopens_the_stream_and_says_audio_was_lost(tmp_path, 
             if overflowed and len(got) > before + 2:
                 break
         flagged = [over for _, over in got[before:]]
-        assert flagged.count(True) == 1 and mic.overflows == 1 and mic.alive
+        assert flagged.count(Gap.OVERFLOW) == 1 and flagged.count(Gap.NONE) == len(flagged) - 1
+        assert mic.overflows == 1 and mic.alive
         assert mic._stream is not overflowed[0]             # a new stream, reading on
         assert overflowed[0] not in mic._pa._streams        # the closed one left PyAudio's list
         assert "microphone overflowed" in caplog.text

@@ -15,6 +15,7 @@ from device.audio.bargehold import BargeHold, HoldSettings, Verdict
 from device.audio.pipeline import AudioPipeline
 from device.audio.playback import PlaybackBuffer
 from device.audio.turns import Actions, EchoGuard, TurnMode, TurnTaker
+from hardware.interfaces import Gap
 
 from .helpers import clip16k
 
@@ -256,3 +257,17 @@ def test_each_capture_period_is_followed_by_the_after_period_hook():
     for _ in range(3):
         d.step(bytes(MIC))
     assert seen == [(100.0, True)] * 3
+
+
+def test_only_an_overflow_counts_as_one_and_every_gap_resets_the_microphone_clock():
+    """A reopen at another period (Gap.REOPEN) is no overflow in the counters an admin reads;
+    both take the microphone's clock afresh."""
+    d = Device()
+    resets: list[bool] = []
+    stamp = d.pipeline._mic_clock.stamp
+    d.pipeline._mic_clock.stamp = lambda now, n, reset=False: (resets.append(reset), stamp(now, n, reset=reset))[1]
+    for gap in (Gap.NONE, Gap.REOPEN, Gap.NONE, Gap.OVERFLOW, True):
+        d.pipeline.read(PERIOD)
+        d.pipeline.on_mic(bytes(MIC), gap)
+    assert resets == [False, True, False, True, True]
+    assert d.pipeline.counters.overflows == 2          # the overflow, and a bare True as before

@@ -13,6 +13,7 @@ import pytest
 
 from hardware.audio import Microphone
 from hardware.bridge import LoopBridge
+from hardware.interfaces import Gap
 
 from .conftest import PULSE_RATE
 
@@ -59,8 +60,8 @@ async def test_a_change_of_period_loses_only_the_reopen(pulse):
     finally:
         mic.close()
     flags = [over for _, over in got]
-    assert flags.count(True) == 1
-    gap = flags.index(True)
+    assert flags.count(Gap.REOPEN) == 1 and flags.count(Gap.NONE) == len(flags) - 1
+    gap = flags.index(Gap.REOPEN)
     assert all(len(pcm) == PULSE_RATE // 10 * 2 for pcm, _ in got[gap:])
     before = np.frombuffer(b"".join(pcm for pcm, _ in got[:gap]), "<i2")
     after = np.frombuffer(b"".join(pcm for pcm, _ in got[gap:]), "<i2")
