@@ -72,7 +72,7 @@ STATUS_COUNTERS = {
     "expired": ("sessions_expired", "Sessions the server ended at their limit before a rotation"),
     "text_only_fallbacks": ("text_only_fallbacks", "Carry-overs repaired after a text-only first reply"),
     "underruns": ("playback_underruns", "Times the speaker ran dry in the middle of a reply"),
-    "overflows": ("microphone_overflows", "Microphone periods lost because the loop read them too late"),
+    "overflows": ("microphone_overflows", "Microphone buffer overflows (audio lost: its reader was held up)"),
     "dropped_uplink_frames": ("uplink_dropped_frames", "Microphone frames dropped while the link was down or slow"),
     "audio_bytes_up": ("uplink_audio_bytes", "Audio queued for the server (PCM16 24 kHz), bytes"),
     "audio_bytes_down": ("downlink_audio_bytes", "Reply audio received from the server (PCM16 24 kHz), bytes"),

@@ -1,7 +1,7 @@
 """The one place where foreign threads enter the event loop.
 
-PortAudio calls its stream callback on its own real-time thread; gpiozero calls button
-callbacks on its pin threads. Neither may touch asyncio objects. They call
+The microphone's reader and the speaker's writer are threads of their own; gpiozero calls
+button callbacks on its pin threads. None may touch asyncio objects. They call
 :meth:`LoopBridge.post`, which schedules a function on the loop and returns at once: no
 locks, no allocation beyond the call itself, no logging, nothing that can block.
 """

@@ -10,7 +10,7 @@ Leds            :mod:`hardware.leds` backends       :class:`hardware.leds.SimLed
 ==============  ==================================  =====================================
 
 Audio devices deliver and take mono or interleaved PCM16 at ``rate`` (known once open).
-A microphone calls ``on_audio(pcm, overflowed)`` on the event loop (through
+A microphone calls ``on_audio(pcm, gap)`` (a :class:`Gap`) on the event loop (through
 :class:`hardware.bridge.LoopBridge`); a speaker calls ``read(nbytes)`` for mono PCM16 at its
 own ``rate`` (b"" when there is nothing to play), on a thread of its own or on the loop.
 """

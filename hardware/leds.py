@@ -30,9 +30,9 @@ logger = logging.getLogger(__name__)
 RGB = tuple[float, float, float]
 OFF: RGB = (0.0, 0.0, 0.0)
 PULSE_FPS = 20
-#: While ticks come at least this often, a pulse is drawn on them and the animator's own timer
-#: only wakes every TICKED_WAKE_S (in case they stop)
-TICK_TRUST_S = 0.25
+#: While ticks come at least every TICK_TRUST_S (a pulse's frame and a half), a pulse is drawn
+#: on them and the animator's own timer only wakes every TICKED_WAKE_S (in case they stop)
+TICK_TRUST_S = 1.5 / PULSE_FPS
 TICKED_WAKE_S = 0.5
 
 
@@ -235,6 +235,8 @@ class LedAnimator:
         self._changed = asyncio.Event()
         self._due: float | None = None       # when the next frame is due (None: never)
         self._ticked = float("-inf")
+        self._tick_gap = float("inf")         # between the last two ticks
+        self._tick_failed = False
         self.wakes = 0                        # times run() woke on its own timer or a change
 
     def show(self, pattern: Pattern) -> None:
@@ -249,9 +251,15 @@ class LedAnimator:
         one is due, so the pulse needs no wake-up of its own while these come. Blinks keep
         their own timer (an edge waiting for the next period would be up to 100 ms late)."""
         now = self.clock() if now is None else now
-        self._ticked = now
+        self._tick_gap, self._ticked = now - self._ticked, now
         if self.pattern.kind == "pulse" and self._due is not None and now >= self._due - 0.5 / PULSE_FPS:
-            self._due = self.render(now)
+            if self._tick_failed:
+                return
+            try:
+                self._due = self.render(now)
+            except Exception:   # the driver: said once; run() meets it on its own timer and ends
+                self._tick_failed = True
+                logger.exception("the LEDs failed; their animation stops")
 
     def render(self, now: float) -> float | None:
         """Write the frame for ``now`` if it differs; return when the next frame is due."""
@@ -272,7 +280,8 @@ class LedAnimator:
                 due = self._due = self.render(now)
                 self._changed.clear()
                 timeout = None if due is None else max(0.0, due - self.clock())
-                if due is not None and self.pattern.kind == "pulse" and now - self._ticked < TICK_TRUST_S:
+                ticking = now - self._ticked < TICK_TRUST_S and self._tick_gap <= TICK_TRUST_S
+                if due is not None and self.pattern.kind == "pulse" and ticking and not self._tick_failed:
                     timeout = TICKED_WAKE_S     # tick() draws it
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):   # wait_for could swallow a cancellation

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -39,12 +40,15 @@ class Microphone(PortAudioDevice):
 
     An overflow (the sound card's buffer filled before it was read: audio lost) makes PyAudio
     close the stream; the reader opens it again and says so (``Gap.OVERFLOW``). Any other read
-    error (unplugged)
+    error (unplugged), or a new stream that fails or delivers nothing for SETTLE_LIMIT_S,
     ends the reader: not alive, and :func:`hardware.keepopen.keep_open` reopens the device.
     The stream belongs to the reader thread: it closes it on its way out, so :meth:`close`
     never frees a stream under a read that has not returned (a stalled sound server)."""
 
     SETTLE_POLL_S = 0.005
+    #: a stream that has not delivered a period this long after opening is given up (the reader
+    #: ends; keep_open opens the device again). PulseAudio's first stream takes ~2 s here.
+    SETTLE_LIMIT_S = 5.0
 
     def __init__(self, device: str, on_audio: Callable[[bytes, int], None], *, bridge: LoopBridge,
                  period_ms: int = 50, preferred_rate: int | None = None, channels: int | None = None) -> None:
@@ -55,16 +59,21 @@ class Microphone(PortAudioDevice):
         self.period_ms = period_ms
         self.preferred_rate = preferred_rate
         self._init_stream_state()
+        self._opening_ms = period_ms
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.overflows = 0
         self.reopens = 0       # at a new period
         self.reads = 0
 
+    def _buffer_ms(self) -> int:
+        return self._opening_ms
+
     def open(self) -> None:
+        self._opening_ms = self.period_ms
         self._open_stream()
-        self._stop = stop = threading.Event()
-        self._thread = threading.Thread(target=self._read_loop, args=(stop, self._pa, self._stream, self.period_ms),
+        self._thread = threading.Thread(target=self._read_loop, args=(self._stop, self._pa, self._stream,
+                                                                      self._opening_ms),
                                         name="microphone", daemon=True)
         self._thread.start()
 
@@ -75,13 +84,14 @@ class Microphone(PortAudioDevice):
                 if self.period_ms != stream_ms:       # a new period: hand over the rest, reopen
                     stream_ms = self.period_ms
                     rest = self._rest(stream)
-                    if rest:
+                    if rest and not stop.is_set():
                         self.bridge.post(self.on_audio, rest, gap)
+                        gap = Gap.NONE
                     stream = self._reopen(pa, stream, stream_ms, stop)
                     if stream is None:
                         return
                     self.reopens += 1
-                    gap = Gap.REOPEN
+                    gap = gap or Gap.REOPEN           # an overflow not yet reported stays one
                 frames = self.rate * stream_ms // 1000
                 if not self._settle(stream, frames, stop):
                     return
@@ -99,6 +109,8 @@ class Microphone(PortAudioDevice):
                             return
                         gap = Gap.OVERFLOW
                         continue
+                    if stop.is_set():
+                        return      # closed meanwhile: this period is no longer anyone's
                     self.reads += 1
                     self.bridge.post(self.on_audio, pcm, gap)
                     gap = Gap.NONE
@@ -107,14 +119,22 @@ class Microphone(PortAudioDevice):
 
     def _settle(self, stream: Any, frames: int, stop: threading.Event) -> bool:
         """Wait until a whole read is waiting in a stream just opened (see the class); a look
-        every 5 ms, then less often (up to 50 ms) for a source that takes its time."""
-        poll = self.SETTLE_POLL_S
+        every 5 ms, then less often (up to 50 ms) for a source that takes its time. False when
+        the stream failed (PortAudio answers a negative error code here, it does not raise), it
+        delivered nothing for SETTLE_LIMIT_S, or the microphone is being closed."""
+        poll, deadline = self.SETTLE_POLL_S, time.monotonic() + self.SETTLE_LIMIT_S
         while not stop.is_set():
             try:
-                if stream.get_read_available() >= frames:
-                    return True
+                waiting = stream.get_read_available()
             except OSError as exc:
-                logger.error("microphone failed: %s", exc)
+                waiting, failure = -1, str(exc)
+            else:
+                failure = f"PortAudio error {waiting}"
+            if waiting >= frames:
+                return True
+            if waiting < 0 or time.monotonic() > deadline:
+                logger.error("microphone failed: %s", failure if waiting < 0 else
+                             f"no audio {self.SETTLE_LIMIT_S:g} s after opening its stream")
                 return False
             stop.wait(poll)
             poll = min(poll * 1.5, 0.05)
@@ -141,7 +161,7 @@ class Microphone(PortAudioDevice):
         except OSError as exc:   # unplugged meanwhile: not alive; keep_open reopens it
             logger.error("microphone reopen at %d ms periods failed: %s", period_ms, exc)
             return None
-        if self._stop is stop:
+        if self._stop is stop:     # still this reader's microphone (not closed meanwhile)
             self._stream = stream
         return stream
 
@@ -152,12 +172,15 @@ class Microphone(PortAudioDevice):
                            "held up longer than the sound card's buffer; stream reopened", self.overflows)
 
     def _release(self, pa: Any, stream: Any) -> None:
-        for close in (getattr(stream, "stop_stream", None), getattr(stream, "close", None), pa.terminate):
+        """The reader's way out: its stream closed here; PortAudio's terminate on the loop's
+        thread, where the speaker initialises and terminates PortAudio (its count is not locked)."""
+        for close in (getattr(stream, "stop_stream", None), getattr(stream, "close", None)):
             try:
                 if close is not None:
                     close()
             except OSError:
                 pass
+        self.bridge.post(_terminate, pa)
 
     def set_period(self, period_ms: int) -> None:
         """Hand over ``period_ms`` of audio at a time, from the reader's next read (any thread)."""
@@ -170,10 +193,18 @@ class Microphone(PortAudioDevice):
     def close(self) -> None:
         """Stop the reader; it closes its stream once its read returns (within a period, or
         whenever a stalled sound server lets it: this does not wait for that)."""
-        self._stop.set()
+        stop, self._stop = self._stop, threading.Event()    # the next open()'s reader is another
+        stop.set()
         if self._thread is not None:
             self._thread.join(timeout=0.5 + self.period_ms / 1000)
             if self._thread.is_alive():
                 logger.warning("microphone: a read has not returned; its stream is closed when it does")
             self._thread = None
         self._stream = self._pa = None
+
+
+def _terminate(pa: Any) -> None:
+    try:
+        pa.terminate()
+    except OSError:
+        pass

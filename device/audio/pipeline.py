@@ -55,10 +55,9 @@ API_RATE = 24000
 AEC_SPEECH_FLOOR_DB = -52.0
 EARCON = "earcon"   # the playback item of the wake word's tone (no conversation item)
 #: After this long with nothing played and nobody talking, the microphone hands over
-#: ``IDLE_PERIOD_MS`` at a time (a silent room wakes the process ten times a second, README
-#: "Audio"); reply audio brings back ``[audio] mic_period_ms``, so that a person talking over the
-#: device is heard within one short period. A change takes effect at the microphone's next read
-#: (hardware.audio.Microphone: the stream stays open, nothing is lost).
+#: ``IDLE_PERIOD_MS`` at a time (a silent room wakes the process ten times a second); reply
+#: audio brings back ``[audio] mic_period_ms``, so a person talking over the device is heard
+#: within one short period (hardware.microphone reopens its stream at each change: README "Audio").
 IDLE_AFTER_S = 5.0
 IDLE_PERIOD_MS = 100
 
@@ -108,8 +107,7 @@ class AudioPipeline:
         self.hush_speaker: Callable[[], None] = lambda: None
         #: told how much audio the microphone should hand over at a time (ms), when that changes
         self.set_mic_period: Callable[[int], None] = lambda ms: None
-        #: called after each capture period with its time (the LEDs draw a frame: no wake-up of their own)
-        self.after_period: Callable[[float], None] = lambda now: None
+        self.after_period: Callable[[float], None] = lambda now: None   # each period's time: the LEDs draw
         self.mic_period_ms = mic_period_ms
         self.idle_period_ms = max(mic_period_ms, IDLE_PERIOD_MS)
         self._period = mic_period_ms

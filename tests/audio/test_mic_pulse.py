@@ -103,3 +103,29 @@ async def test_a_microphone_whose_sound_server_stalled_closes_and_opens_again(pu
         assert len(got) >= count + 3 and mic.alive and mic._thread is not reader
     finally:
         mic.close()
+
+
+async def test_a_stream_that_never_delivers_ends_the_reader_so_the_device_is_reopened(pulse, caplog):
+    """A source that delivers nothing (suspended here; a sound server dying while a new stream
+    starts looks the same to PortAudio): the reader gives up after SETTLE_LIMIT_S and says why,
+    so keep_open reopens the device; once the source runs, it opens and delivers."""
+    subprocess.run(["pactl", "suspend-sink", "speaker", "1"], check=True, capture_output=True)
+    got: list[int] = []
+    mic = Microphone("default", lambda pcm, over: got.append(len(pcm)), bridge=LoopBridge(),
+                     period_ms=50, preferred_rate=PULSE_RATE, channels=1)
+    mic.SETTLE_LIMIT_S = 0.5
+    mic.open()
+    try:
+        await _until(lambda: not mic.alive)
+        assert not mic.alive and got == []
+        assert "microphone failed: no audio 0.5 s after opening its stream" in caplog.text
+    finally:
+        mic.close()
+    subprocess.run(["pactl", "suspend-sink", "speaker", "0"], check=True, capture_output=True)
+    mic.SETTLE_LIMIT_S = Microphone.SETTLE_LIMIT_S
+    mic.open()
+    try:
+        await _until(lambda: len(got) >= 3)
+        assert len(got) >= 3 and mic.alive
+    finally:
+        mic.close()

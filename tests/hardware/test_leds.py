@@ -187,3 +187,39 @@ async def test_run_leaves_a_pulse_to_ticks_and_takes_it_back_when_they_stop(fact
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_ticks_further_apart_than_a_frame_and_a_half_leave_the_pulse_to_the_timer(factory):
+    """[audio] mic_period_ms = 100: ticks at 10 a second would make a choppy pulse; the
+    animator keeps drawing it on its own timer."""
+    anim = LedAnimator(GpioLeds((18,), brightness=1.0, pin_factory=factory))
+    anim.show(PATTERNS[DeviceState.SPEAKING])
+    task = asyncio.create_task(anim.run())
+    try:
+        await asyncio.sleep(0)
+        wakes = anim.wakes
+        for _ in range(6):
+            await asyncio.sleep(0.1)
+            anim.tick()
+        assert anim.wakes - wakes >= 3             # its own frames between the ticks
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def test_a_driver_that_fails_on_a_tick_is_reported_once_and_not_called_again(caplog):
+    calls = []
+
+    class Broken(SimLeds):
+        def set_color(self, rgb):
+            calls.append(rgb)
+            if len(calls) > 1:                      # works once, then the bus fails
+                raise OSError("SPI write failed")
+
+    clock = Clock()
+    anim = LedAnimator(Broken(), clock=clock)
+    anim.show(PATTERNS[DeviceState.SPEAKING])
+    for i in range(1, 6):
+        clock.now = i * 0.05
+        anim.tick()                                 # on the loop, inside on_mic: never raises
+    assert len(calls) == 2 and caplog.text.count("the LEDs failed") == 1
