@@ -10,7 +10,7 @@ from typing import Any
 
 from .bridge import LoopBridge
 from .interfaces import Gap
-from .portaudio import PortAudioDevice
+from .portaudio import PortAudioDevice, close_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,6 @@ class Microphone(PortAudioDevice):
         self._thread: threading.Thread | None = None
         self.overflows = 0
         self.reopens = 0       # at a new period
-        self.reads = 0
 
     def _buffer_ms(self) -> int:
         return self._opening_ms
@@ -111,7 +110,6 @@ class Microphone(PortAudioDevice):
                         continue
                     if stop.is_set():
                         return      # closed meanwhile: this period is no longer anyone's
-                    self.reads += 1
                     self.bridge.post(self.on_audio, pcm, gap)
                     gap = Gap.NONE
         finally:
@@ -174,12 +172,7 @@ class Microphone(PortAudioDevice):
     def _release(self, pa: Any, stream: Any) -> None:
         """The reader's way out: its stream closed here; PortAudio's terminate on the loop's
         thread, where the speaker initialises and terminates PortAudio (its count is not locked)."""
-        for close in (getattr(stream, "stop_stream", None), getattr(stream, "close", None)):
-            try:
-                if close is not None:
-                    close()
-            except OSError:
-                pass
+        close_quietly(stream)
         self.bridge.post(_terminate, pa)
 
     def set_period(self, period_ms: int) -> None:

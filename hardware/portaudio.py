@@ -159,13 +159,21 @@ class PortAudioDevice:
         return self.period_ms
 
     def _close_stream(self) -> None:
-        if self._stream is not None:
-            try:
-                self._stream.stop_stream()
-                self._stream.close()
-            except OSError:
-                pass
-            self._stream = None
+        close_quietly(self._stream)
+        self._stream = None
         if self._pa is not None:
             self._pa.terminate()
             self._pa = None
+
+
+def close_quietly(stream: Any) -> None:
+    """Stop and close a PyAudio stream (None: nothing), each step even when the one before
+    failed: a stream PyAudio closed itself (an overflow) refuses to stop, but closing it still
+    takes it off PyAudio's list."""
+    if stream is None:
+        return
+    for step in (stream.stop_stream, stream.close):
+        try:
+            step()
+        except OSError:
+            pass
