@@ -18,6 +18,10 @@ Four checks, learned from the current reply (README "Echo cancellation"):
   loud reply with the microphone (nearly) silent, it is trusted (with 800 ms a person who
   talked over a reply 0.75 s in was not heard; an echo path makes the microphone loud within
   its delay, which keeps this from trusting a canceller that lets the echo through).
+  A reply that plays on after a held talk-over (:meth:`resumed`) starts its stream again, with
+  another delay: what the canceller showed before no longer counts (a trace, 2026-11-28: AEC3
+  passed the echo whole, 0-1 dB off, 0.2 s after such a resume, while still trusted; only the
+  held frames' own level in the bar kept it from holding the reply again).
 * **The room is not silent.** A fan, a fridge, a street: no canceller removes that, so a frame
   is evidence only where the microphone is ``above_noise_db`` over the room's noise (the echo
   is audible), and the echo counts as removed when what is left is within ``near_noise_db`` of
@@ -34,7 +38,12 @@ Four checks, learned from the current reply (README "Echo cancellation"):
   fell to ``quiet_db`` 600 ms after the leak, a -60 dBFS residual stopped a reply 700 ms after
   a -33 dBFS leak (a bench trace at -6 dB). Replayed through this bar, the traced frames of
   the bench runs of 2026-11-27 gave that self-interruption no more and every person's barge-in
-  at the same frame.
+  at the same frame. A frame the canceller took at most ``person_sure_db`` off needs only
+  ``sure_margin_db`` over that residual: where the canceller removes little (0 dB, -6 dB) the bar
+  stood at -16 to -19 dBFS, and persons at the echo's level, whose first frames lost 1-3 dB,
+  waited for it to fade. Replayed on the frame traces of 17 barge-ins of the real-time bench
+  (2026-11-28), 5 were heard 20-80 ms sooner; the whole leaks the bar held back in the same
+  runs lay within 1 dB of the residual (one right after a resume, see above).
 * **Did the canceller leave it, or remove most of it?** A person talking over the reply is near
   end: the canceller passes their voice (it may hold back the first frame or two). A frame it
   took more than ``person_removed_db`` off is what it left of the echo, however loud after a
@@ -76,6 +85,7 @@ class TalkOverSettings:
     audible_db: float = -60.0
     no_echo_ms: int = 400
     margin_db: float = 10.0
+    sure_margin_db: float = 5.0
     quiet_db: float = -70.0
     fade_db_per_s: float = 20.0
     person_removed_db: float = 18.0
@@ -125,6 +135,14 @@ class TalkOver:
             self.noise_db = sorted(self._room)[len(self._room) // 5]
             self._audible = max(s.audible_db, self.noise_db + s.above_noise_db)
 
+    def resumed(self) -> None:
+        """The reply plays on after a held talk-over: its stream started again, maybe with
+        another delay. The canceller must show again that it removes the echo; the residual's
+        bar stays (the same reply, the same room)."""
+        self._evidence.clear()
+        self._silent_path = self._heard = 0
+        self._streak = self.sure = False
+
     def trusted(self) -> bool:
         """The canceller has shown in this reply that it removes the echo (or there is none)."""
         s = self.settings
@@ -148,7 +166,10 @@ class TalkOver:
         """Record this frame; whether it is a person talking over the reply."""
         s = self.settings
         removed = raw_db - clean_db
-        verdict = (speech and clean_db >= self.floor_db() and removed <= s.person_removed_db
+        bar = self.floor_db()
+        if removed <= s.person_sure_db:   # left whole: above the residual is enough
+            bar = max(s.quiet_db, bar - s.margin_db + s.sure_margin_db)
+        verdict = (speech and clean_db >= bar and removed <= s.person_removed_db
                    and (removed <= s.person_whole_db or self._streak) and self.trusted())
         self._streak = verdict
         self.sure = verdict and removed <= s.person_sure_db

@@ -231,9 +231,13 @@ class TurnTaker:
         or the reply was stopped otherwise. Its audio never went up: nothing to clear at the server."""
         self.segmenter.reset()
         self.turn_ms = 0
-        # The reply plays on: the same reply (the talk-over detector keeps what it learned of
-        # it, and the echo guard its coupling), though the held frames went by as not playing.
+        # The reply plays on: the same reply (the echo guard keeps the coupling it learned, the
+        # talk-over detector the residual's bar), though the held frames went by as not playing.
+        # Its stream starts again with a delay of its own: the canceller must show once more
+        # that it removes the echo before a frame counts as a person (talkover.py).
         self._was_playing = reply_plays_on
+        if reply_plays_on and self.talk_over is not None:
+            self.talk_over.resumed()
 
     def cancel(self) -> Actions:
         """Drop the turn in progress (long hold: new conversation)."""
