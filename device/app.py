@@ -30,14 +30,14 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hardware.bridge import LoopBridge
 from hardware.keepopen import keep_open
 from hardware.leds import LedAnimator
 
+from . import appstatus, metrics
 from . import config as cfg
-from . import metrics
 from .audio import build
 from .audio.pipeline import AudioPipeline
 from .audio.talkover import TalkOver
@@ -50,9 +50,6 @@ from .controls import Controls
 from .errors import AudioDeviceError, ConfigError
 from .hwfactory import Hardware, real_hardware
 from .ledview import follow_state
-from .live import wiring as live
-from .live.conversation import LiveConversation
-from .live.manager import LiveOptions, LiveSessionManager
 from .notify import Notifier, health_problems, report_to_systemd
 from .realtime.backoff import backoff
 from .realtime.carryover import History
@@ -67,6 +64,10 @@ from .statemachine import StateMachine
 from .tools.box import ToolBox
 from .tools.builtin import builtin_tools
 from .tools.http import http_tool
+
+if TYPE_CHECKING:   # GPT-Live's modules load only for [realtime] api = "live" (1.9 MB less RSS without)
+    from .live.conversation import LiveConversation
+    from .live.manager import LiveOptions, LiveSessionManager
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ class App:
         simulated = config.audio.backend == "simulated" and config.audio.echo_cancel == "auto"
         canceller = None if simulated else build.echo_canceller(config.audio.echo_cancel)
         gate = WakeGate(WakeSettings(follow_up_s=config.wake.follow_up)) if config.wake.enabled else None
-        self.turns = TurnTaker(live.turn_mode(config), config.turns.vad, server_silence_ms=config.turns.silence_ms,
+        mode = TurnMode.CONTINUOUS if config.realtime.api == "live" else TurnMode(config.turns.mode)  # Live: always
+        self.turns = TurnTaker(mode, config.turns.vad, server_silence_ms=config.turns.silence_ms,
                                echo_guard=EchoGuard.OFF if canceller is not None else config.audio.echo_guard,
                                hold_s=config.gpio.timing.hold_s, gate=gate,
                                talk_over=TalkOver() if canceller is not None else None)
@@ -104,7 +106,8 @@ class App:
         self.conversation: RealtimeConversation | LiveConversation
         self.manager: SessionManager | LiveSessionManager
         if config.realtime.api == "live":   # GPT-Live: connected on demand (device/live/wiring.py)
-            self.conversation, self.manager = live.live_parts(self, manager_options)
+            from .live import wiring
+            self.conversation, self.manager = wiring.live_parts(self, manager_options)
         else:
             self.conversation = RealtimeConversation(server_interrupts=config.turns.mode is TurnMode.SERVER_VAD,
                                                      history=History(), carry_turns=config.realtime.carry_turns)
@@ -196,41 +199,18 @@ class App:
             "playback_dropped_ms": playback.stats.dropped_ms if playback else 0,
             "overflows": counters.overflows, "mic_frames": counters.mic_frames, "wake_words": counters.wake_words,
             "voice_barge_ins": counters.local_barge_ins, "talk_over_dismissed": counters.talk_over_dismissed,
-            "speaker_hushes": getattr(self.speaker, "hushes", 0), "echo_canceller": self._aec_status(),
+            "speaker_hushes": getattr(self.speaker, "hushes", 0), "echo_canceller": appstatus.aec_status(self.pipeline),
             "audio_bytes_up": self.conversation.stats.bytes_up, "audio_bytes_down": self.conversation.stats.bytes_down,
             "metrics": self.metrics.where(),
             "audio_problem": self.audio_problem, "gpio_problem": self.gpio_problem,
-            "microphone": self._device_line("microphone", self.mic),
-            "speaker": self._device_line("speaker", self.speaker),
+            "microphone": appstatus.device_line("microphone", self.mic, self.device_problems),
+            "speaker": appstatus.device_line("speaker", self.speaker, self.device_problems),
             "config": self.config.source,
             "api_key": ("short-lived secrets from the token server" if self.config.realtime.token_url else
                         "set" if self.api_key() else "not needed" if self.config.realtime.simulator else "missing"),
             "tools": [t.name for t in self.tools.tools()],
-            **self._control_counters(),
+            **appstatus.control_counters(self.control),
         }
-
-    def _aec_status(self) -> dict[str, Any] | None:
-        """The canceller's work so far: frames cleaned or skipped, energy in and out (bench)."""
-        front, canceller = self.pipeline.frontend, self.pipeline.canceller
-        if canceller is None:
-            return None
-        return {"kind": getattr(canceller, "name", "?"), "frames": front.cancelled_frames if front else 0,
-                "skipped": front.bypassed_frames if front else 0,
-                "energy_in": front.echo_in if front else 0.0, "energy_out": front.echo_out if front else 0.0}
-
-    def _control_counters(self) -> dict[str, int]:
-        stats = self.control.stats if self.control is not None else None
-        return {"control_refused": stats.refused_busy if stats else 0, "control_evicted": stats.evicted if stats else 0,
-                "control_timed_out": stats.timed_out if stats else 0,
-                "control_bad_requests": stats.bad_requests if stats else 0}
-
-    def _device_line(self, part: str, device: Any) -> str:
-        if part in self.device_problems:
-            return f"missing: {self.device_problems[part]}"
-        if device is None or not getattr(device, "rate", 0):
-            return "not open yet"
-        period = f", {device.period_ms} ms periods" if part == "microphone" and hasattr(device, "period_ms") else ""
-        return f"{getattr(device, 'device_name', part)} at {device.rate} Hz{period}"
 
     def status_line(self) -> str:
         s = self.manager.status()
@@ -308,7 +288,9 @@ class App:
         self.config = replace(self.config, realtime=new.realtime, source=new.source)
         if isinstance(self.manager, SessionManager):
             self.manager.options = self._options()
-        live.reload(self)
+        else:
+            from .live import wiring
+            wiring.reload(self)
         logger.info("config reloaded from %s", new.source)
         self.publish("reload", {"config": new.source})
         self.manager.wake()
@@ -381,7 +363,8 @@ class App:
 
         rt = self.config.realtime
         if rt.api == "live":
-            self.simulator = await live.start_simulator(self)
+            from .live import wiring
+            self.simulator = await wiring.start_simulator(self)
             logger.info("built-in GPT-Live simulator on %s", self.simulator.url)
             return
         self.simulator = await RealtimeSimulator(SimulatorOptions(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..audio.turns import TurnMode
 from .connection import LiveEndpoint
 from .conversation import LiveConversation, LiveSettings
 from .manager import LiveOptions, LiveSessionManager
@@ -18,11 +17,6 @@ from .models import FunctionTool
 
 if TYPE_CHECKING:
     from ..app import App
-
-
-def turn_mode(config: Any) -> TurnMode:
-    """The microphone's turn mode for the configured API."""
-    return TurnMode.CONTINUOUS if config.realtime.api == "live" else TurnMode(config.turns.mode)
 
 
 def live_options(app: App, given: Any = None) -> LiveOptions:

@@ -5,11 +5,16 @@ over, mute, a tool through delegation, idle close and reopen with the history, e
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 
 from device.live.manager import LiveSessionManager
 from device.state import DeviceState
 
 from .conftest import clip16k
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def sessions(device) -> list:
@@ -205,3 +210,17 @@ async def test_a_dropped_link_backs_off_and_the_conversation_goes_on(device_fact
     await device.wait_state(DeviceState.IDLE)
     assert sessions(device)[1].session["input"][0]["content"][0]["text"] == "go forward ten meters"
     assert app.manager.stats.reconnects == 1 and app.manager.stats.connects == 2
+
+
+def test_a_realtime_device_does_not_load_gpt_lives_modules():
+    """GPT-Live's modules are imported only for ``[realtime] api = "live"``: 1.9 MB of the
+    daemon's resident memory otherwise (an import profile of `pivoice run`, 2026-11-28)."""
+    probe = ("import sys\n"
+             "from device import config\n"
+             "from device.app import App\n"
+             "for api in ('realtime', 'live'):\n"
+             "    App(config.parse({'realtime': {'api': api, 'simulator': True}, 'audio': {'backend': 'simulated'},\n"
+             "                      'gpio': {'pin_factory': 'mock'}}))\n"
+             "    print(api, sorted(m for m in sys.modules if m.startswith('device.live')) != [])\n")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert run.stdout.split("\n")[:2] == ["realtime False", "live True"], run.stdout + run.stderr
