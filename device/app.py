@@ -65,7 +65,7 @@ from .tools.box import ToolBox
 from .tools.builtin import builtin_tools
 from .tools.http import http_tool
 
-if TYPE_CHECKING:   # GPT-Live's modules load only for [realtime] api = "live" (1.9 MB less RSS without)
+if TYPE_CHECKING:   # GPT-Live's modules load only for [realtime] api = "live" (0.9 MB less RSS without)
     from .live.conversation import LiveConversation
     from .live.manager import LiveOptions, LiveSessionManager
 

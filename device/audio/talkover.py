@@ -18,10 +18,11 @@ Four checks, learned from the current reply (README "Echo cancellation"):
   loud reply with the microphone (nearly) silent, it is trusted (with 800 ms a person who
   talked over a reply 0.75 s in was not heard; an echo path makes the microphone loud within
   its delay, which keeps this from trusting a canceller that lets the echo through).
-  A reply that plays on after a held talk-over (:meth:`resumed`) starts its stream again, with
-  another delay: what the canceller showed before no longer counts (a trace, 2026-11-28: AEC3
-  passed the echo whole, 0-1 dB off, 0.2 s after such a resume, while still trusted; only the
-  held frames' own level in the bar kept it from holding the reply again).
+  A reply that plays on after a held talk-over (:meth:`resumed`) comes out of a speaker stream
+  that was aborted and started again when the hold began (its buffer dropped), so the echo's
+  delay may have changed: what the canceller showed before no longer counts (a trace,
+  2026-11-28: AEC3 passed the echo whole, 0-1 dB off, 0.2 s after such a resume, while still
+  trusted; only the held frames' own level in the bar kept it from holding the reply again).
 * **The room is not silent.** A fan, a fridge, a street: no canceller removes that, so a frame
   is evidence only where the microphone is ``above_noise_db`` over the room's noise (the echo
   is audible), and the echo counts as removed when what is left is within ``near_noise_db`` of
@@ -39,11 +40,12 @@ Four checks, learned from the current reply (README "Echo cancellation"):
   a -33 dBFS leak (a bench trace at -6 dB). Replayed through this bar, the traced frames of
   the bench runs of 2026-11-27 gave that self-interruption no more and every person's barge-in
   at the same frame. A frame the canceller took at most ``person_sure_db`` off needs only
-  ``sure_margin_db`` over that residual: where the canceller removes little (0 dB, -6 dB) the bar
-  stood at -16 to -19 dBFS, and persons at the echo's level, whose first frames lost 1-3 dB,
-  waited for it to fade. Replayed on the frame traces of 17 barge-ins of the real-time bench
-  (2026-11-28), 5 were heard 20-80 ms sooner; the whole leaks the bar held back in the same
-  runs lay within 1 dB of the residual (one right after a resume, see above).
+  ``sure_margin_db`` over that residual (a leak that left the window holds the bar as before):
+  where the canceller removes little (0 dB, -6 dB) the bar stood at -16 to -19 dBFS, and persons
+  at the echo's level, whose first frames lost 1-3 dB, waited for it to fade. Replayed on the
+  frame traces of 17 barge-ins of the real-time bench (2026-11-28), 5 were heard 20-80 ms
+  sooner; the whole leaks the bar held back in the same runs lay within 1 dB of the residual
+  (one right after a resume, see above).
 * **Did the canceller leave it, or remove most of it?** A person talking over the reply is near
   end: the canceller passes their voice (it may hold back the first frame or two). A frame it
   took more than ``person_removed_db`` off is what it left of the echo, however loud after a
@@ -60,11 +62,13 @@ Four checks, learned from the current reply (README "Echo cancellation"):
 The caller needs ``barge_in_ms`` of such frames in a row (turns.py) to stop the reply, or one
 frame the canceller took at most ``person_sure_db`` off (:attr:`TalkOver.sure`): in the bench
 traces of 15 runs a person's first frame often lost 0-3 dB, and no leak of a trusted canceller
-lost less than 6. Two frames straddle a capture period as often as not, so the second arrived
-50 ms after the first; replayed, stopping at such a frame took a median 137 -> 122 ms from a
-person's onset, with no more self-interruptions; in the real-time bench (one run, nine
-barge-ins each, 2026-11-27) onset to silent speaker 70-190 ms, mean 104, against 100-210,
-mean 145, without it; no self-interruption in either.
+lost less than 6 (since then: one whole leak right after a resume, which no longer has the
+canceller's trust, and a 2-5 dB syllable mid-reply, which bargehold.py tells by its end). Two
+frames straddle a capture period as often as not, so the second arrived 50 ms after the first;
+replayed, stopping at such a frame took a median 137 -> 122 ms from a person's onset, with no
+more self-interruptions; in the real-time bench (one run, nine barge-ins each, 2026-11-27) onset
+to silent speaker 70-190 ms, mean 104, against 100-210, mean 145, without it; no
+self-interruption in either.
 """
 
 from __future__ import annotations
@@ -156,23 +160,28 @@ class TalkOver:
         # webrtcvad calls speech (no evidence either way), but the microphone is loud all along.
         return self._silent_path * s.frame_ms >= s.no_echo_ms and self._heard * 4 <= self._silent_path
 
-    def floor_db(self) -> float:
-        """How loud a frame must be to be more than the canceller's residual."""
+    def floor_db(self, margin_db: float | None = None) -> float:
+        """How loud a frame must be to be more than the canceller's residual: ``margin_db``
+        (default: the settings') over the loudest clean frame of the recent past; a leak that
+        left that window still holds the bar at ``faded_margin_db`` from it, whatever the margin."""
         s = self.settings
+        margin = s.margin_db if margin_db is None else margin_db
         older = list(self._frames)[:-self._recent] if self._recent else list(self._frames)
-        return max([s.quiet_db, self._memory + s.faded_margin_db] + [clean + s.margin_db for clean in older])
+        return max([s.quiet_db, self._memory + s.faded_margin_db] + [clean + margin for clean in older])
 
-    def person(self, clean_db: float, raw_db: float, reference_db: float, speech: bool) -> bool:
-        """Record this frame; whether it is a person talking over the reply."""
+    def person(self, clean_db: float, raw_db: float | None, reference_db: float, speech: bool) -> bool:
+        """Record this frame; whether it is a person talking over the reply. ``raw_db`` None:
+        the canceller did not run on this frame (nothing was taken off, nor left whole)."""
         s = self.settings
+        ran = raw_db is not None
+        raw_db = clean_db if raw_db is None else raw_db
         removed = raw_db - clean_db
-        bar = self.floor_db()
-        if removed <= s.person_sure_db:   # left whole: above the residual is enough
-            bar = max(s.quiet_db, bar - s.margin_db + s.sure_margin_db)
+        whole = ran and removed <= s.person_sure_db   # left whole: above the residual is enough
+        bar = self.floor_db(s.sure_margin_db if whole else None)
         verdict = (speech and clean_db >= bar and removed <= s.person_removed_db
                    and (removed <= s.person_whole_db or self._streak) and self.trusted())
         self._streak = verdict
-        self.sure = verdict and removed <= s.person_sure_db
+        self.sure = verdict and whole
         # A frame webrtcvad calls speech is evidence only for the canceller: a person talking
         # over the reply (not yet heard as one) must not count against it, or the device would
         # stop trusting it exactly while somebody talks; and a canceller that lost the echo leaks

@@ -162,11 +162,10 @@ class TurnTaker:
             # Also in the hangover of a turn that began before the reply: the canceller's
             # residual must not keep that turn going (its audio goes to the server's VAD).
             clean = level_db(pcm24)
-            is_speech = talk_over.person(clean, clean if raw_db is None else raw_db, reference_db, is_speech)
+            is_speech = talk_over.person(clean, raw_db, reference_db, is_speech)
             if not self.segmenter.in_speech:
                 # one frame is enough only when the canceller ran on it and left it whole
-                sure = talk_over.sure and raw_db is not None
-                start_ms = talk_over.settings.frame_ms if sure else AEC_BARGE_IN_MS
+                start_ms = talk_over.settings.frame_ms if talk_over.sure else AEC_BARGE_IN_MS
         was_speaking = self.segmenter.in_speech
         strict = playing and self.echo_guard is EchoGuard.GUARDED and not was_speaking
         if playing and not self._was_playing:
@@ -233,8 +232,8 @@ class TurnTaker:
         self.turn_ms = 0
         # The reply plays on: the same reply (the echo guard keeps the coupling it learned, the
         # talk-over detector the residual's bar), though the held frames went by as not playing.
-        # Its stream starts again with a delay of its own: the canceller must show once more
-        # that it removes the echo before a frame counts as a person (talkover.py).
+        # Its speaker stream was aborted and started again at the hold, so the echo's delay may
+        # differ: the canceller must show once more that it removes the echo (talkover.py).
         self._was_playing = reply_plays_on
         if reply_plays_on and self.talk_over is not None:
             self.talk_over.resumed()

@@ -357,3 +357,36 @@ def test_the_turn_taker_tells_the_detector_when_a_reply_plays_on_after_a_hold():
     assert talk_over.trusted()
     taker.dismiss(reply_plays_on=True)
     assert not talk_over.trusted()
+
+
+def test_the_lower_bar_of_a_whole_frame_leaves_a_faded_leak_where_it_was():
+    """A leak that left the window still holds the bar 10 dB under it, for a frame left whole
+    too: only the margin over the recent residual is smaller (review of the sure margin)."""
+    t = TalkOver()
+    echo(t, 20)
+    echo(t, 3, raw=-22.0, clean=-33.0, speech=True)      # the leak
+    echo(t, 31, raw=-25.0, clean=-94.0)                   # out of the window, fading
+    assert t.trusted()
+    memory_bar = t.floor_db()
+    assert -45.0 < memory_bar < -42.0 and t.floor_db(5.0) == memory_bar
+    assert not t.person(memory_bar - 3.0, memory_bar - 2.0, REPLY, True)   # whole, but under it
+    assert t.person(memory_bar + 1.0, memory_bar + 2.0, REPLY, True) and t.sure
+
+
+def test_a_frame_the_canceller_did_not_run_on_is_never_left_whole():
+    t = TalkOver()
+    echo(t, 15)
+    echo(t, 3, raw=-22.0, clean=-34.0)
+    echo(t, 5)
+    assert t.floor_db() == -24.0
+    assert not t.person(-27.0, None, REPLY, True) and not t.sure   # whole-looking, but not cancelled
+    assert t.person(-22.0, None, REPLY, True) and not t.sure       # over the usual bar: a person
+
+
+def test_a_resume_keeps_the_residuals_bar():
+    t = TalkOver()
+    echo(t, 15)
+    echo(t, 3, raw=-22.0, clean=-34.0)
+    bar = t.floor_db()
+    t.resumed()
+    assert t.floor_db() == bar

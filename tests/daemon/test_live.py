@@ -213,14 +213,15 @@ async def test_a_dropped_link_backs_off_and_the_conversation_goes_on(device_fact
 
 
 def test_a_realtime_device_does_not_load_gpt_lives_modules():
-    """GPT-Live's modules are imported only for ``[realtime] api = "live"``: 1.9 MB of the
-    daemon's resident memory otherwise (an import profile of `pivoice run`, 2026-11-28)."""
+    """GPT-Live's modules are imported only for ``[realtime] api = "live"``: 0.9 MB of the
+    daemon's resident memory otherwise (the real-time bench's daemon, 2026-11-28)."""
     probe = ("import sys\n"
              "from device import config\n"
              "from device.app import App\n"
              "for api in ('realtime', 'live'):\n"
              "    App(config.parse({'realtime': {'api': api, 'simulator': True}, 'audio': {'backend': 'simulated'},\n"
              "                      'gpio': {'pin_factory': 'mock'}}))\n"
-             "    print(api, sorted(m for m in sys.modules if m.startswith('device.live')) != [])\n")
+             "    print(api, sorted(m for m in sys.modules if m.startswith('device.live')) != [],\n"
+             "          'device.live.wiring' in sys.modules)\n")
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert run.stdout.split("\n")[:2] == ["realtime False", "live True"], run.stdout + run.stderr
+    assert run.stdout.split("\n")[:2] == ["realtime False False", "live True True"], run.stdout + run.stderr
