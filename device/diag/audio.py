@@ -19,6 +19,7 @@ import soxr
 from hardware import audio as hw
 from hardware import cards
 from hardware.bridge import LoopBridge
+from hardware.interfaces import Gap
 from hardware.presets import preset
 
 from ..audio.frontend import FrontEnd
@@ -115,7 +116,7 @@ def _db(x: float) -> float:
     return 20 * math.log10(max(x, 1e-9))
 
 
-async def _capture(device: str, seconds: float, on_period: Callable[[bytes, int, int], None]) -> tuple[int, int]:
+async def _capture(device: str, seconds: float, on_period: Callable[[bytes, int, int, int], None]) -> tuple[int, int]:
     done = asyncio.Event()
     state = {"bytes": 0}
     mic: hw.Microphone
@@ -123,7 +124,7 @@ async def _capture(device: str, seconds: float, on_period: Callable[[bytes, int,
     def on_audio(pcm: bytes, gap: int) -> None:
         if done.is_set():
             return
-        on_period(pcm, mic.rate, mic.channels)
+        on_period(pcm, mic.rate, mic.channels, gap)
         state["bytes"] += len(pcm)
         if state["bytes"] >= seconds * mic.rate * mic.channels * 2:
             done.set()
@@ -181,14 +182,16 @@ def mic_test(config: Config, *, seconds: float, device: str | None, save: str | 
     front: FrontEnd | None = None
     total, window = _Levels(), _Levels()
     recorded = bytearray()
+    overflows = 0
 
-    def on_period(pcm: bytes, rate: int, channels: int) -> None:
-        nonlocal front
+    def on_period(pcm: bytes, rate: int, channels: int, gap: int = 0) -> None:
+        nonlocal front, overflows
+        overflows += gap == Gap.OVERFLOW
         if front is None:
             front = FrontEnd(rate, channels)
         samples = np.frombuffer(pcm, "<i2").astype(np.int32)
         speech = []
-        probe.feed(pcm, rate, channels)
+        probe.feed(pcm, rate, channels, gap)
         for _, pcm16 in front.feed(pcm):
             speech.append(vad.is_speech(pcm16))
             if save:
@@ -209,6 +212,7 @@ def mic_test(config: Config, *, seconds: float, device: str | None, save: str | 
     result = {"device": name, "rate": rate, "channels": channels, "seconds": seconds,
               "rms_dbfs": round(total.rms_db, 1), "peak_dbfs": round(total.peak_db, 1),
               "clipped_samples": total.clipped, "speech_share": round(total.speech / max(1, total.frames), 3),
+              "overflows": overflows,
               **probe.summary()}
     if save:
         with wave.open(save, "wb") as wav:
@@ -227,6 +231,8 @@ def mic_test(config: Config, *, seconds: float, device: str | None, save: str | 
         print(f"{name}: {rate} Hz, {channels} ch; rms {result['rms_dbfs']} dBFS, peak {result['peak_dbfs']} dBFS, "
               f"{total.clipped} clipped samples, speech in {result['speech_share']:.0%} of frames: {verdict}"
               + (f"; saved {save}" if save else "")
+              + (f"; the microphone overflowed {overflows} time(s): audio was lost because it was not read in "
+                 "time (is the Pi busy? `top`)" if overflows else "")
               + (f"; wake word {result['wake_word']!r} heard {result['wake_detections']} time(s)"
                  if result["wake_word"] else "")
               + (f"; the echo canceller removed {result['echo_removed_db']} dB" if "echo_removed_db" in result else ""))

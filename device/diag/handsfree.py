@@ -56,10 +56,12 @@ class HandsFreeProbe:
         self.pipeline.finish()
         return None
 
-    def feed(self, pcm: bytes, rate: int, channels: int) -> None:
+    def feed(self, pcm: bytes, rate: int, channels: int, gap: int = 0) -> None:
+        """One capture period; ``gap`` as the microphone says (an overflow: the canceller's
+        timeline starts again, as in the daemon)."""
         if self.pipeline.frontend is None:
             self.pipeline.mic_opened(rate, channels)
-        self.pipeline.on_mic(pcm)
+        self.pipeline.on_mic(pcm, gap)
         if self.wake is not None:
             self._peak = max(self._peak, self.wake.score)
 

@@ -333,3 +333,35 @@ async def test_an_overflow_reopens_the_stream_and_says_audio_was_lost(tmp_path, 
     finally:
         mic.close()
     assert not mic.alive
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_mic_test_says_when_the_microphone_overflowed(tmp_path, monkeypatch, capsys, as_json):
+    """`pivoice mic-test` on a microphone that overflows once (as PyAudio reports it: the stream
+    closed, OSError -9981): the admin is told audio was lost, and the echo canceller's probe is
+    told of the gap as the daemon's pipeline is."""
+    import json
+
+    import pyaudio
+
+    from device import config as cfg
+    from device.diag import audio as diag
+
+    os.environ["FAKEMIC_RAW"] = write_raw(tmp_path, "mic.raw", clip16k("goforward.raw") + silence16k(100) * 20)
+    real_read, reads = pyaudio.PyAudio.Stream.read, []
+
+    def overflow_third(stream, frames, exception_on_overflow=True):
+        reads.append(stream)
+        if len(reads) == 3:
+            pyaudio._portaudio.close(stream._stream)
+            raise OSError(-9981, "Input overflowed")
+        return real_read(stream, frames, exception_on_overflow)
+
+    monkeypatch.setattr(pyaudio.PyAudio.Stream, "read", overflow_third)
+    config = cfg.parse({"audio": {"backend": "pyaudio", "input_device": "fakemic", "echo_cancel": "off"}})
+    assert diag.mic_test(config, seconds=1.0, device=None, save=None, as_json=as_json) == 0
+    out = capsys.readouterr().out
+    if as_json:
+        assert json.loads(out)["overflows"] == 1
+    else:
+        assert "the microphone overflowed 1 time(s): audio was lost" in out
