@@ -140,9 +140,9 @@ class TalkOver:
             self._audible = max(s.audible_db, self.noise_db + s.above_noise_db)
 
     def resumed(self) -> None:
-        """The reply plays on after a held talk-over: its stream started again, maybe with
-        another delay. The canceller must show again that it removes the echo; the residual's
-        bar stays (the same reply, the same room)."""
+        """The reply plays on after a held talk-over: its speaker stream was aborted and started
+        again at the hold, maybe with another delay. The canceller must show again that it
+        removes the echo; the residual's bar stays (the same reply, the same room)."""
         self._evidence.clear()
         self._silent_path = self._heard = 0
         self._streak = self.sure = False

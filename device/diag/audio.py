@@ -19,7 +19,6 @@ import soxr
 from hardware import audio as hw
 from hardware import cards
 from hardware.bridge import LoopBridge
-from hardware.interfaces import Gap
 from hardware.presets import preset
 
 from ..audio.frontend import FrontEnd
@@ -116,7 +115,9 @@ def _db(x: float) -> float:
     return 20 * math.log10(max(x, 1e-9))
 
 
-async def _capture(device: str, seconds: float, on_period: Callable[[bytes, int, int, int], None]) -> tuple[int, int]:
+async def _capture(device: str, seconds: float,
+                   on_period: Callable[[bytes, int, int, int], None]) -> tuple[int, int, int]:
+    """Read ``seconds`` of the microphone; its rate, channels and how often it overflowed."""
     done = asyncio.Event()
     state = {"bytes": 0}
     mic: hw.Microphone
@@ -137,7 +138,7 @@ async def _capture(device: str, seconds: float, on_period: Callable[[bytes, int,
         raise AudioDeviceError(f"the microphone {device!r} delivered no audio for {seconds + 5:.0f} s") from None
     finally:
         mic.close()
-    return mic.rate, mic.channels
+    return mic.rate, mic.channels, mic.overflows
 
 
 class _Levels:
@@ -182,11 +183,9 @@ def mic_test(config: Config, *, seconds: float, device: str | None, save: str | 
     front: FrontEnd | None = None
     total, window = _Levels(), _Levels()
     recorded = bytearray()
-    overflows = 0
 
-    def on_period(pcm: bytes, rate: int, channels: int, gap: int = 0) -> None:
-        nonlocal front, overflows
-        overflows += gap == Gap.OVERFLOW
+    def on_period(pcm: bytes, rate: int, channels: int, gap: int) -> None:
+        nonlocal front
         if front is None:
             front = FrontEnd(rate, channels)
         samples = np.frombuffer(pcm, "<i2").astype(np.int32)
@@ -206,7 +205,7 @@ def mic_test(config: Config, *, seconds: float, device: str | None, save: str | 
             window.reset()
 
     try:
-        rate, channels = asyncio.run(_capture(name, seconds, on_period))
+        rate, channels, overflows = asyncio.run(_capture(name, seconds, on_period))
     finally:
         probe.close()
     result = {"device": name, "rate": rate, "channels": channels, "seconds": seconds,

@@ -56,7 +56,7 @@ class HandsFreeProbe:
         self.pipeline.finish()
         return None
 
-    def feed(self, pcm: bytes, rate: int, channels: int, gap: int = 0) -> None:
+    def feed(self, pcm: bytes, rate: int, channels: int, gap: int) -> None:
         """One capture period; ``gap`` as the microphone says (an overflow: the canceller's
         timeline starts again, as in the daemon)."""
         if self.pipeline.frontend is None:
