@@ -31,6 +31,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .apmffi import open_apm
+
 logger = logging.getLogger(__name__)
 
 FRAME_MS = 10
@@ -103,10 +105,12 @@ class ReferenceTimeline:
         self._written_to = start + len(samples)
 
     def _put(self, start: int, samples: np.ndarray) -> None:
-        n = len(self._ring)
-        samples = samples[-n:]
-        idx = (np.arange(len(samples)) + start) % n
-        self._ring[idx] = samples
+        ring = len(self._ring)
+        samples = samples[-ring:]
+        i = start % ring
+        first = min(len(samples), ring - i)        # up to the ring's end, the rest from its start
+        self._ring[i:i + first] = samples[:first]
+        self._ring[:len(samples) - first] = samples[first:]
 
     def mic_restarted(self, follow_frames: int = 50) -> None:
         """The stream had a gap: place the next ``follow_frames`` reads by their time, not after
@@ -133,10 +137,12 @@ class ReferenceTimeline:
         start = self._mic_pos
         self._mic_pos += n
         ring = len(self._ring)
-        idx = (np.arange(n) + start) % ring
-        out = self._ring[idx].copy()
+        i = start % ring
+        first = min(n, ring - i)
+        out = np.concatenate((self._ring[i:i + first], self._ring[:n - first]))
         # Clear what was read so a wrapped ring never replays old speech as a reference.
-        self._ring[idx] = 0
+        self._ring[i:i + first] = 0
+        self._ring[:n - first] = 0
         if start + n > self._written_to:
             out[max(0, self._written_to - start):] = 0
         return out
@@ -172,7 +178,8 @@ class _TimelineCanceller:
 
 
 class WebRtcAec(_TimelineCanceller):
-    """AEC3 (+ high-pass, optional noise suppression) through livekit's AudioProcessingModule."""
+    """AEC3 (+ high-pass, optional noise suppression) through livekit's audio processing module
+    (called directly: apmffi.py)."""
 
     name = "webrtc"
 
@@ -184,22 +191,12 @@ class WebRtcAec(_TimelineCanceller):
             raise AecUnavailable("echo_cancel = \"webrtc\" needs livekit: pip install 'pivoice[aec]' "
                                  "(or set [audio] echo_cancel = \"off\")") from exc
         super().__init__(rate, clock)
-        self._rtc = rtc
-        self._apm = rtc.AudioProcessingModule(echo_cancellation=True, high_pass_filter=True,
-                                              noise_suppression=noise_suppression)
         self.stream_delay_ms = stream_delay_ms
-        if stream_delay_ms is not None:
-            self._apm.set_stream_delay_ms(int(stream_delay_ms))
+        self._apm = open_apm(rtc, rate, noise_suppression=noise_suppression, stream_delay_ms=stream_delay_ms)
 
     def process(self, mic_frame: np.ndarray, at: float | None = None) -> np.ndarray:
-        ref = self._reference_for(mic_frame, at)
-        self._apm.process_reverse_stream(self._rtc.AudioFrame(ref.tobytes(), self.rate, 1, self.n))
-        if self.stream_delay_ms is not None:
-            # AEC3 wants the hint with every capture frame; it still searches around it.
-            self._apm.set_stream_delay_ms(int(self.stream_delay_ms))
-        frame = self._rtc.AudioFrame(mic_frame.tobytes(), self.rate, 1, self.n)
-        self._apm.process_stream(frame)
-        return np.frombuffer(frame.data, np.int16).copy()
+        self._apm.reverse(self._reference_for(mic_frame, at))
+        return self._apm.capture(mic_frame)
 
 
 def estimate_delay(reference: np.ndarray, mic: np.ndarray, rate: int, max_ms: int = 400) -> tuple[int, float]:

@@ -146,3 +146,11 @@ def test_bad_frames_and_rates_are_refused(kind):
         aec.create(kind, RATE).process(np.zeros(320, np.int16), at=0.01)
     with pytest.raises(ValueError, match="rate must be one of"):
         aec.create(kind, 22050)
+
+
+def test_timeline_wraps_around_its_ring():
+    t = aec.ReferenceTimeline(1000, span_s=0.05)          # a 50-sample ring
+    t.read(40, at=0.040)                                   # the mic stream starts at 0
+    t.write(np.arange(1, 31, dtype=np.int16), at=0.040)    # samples 40..69: across the ring's end
+    assert t.read(30, at=0.070).tolist() == list(range(1, 31))
+    assert t._ring.tolist() == [0] * 50                    # read back, then cleared

@@ -1,0 +1,82 @@
+"""AEC3 called straight into livekit's library gives what its Python API gives, sample for
+sample, on real speech; an unknown livekit takes the API; a refused request says so."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from device.audio import aec, apmffi
+
+from .helpers import clip16k
+
+rtc = pytest.importorskip("livekit.rtc", reason="the aec extra (livekit) is not installed")
+RATE, N = 16000, 160
+
+
+def speech(name: str) -> np.ndarray:
+    return np.frombuffer(clip16k(name), "<i2").astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """A real voice as the reply, its echo 40 ms late at -6 dB, a person talking over it."""
+    far = speech("numbers.raw")[: 4 * RATE]
+    d = 40 * RATE // 1000
+    mic = np.zeros(len(far), np.float32)
+    mic[d:] = far[:-d] * 0.5
+    person = speech("goforward.raw")[: RATE] * 0.5
+    mic[-len(person):] += person
+    return far.astype(np.int16), np.clip(mic, -32768, 32767).astype(np.int16)
+
+
+def run(apm, far: np.ndarray, mic: np.ndarray, every_frame_delay: int | None = None) -> np.ndarray:
+    out = np.zeros_like(mic)
+    for i in range(len(mic) // N):
+        s = slice(i * N, (i + 1) * N)
+        apm.reverse(far[s])
+        if every_frame_delay is not None:
+            apm._module.set_stream_delay_ms(every_frame_delay)
+        out[s] = apm.capture(mic[s])
+    return out
+
+
+def test_direct_calls_give_the_wrappers_output_sample_for_sample(scene):
+    far, mic = scene
+    direct = apmffi.open_apm(rtc, RATE)
+    assert direct.kind == "direct"
+    wrapped = apmffi.open_apm(rtc, RATE, direct=False)
+    assert wrapped.kind == "wrapper"
+    out = run(direct, far, mic)
+    assert np.array_equal(out, run(wrapped, far, mic))
+    echo_only = slice(RATE, 3 * RATE)
+    assert np.abs(out[echo_only]).mean() < np.abs(mic[echo_only]).mean() / 10   # it did cancel
+
+
+def test_a_delay_hint_given_once_is_the_same_as_before_every_frame(scene):
+    far, mic = scene
+    once = run(apmffi.open_apm(rtc, RATE, stream_delay_ms=60), far, mic)
+    every = run(apmffi.open_apm(rtc, RATE, direct=False), far, mic, every_frame_delay=60)
+    assert np.array_equal(once, every)
+
+
+def test_a_livekit_of_another_major_version_takes_its_python_api(scene, monkeypatch, caplog):
+    import livekit.rtc.version
+
+    monkeypatch.setattr(livekit.rtc.version, "__version__", "2.0.0")
+    with caplog.at_level(logging.INFO, logger="device.audio.apmffi"):
+        canceller = aec.create("webrtc", RATE)
+    assert canceller._apm.kind == "wrapper"
+    assert "livekit 2.0.0" in caplog.text and "Python API" in caplog.text
+    far, mic = scene
+    out = np.concatenate([canceller.process(mic[i:i + N], at=i / RATE) for i in range(0, 2 * RATE, N)])
+    assert len(out) == 2 * RATE
+
+
+def test_a_refused_request_raises_and_names_it():
+    apm = apmffi.open_apm(rtc, RATE)
+    apm._module._ffi_handle.dispose()            # the native module is gone: "handle not found"
+    with pytest.raises(RuntimeError, match="refused the echo canceller's apm_process_stream"):
+        apm.capture(np.zeros(N, np.int16))
