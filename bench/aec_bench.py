@@ -10,7 +10,8 @@ it. Printed per canceller and echo level:
   echo VAD    share of echo-only 20 ms frames webrtcvad still calls speech (lower is better)
   near kept   share of the person's speech frames webrtcvad still finds, during double talk
               and alone (higher is better); near loss = level drop of the person alone (dB)
-  CPU         % of one core of this machine for the canceller alone
+  CPU         % of one core of this machine for the canceller alone (webrtc-api: the same AEC3
+              through livekit's Python API instead of pivoice's direct calls, apmffi.py)
 Not a test: it prints, it does not assert (tests/audio/test_aec.py asserts the behaviour).
 """
 
@@ -30,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import webrtcvad
 
-from device.audio import aec
+from device.audio import aec, apmffi
 
 RATE = 16000
 N = RATE // 100
@@ -125,8 +126,11 @@ def main() -> None:
           f"{'near loss':>9} {'CPU %':>6}")
     for delay_ms, gain_db in ((40, -18), (40, -6), (25, 0), (150, -6)):
         far, mic, echo, near = scene(delay_ms, gain_db)
-        for name in ("none", "webrtc", "speex"):
-            canceller = None if name == "none" else aec.create(name, RATE)
+        for name in ("none", "webrtc", "webrtc-api", "speex"):
+            canceller = None if name == "none" else aec.create(name.removesuffix("-api"), RATE)
+            if name == "webrtc-api":     # the same AEC3 through livekit's Python API (apmffi.py)
+                from livekit import rtc
+                canceller._apm = apmffi.open_apm(rtc, RATE, direct=False)
             out, cpu = run(canceller, far, mic)
             m = measure(out, mic, echo, near)
             print(f"{name:10} {gain_db:>+4d}dB/{delay_ms:3d}ms {m['erle']:8.1f} {m['echo_vad']:9.0%} "
