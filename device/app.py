@@ -100,7 +100,8 @@ class App:
                                hold_s=config.gpio.timing.hold_s, gate=gate,
                                talk_over=TalkOver() if canceller is not None else None)
         self.pipeline = AudioPipeline(self.turns, prebuffer_ms=config.audio.prebuffer_ms, canceller=canceller,
-                                      wake=build.wake_detector(config.wake), mic_period_ms=config.audio.mic_period_ms)
+                                      wake=build.wake_detector(config.wake), mic_period_ms=config.audio.mic_period_ms,
+                                      stop=build.stop_detector(config.wake))
         self.pipeline.on_wake = self._wake_heard
         self.tools = ToolBox()
         self.conversation: RealtimeConversation | LiveConversation
@@ -198,6 +199,7 @@ class App:
             "underruns": playback.stats.underruns if playback else 0,
             "playback_dropped_ms": playback.stats.dropped_ms if playback else 0,
             "overflows": counters.overflows, "mic_frames": counters.mic_frames, "wake_words": counters.wake_words,
+            "stop_words": self.pipeline.stop_word.heard if self.pipeline.stop_word else 0,
             "voice_barge_ins": counters.local_barge_ins, "talk_over_dismissed": counters.talk_over_dismissed,
             "speaker_hushes": getattr(self.speaker, "hushes", 0), "echo_canceller": appstatus.aec_status(self.pipeline),
             "audio_bytes_up": self.conversation.stats.bytes_up, "audio_bytes_down": self.conversation.stats.bytes_down,

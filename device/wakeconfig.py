@@ -6,6 +6,9 @@
     threshold = 0.0          # 0 = the model's own cutoff; else 0..1 (higher: fewer false accepts)
     follow_up = 5.0          # seconds after a reply during which a turn needs no wake word
     earcon = false           # a short tone when the word is heard
+    stop = ""                # a stop word: heard while the device speaks, it stops the reply and
+                             # nothing goes up (a built-in name or a model's .json; works without
+                             # a wake word too)
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class WakeConfig:
     threshold: float = 0.0
     follow_up: float = 5.0
     earcon: bool = False
+    stop: str = ""
 
     @property
     def enabled(self) -> bool:
@@ -43,6 +47,10 @@ def read_wake(reader: Any) -> WakeConfig:
                     "(or \"\" for no wake word), or set [wake] model to a custom model's .json file")
     if wake.model and not wake.model.endswith((".json", ".tflite")):
         reader.fail("[wake] model", f"{wake.model!r}: the path of a microWakeWord model's .json file")
+    if wake.stop and wake.stop not in BUILTIN_WORDS and not wake.stop.endswith((".json", ".tflite")):
+        reader.fail("[wake] stop", f"{wake.stop!r}: a built-in model ({', '.join(BUILTIN_WORDS)}) or the path of a "
+                    "microWakeWord model's .json file, such as the \"stop\" model of the micro-wake-word-models "
+                    "collection (or \"\" for no stop word)")
     if wake.threshold:
         reader.within("[wake] threshold", wake.threshold, 0.01, 0.99)
     reader.within("[wake] follow_up", wake.follow_up, 0, 600, " seconds")

@@ -35,3 +35,13 @@ def wake_detector(wake: WakeConfig) -> WakeWordDetector | None:
         return WakeWordDetector(wake.detector_model, threshold=wake.threshold or None)
     except (WakeWordUnavailable, ValueError) as exc:
         raise ConfigError(f"[wake]: {exc}", fix="fix [wake] word / model, or set word = \"\" to turn it off") from None
+
+
+def stop_detector(wake: WakeConfig) -> WakeWordDetector | None:
+    """``[wake] stop``: its own model, at that model's own cutoff."""
+    if not wake.stop:
+        return None
+    try:
+        return WakeWordDetector(wake.stop)
+    except (WakeWordUnavailable, ValueError) as exc:
+        raise ConfigError(f"[wake] stop: {exc}", fix="fix [wake] stop, or set stop = \"\" to turn it off") from None

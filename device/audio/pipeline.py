@@ -46,7 +46,7 @@ from .playback import PlaybackBuffer, unheard
 from .resample import StreamResampler
 from .turns import Actions, TurnTaker
 from .vad import WebRtcVad, level_db
-from .wake import SpeechOnlyWake, WakeWordDetector
+from .wake import SpeechOnlyWake, StopWord, WakeHook, WakeWordDetector, earcon_tone
 
 logger = logging.getLogger(__name__)
 API_RATE = 24000
@@ -71,10 +71,6 @@ class AudioListener(Protocol):
     def playback_drained(self) -> None: ...
 
 
-class WakeHook(Protocol):
-    def __call__(self, word: str, score: float) -> None: ...
-
-
 @dataclass
 class AudioCounters:
     mic_frames: int = 0
@@ -92,11 +88,13 @@ class AudioPipeline:
     def __init__(self, turns: TurnTaker, *, prebuffer_ms: int = 80, max_playback_ms: int = 120_000,
                  vad: WebRtcVad | None = None, post: Callable[..., None] | None = None,
                  clock: Callable[[], float] = time.monotonic, canceller: EchoCanceller | None = None,
-                 wake: WakeWordDetector | None = None, mic_period_ms: int = 50) -> None:
+                 wake: WakeWordDetector | None = None, mic_period_ms: int = 50,
+                 stop: WakeWordDetector | None = None) -> None:
         self.turns = turns
         self.canceller = canceller
         #: the wake word runs only around speech (wake.SpeechOnlyWake): silence costs nothing
         self.wake = SpeechOnlyWake(wake) if wake is not None else None
+        self.stop_word = StopWord(stop) if stop is not None else None   # only while it speaks
         #: told when the wake word is heard (the app publishes "wake" on the bus)
         self.on_wake: WakeHook | None = None
         #: told when reply audio is queued (the speaker resumes a paused stream)
@@ -216,6 +214,10 @@ class AudioPipeline:
                 speech = False   # the echo's tail after a reply: the canceller's residual and comfort noise
             self.counters.speech_frames += speech
             heard = False
+            if self.stop_word is not None and not self.turns.muted \
+                    and self.stop_word.process(pcm16, speech, speaking=playing or held):
+                self.interrupt("stop_word")   # the reply stops; nothing of this goes up
+                continue
             if self.wake is not None and not self.turns.muted:
                 heard = self.wake.process(pcm16, speech).detected
             actions = self.turns.frame(pcm16, speech, playing=playing, now=now, wake=heard,
@@ -334,10 +336,7 @@ class AudioPipeline:
         """A short soft tone (the wake word was heard), unless the device is speaking."""
         if self.playback is None or self.speaking:
             return
-        rate = self.playback.rate
-        t = np.arange(rate * 120 // 1000) / rate
-        tone = 0.15 * 32767 * np.sin(2 * np.pi * 880 * t) * np.hanning(len(t))
-        self.playback.push(EARCON, (tone * self.gain).astype("<i2").tobytes())
+        self.playback.push(EARCON, earcon_tone(self.playback.rate, self.gain))
         self.playback.finish()
         self.wake_speaker()
 
@@ -376,7 +375,7 @@ class AudioPipeline:
         if self.listener is not None:
             self.listener.barged_in(cause, played)
         if hold is not None:   # confirmed, or overtaken: the person's own stop drops it, anything else sends it
-            if cause in ("button", "new_conversation"):
+            if cause in ("button", "new_conversation", "stop_word"):
                 self.turns.dismiss(reply_plays_on=False)
             else:
                 self.deliver(hold.merged())

@@ -18,13 +18,21 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 logger = logging.getLogger(__name__)
 
 RATE = 16000
 CHUNK_BYTES = 320            # the 10 ms the feature front end consumes at a time
 BUILTIN = ("hey_jarvis", "okay_nabu", "alexa", "hey_mycroft")
+
+
+class WakeHook(Protocol):
+    """Told when the wake word is heard (the app publishes "wake" on the bus)."""
+
+    def __call__(self, word: str, score: float) -> None: ...
 
 
 class WakeWordUnavailable(RuntimeError):
@@ -195,3 +203,43 @@ class SpeechOnlyWake:
         self.detector.reset()
         self._ring.clear()
         self._left = 0
+
+
+class StopWord:
+    """``[wake] stop``: a word that stops the device while it speaks, and nothing else.
+
+    Fed only while a reply plays (or a talk-over holds it), and there only around speech
+    (:class:`SpeechOnlyWake`): a quiet device, or a silent room, costs no inference. Heard, the
+    reply stops as for the button: cancelled, truncated at what was played, and nothing the
+    person said goes up (no new turn). Between replies the detector starts afresh."""
+
+    def __init__(self, detector: WakeWordDetector) -> None:
+        self._words = SpeechOnlyWake(detector)
+        self.word = detector.word
+        self.heard = 0
+        self._listening = False
+
+    @property
+    def score(self) -> float:
+        return self._words.score
+
+    def process(self, pcm16k: bytes, speech: bool, speaking: bool) -> bool:
+        """One frame; True when the word was heard while the device speaks."""
+        if not speaking:
+            if self._listening:
+                self._words.reset()
+                self._listening = False
+            return False
+        self._listening = True
+        if not self._words.process(pcm16k, speech).detected:
+            return False
+        self.heard += 1
+        logger.info("stop word %r heard (score %.2f): the reply stops", self.word, self.score)
+        return True
+
+
+def earcon_tone(rate: int, gain: float = 1.0) -> bytes:
+    """A short soft tone (the wake word was heard): 120 ms of 880 Hz, faded in and out."""
+    t = np.arange(rate * 120 // 1000) / rate
+    tone = 0.15 * 32767 * np.sin(2 * np.pi * 880 * t) * np.hanning(len(t))
+    return (tone * gain).astype("<i2").tobytes()

@@ -101,7 +101,7 @@ class HandsFreeProbe:
 def checks(config: Config) -> list[tuple[str, str, str, str]]:
     """``pivoice doctor``: (name, PASS/WARN/FAIL/SKIP, detail, fix) for the echo canceller and
     the wake word model, each loaded and run on a little silence."""
-    return [_check_canceller(config.audio.echo_cancel), _check_wake(config)]
+    return [_check_canceller(config.audio.echo_cancel), _check_wake(config), _check_stop(config)]
 
 
 def _check_canceller(kind: str) -> tuple[str, str, str, str]:
@@ -120,7 +120,11 @@ def _check_canceller(kind: str) -> tuple[str, str, str, str]:
             return (name, "WARN", "none installed: the echo guard is used, and a loud speaker next to the "
                     "microphone may interrupt the device", fix)
         return (name, "FAIL", f"[audio] echo_cancel = {kind!r} cannot load", fix)
-    return (name, "PASS", f"{getattr(canceller, 'name', kind)} loads and runs ([audio] echo_cancel = {kind!r})", "")
+    calls = str(getattr(getattr(canceller, "_apm", None), "kind", ""))
+    how = {"direct": ", called directly",
+           "wrapper": ", through livekit's Python API (slower: see the log)"}.get(calls, "")
+    return (name, "PASS", f"{getattr(canceller, 'name', kind)} loads and runs "
+            f"([audio] echo_cancel = {kind!r}{how})", "")
 
 
 def _check_wake(config: Config) -> tuple[str, str, str, str]:
@@ -135,3 +139,17 @@ def _check_wake(config: Config) -> tuple[str, str, str, str]:
         return (name, "FAIL", str(exc), exc.fix)
     return (name, "PASS", f"{detector.word!r} loads and runs (threshold {detector.threshold:.2f}; "
             f"follow-up {config.wake.follow_up:g} s)", "")
+
+
+def _check_stop(config: Config) -> tuple[str, str, str, str]:
+    name = "stop word"
+    if not config.wake.stop:
+        return (name, "SKIP", "[wake] stop is empty: the wake word or the button stops the device", "")
+    try:
+        detector = build.stop_detector(config.wake)
+        assert detector is not None
+        detector.process(bytes(32000))
+    except PivoiceError as exc:
+        return (name, "FAIL", str(exc), exc.fix)
+    return (name, "PASS", f"{detector.word!r} loads and runs (threshold {detector.threshold:.2f}; heard only "
+            "while the device speaks)", "")

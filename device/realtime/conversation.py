@@ -312,7 +312,8 @@ class RealtimeConversation(Deadlines):
             # The person stopped the device (or talks): the running calls still get their
             # outputs (the conversation must stay whole), but no spoken answer follows them.
             self._tools_answer = False
-        if cause in ("button", "new_conversation", "wake") and reply is None and self._awaiting_reply_since:
+        stopped = cause in ("button", "new_conversation", "wake", "stop_word")
+        if stopped and reply is None and self._awaiting_reply_since:
             self._drop_next_reply = True   # an answer already asked for (after tools) is not wanted
             self._awaiting_reply_since = None
         self.stats.barge_ins += cause != "link_lost"

@@ -56,3 +56,15 @@ def test_doctor_checks_the_wake_word_model_and_the_canceller(tmp_path):
     assert by_name["wake word"][0] == "FAIL" and "not a microWakeWord model config" in by_name["wake word"][1]
     assert by_name["wake word"][2]                       # and says what to do
     assert by_name["echo canceller"][0] == "SKIP"
+
+
+def test_doctor_checks_the_stop_word_and_how_the_canceller_is_called(tmp_path):
+    by_name = {name: (result, detail) for name, result, detail, _ in checks(cfg.parse({"wake": {"stop": "alexa"}}))}
+    assert by_name["stop word"][0] == "PASS" and "only while the device speaks" in by_name["stop word"][1]
+    if by_name["echo canceller"][0] == "PASS":           # livekit installed: AEC3 through its library directly
+        assert "called directly" in by_name["echo canceller"][1]
+    broken = tmp_path / "stop.json"
+    broken.write_text("[]")
+    by_name = {name: (result, detail, fix) for name, result, detail, fix in checks(cfg.parse({"wake": {"stop": str(broken)}}))}
+    assert by_name["stop word"][0] == "FAIL" and "[wake] stop" in by_name["stop word"][1] and by_name["stop word"][2]
+    assert {name: result for name, result, _, _ in checks(cfg.parse({}))}["stop word"] == "SKIP"
