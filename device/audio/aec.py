@@ -7,9 +7,9 @@ samples on a timeline (:class:`ReferenceTimeline`, sans-I/O: time is an input) a
 the microphone later than that (output latency + air + input latency); that lag is what the
 canceller estimates:
 
-* ``webrtc``: WebRTC's AEC3 through ``livekit.rtc.AudioProcessingModule`` (the ``aec`` extra).
-  AEC3 searches the delay itself; we also give it the latency the audio devices report as a
-  starting hint (``set_stream_delay_ms``).
+* ``webrtc``: WebRTC's AEC3 from livekit's library (the ``aec`` extra), called directly
+  (apmffi.py). AEC3 searches the delay itself; a starting hint (``stream_delay_ms``) can be
+  given once (the daemon gives none).
 * ``speex``: libspeexdsp's MDF canceller + residual echo suppressor, bound with ctypes to the
   Debian/Pi OS library ``libspeexdsp1`` (already pulled in by PulseAudio). It has no delay search:
   the reference is pushed back by our own cross-correlation estimate (:func:`estimate_delay`)
@@ -149,7 +149,7 @@ class ReferenceTimeline:
 
 
 def _check_frame(frame: np.ndarray, n: int) -> None:
-    if frame.dtype != np.int16 or len(frame) != n:
+    if frame.dtype != np.int16 or frame.ndim != 1 or len(frame) != n:
         raise ValueError(f"echo canceller frames are {n} int16 samples (10 ms), got {len(frame)} {frame.dtype}")
 
 

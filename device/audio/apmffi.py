@@ -1,18 +1,20 @@
 """WebRTC's audio processing module (AEC3), called through livekit's native library directly.
 
 ``livekit.rtc.AudioProcessingModule`` wraps every 10 ms frame in an ``AudioFrame``, copies it,
-builds and serialises a protobuf request, parses the reply and drops two handles: about 90 us
-of Python per call on this machine, two calls per frame, against about 60 us for AEC3 itself.
-While the device speaks that overhead alone was ~1.8 % of a core here (a Pi Zero 2 W: ~18 % of
-its own). The requests one module sends differ only in the samples, so :class:`DirectApm`
-serialises each request once, over a fixed buffer the frames are copied into, and parses a
-reply only when it is not the plain success reply. Its output is bit-identical to the
-wrapper's (tests/audio/test_apmffi.py).
+builds and serialises a protobuf request, parses the reply and drops its handle, for each of
+the two calls a frame takes (the reply, the microphone): about 45 us of Python per call on this
+machine, ~0.9 % of a core while the device speaks (a Pi Zero 2 W: ~9 % of its own), beside
+~130 us per frame in livekit's library (AEC3 and its request handling). The requests one module
+sends differ only in the samples, so :class:`DirectApm` serialises each request once, over a
+fixed buffer the frames are copied into, and parses a reply only when it is not the plain
+success reply. Its output is bit-identical to the wrapper's (tests/audio/test_apmffi.py).
 
 It relies on what livekit does not document: ``FfiClient.instance._ffi_lib`` (the native
 library as livekit loaded it), ``AudioProcessingModule._ffi_handle`` and the requests of its
-protobuf module. :func:`open_apm` falls back to the wrapper, and logs it, for a livekit major
-version this was not tested with or one where those have changed.
+protobuf module. :func:`open_apm` uses the wrapper, and logs why, for a livekit major version
+this was not tested with, or when :func:`probe` finds that the direct calls fail or answer
+otherwise than the wrapper on a few frames of noise (a panic in livekit's library ends the
+process either way: it is not an exception).
 
 Not thread-safe: one thread calls ``reverse`` and ``capture`` (the canceller's ``process``).
 """
@@ -110,7 +112,7 @@ class DirectApm:
         if handle == 0:
             # livekit logs the reason ("failed to handle request ...: handle not found").
             raise RuntimeError(f"livekit refused the echo canceller's {call.kind} request "
-                               "(its log line above says why)")
+                               "(livekit's own log says why)")
         try:
             reply = ctypes.string_at(self._reply, self._reply_len.value)
         finally:
@@ -138,22 +140,38 @@ def open_apm(rtc: Any, rate: int, *, noise_suppression: bool = False, stream_del
 
     ``stream_delay_ms`` is given once: AEC3 keeps it as its starting point (the output is the
     same, sample for sample, as giving it before every frame)."""
-    module = rtc.AudioProcessingModule(echo_cancellation=True, high_pass_filter=True,
-                                       noise_suppression=noise_suppression)
+    options = {"echo_cancellation": True, "high_pass_filter": True, "noise_suppression": noise_suppression}
+    module = rtc.AudioProcessingModule(**options)
     if stream_delay_ms is not None:
         module.set_stream_delay_ms(int(stream_delay_ms))
     if direct:
         version = _livekit_version()
         if not version.startswith(f"{TESTED_MAJOR}."):
-            logger.info("livekit %s is not the major version pivoice's direct echo-canceller calls were "
-                        "tested with (%d.x): using its Python API (slower)", version, TESTED_MAJOR)
+            problem: str | None = f"not the major version they were tested with ({TESTED_MAJOR}.x)"
         else:
-            try:
-                return DirectApm(module, rate)
-            except (AttributeError, ImportError, TypeError, ValueError) as exc:
-                logger.info("livekit %s changed what pivoice's direct echo-canceller calls use (%s): "
-                            "using its Python API (slower)", version, exc)
+            problem = probe(rtc, rate, options)
+        if problem is None:
+            return DirectApm(module, rate)
+        logger.info("livekit %s: pivoice's direct echo-canceller calls are not used (%s); "
+                    "its Python API is (slower)", version, problem)
     return WrappedApm(rtc, module, rate)
+
+
+def probe(rtc: Any, rate: int, options: dict[str, bool], direct: type[DirectApm] = DirectApm) -> str | None:
+    """None when ``direct`` calls answer as livekit's Python API does, sample for sample, on a
+    few frames of noise (two throwaway modules, so the device's own starts fresh); else why not."""
+    frames = (np.random.default_rng(0).standard_normal((8, rate // 100)) * 3000).astype(np.int16)
+    try:
+        ours = direct(rtc.AudioProcessingModule(**options), rate)
+        theirs = WrappedApm(rtc, rtc.AudioProcessingModule(**options), rate)
+        for played, heard in zip(frames, frames[::-1], strict=True):
+            ours.reverse(played)
+            theirs.reverse(played)
+            if not np.array_equal(ours.capture(heard), theirs.capture(heard)):
+                return "they answer otherwise than its Python API"
+    except Exception as exc:    # anything livekit changed: the Python API still works
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _livekit_version() -> str:

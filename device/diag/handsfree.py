@@ -120,6 +120,9 @@ def _check_canceller(kind: str) -> tuple[str, str, str, str]:
             return (name, "WARN", "none installed: the echo guard is used, and a loud speaker next to the "
                     "microphone may interrupt the device", fix)
         return (name, "FAIL", f"[audio] echo_cancel = {kind!r} cannot load", fix)
+    except RuntimeError as exc:       # the library loads but refuses to run
+        return (name, "FAIL", f"[audio] echo_cancel = {kind!r} loads but fails: {exc}",
+                "reinstall it (pip install --force-reinstall 'pivoice[aec]'), or set [audio] echo_cancel = \"off\"")
     calls = str(getattr(getattr(canceller, "_apm", None), "kind", ""))
     how = {"direct": ", called directly",
            "wrapper": ", through livekit's Python API (slower: see the log)"}.get(calls, "")

@@ -149,8 +149,10 @@ def test_bad_frames_and_rates_are_refused(kind):
 
 
 def test_timeline_wraps_around_its_ring():
-    t = aec.ReferenceTimeline(1000, span_s=0.05)          # a 50-sample ring
-    t.read(40, at=0.040)                                   # the mic stream starts at 0
+    t = aec.ReferenceTimeline(1000, span_s=0.05)          # a 50-sample ring, 1 ms a sample
+    t.write(np.zeros(40, np.int16), at=0.0)                # the clock's zero
+    t.read(40, at=0.040)                                   # the mic stream is at sample 40
     t.write(np.arange(1, 31, dtype=np.int16), at=0.040)    # samples 40..69: across the ring's end
+    assert t._ring[40:].tolist() == list(range(1, 11)) and t._ring[:20].tolist() == list(range(11, 31))
     assert t.read(30, at=0.070).tolist() == list(range(1, 31))
     assert t._ring.tolist() == [0] * 50                    # read back, then cleared

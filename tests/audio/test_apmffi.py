@@ -80,3 +80,35 @@ def test_a_refused_request_raises_and_names_it():
     apm._module._ffi_handle.dispose()            # the native module is gone: "handle not found"
     with pytest.raises(RuntimeError, match="refused the echo canceller's apm_process_stream"):
         apm.capture(np.zeros(N, np.int16))
+
+
+def test_an_error_reply_raises_with_livekits_words():
+    from livekit.rtc._proto import ffi_pb2
+
+    apm = apmffi.open_apm(rtc, RATE)
+    raw = np.zeros(2 * N + 1, np.uint8)
+    misaligned = np.ndarray((N,), np.int16, raw.data, 1)   # livekit answers, it does not panic
+    call = apmffi._Call(ffi_pb2, "apm_process_stream", apm._module._ffi_handle.handle, misaligned, RATE)
+    with pytest.raises(RuntimeError, match="apm_process_stream.*aligned"):
+        apm._call(call)
+
+
+class Ignored(apmffi.DirectApm):
+    """A livekit that took the request and did nothing with it."""
+
+    def capture(self, frame):
+        return frame.copy()
+
+
+class Refused(apmffi.DirectApm):
+    """A livekit whose client lost the private name the direct calls use."""
+
+    def __init__(self, module, rate):
+        raise AttributeError("'FfiClient' object has no attribute '_ffi_lib'")
+
+
+def test_the_probe_takes_the_direct_calls_only_when_they_answer_as_the_api_does():
+    options = {"echo_cancellation": True, "high_pass_filter": True, "noise_suppression": False}
+    assert apmffi.probe(rtc, RATE, options) is None
+    assert apmffi.probe(rtc, RATE, options, Ignored) == "they answer otherwise than its Python API"
+    assert "_ffi_lib" in apmffi.probe(rtc, RATE, options, Refused)
