@@ -192,7 +192,13 @@ class WebRtcAec(_TimelineCanceller):
                                  "(or set [audio] echo_cancel = \"off\")") from exc
         super().__init__(rate, clock)
         self.stream_delay_ms = stream_delay_ms
-        self._apm = open_apm(rtc, rate, noise_suppression=noise_suppression, stream_delay_ms=stream_delay_ms)
+        try:
+            self._apm = open_apm(rtc, rate, noise_suppression=noise_suppression, stream_delay_ms=stream_delay_ms)
+        except (ImportError, RuntimeError, AssertionError, OSError) as exc:   # installed, its library won't start
+            raise AecUnavailable(f"echo_cancel = \"webrtc\": livekit's audio processing did not start "
+                                 f"({type(exc).__name__}: {str(exc).splitlines()[0]}): "
+                                 "pip install --force-reinstall 'pivoice[aec]' (or set [audio] echo_cancel = \"off\")"
+                                 ) from exc
 
     def process(self, mic_frame: np.ndarray, at: float | None = None) -> np.ndarray:
         self._apm.reverse(self._reference_for(mic_frame, at))

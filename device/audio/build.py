@@ -18,8 +18,8 @@ def echo_canceller(kind: str, rate: int = 16000) -> aec.EchoCanceller | None:
     if kind == "auto":
         try:
             return aec.create("webrtc", rate)
-        except aec.AecUnavailable:
-            logger.info("no echo canceller (livekit is not installed): the echo guard is used")
+        except aec.AecUnavailable as exc:
+            logger.warning("no echo canceller: %s; the echo guard is used", exc)
             return None
     try:
         return aec.create(kind, rate)

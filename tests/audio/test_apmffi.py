@@ -4,6 +4,10 @@ sample, on real speech; an unknown livekit takes the API; a refused request says
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,3 +116,18 @@ def test_the_probe_takes_the_direct_calls_only_when_they_answer_as_the_api_does(
     assert apmffi.probe(rtc, RATE, options) is None
     assert apmffi.probe(rtc, RATE, options, Ignored) == "they answer otherwise than its Python API"
     assert "_ffi_lib" in apmffi.probe(rtc, RATE, options, Refused)
+
+
+def test_a_livekit_whose_library_will_not_load_is_named_not_a_traceback(tmp_path):
+    bogus = tmp_path / "liblivekit_ffi.so"
+    bogus.write_text("not a library")
+    probe = ("from device.audio import aec, build\n"
+             "print('auto:', build.echo_canceller('auto'))\n"
+             "try:\n    aec.create('webrtc')\nexcept aec.AecUnavailable as exc:\n    print('refused:', exc)\n")
+    env = {**os.environ, "LIVEKIT_LIB_PATH": str(bogus), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "auto: None" in out.stdout                       # "auto": the echo guard, and a warning
+    assert "no echo canceller" in out.stderr and "did not start" in out.stderr
+    assert "refused: " in out.stdout and "ImportError: failed to load" in out.stdout
+    assert "force-reinstall" in out.stdout and "Traceback" not in out.stderr
