@@ -9,6 +9,7 @@
     stop = ""                # a stop word: heard while the device speaks, it stops the reply and
                              # nothing goes up (a built-in name or a model's .json; works without
                              # a wake word too)
+    stop_threshold = 0.0     # the stop word's own: 0 = its model's cutoff
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class WakeConfig:
     follow_up: float = 5.0
     earcon: bool = False
     stop: str = ""
+    stop_threshold: float = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -51,6 +53,8 @@ def read_wake(reader: Any) -> WakeConfig:
         reader.fail("[wake] stop", f"{wake.stop!r}: a built-in model ({', '.join(BUILTIN_WORDS)}) or the path of a "
                     "microWakeWord model's .json file, such as the \"stop\" model of the micro-wake-word-models "
                     "collection (or \"\" for no stop word)")
+    if wake.stop_threshold:
+        reader.within("[wake] stop_threshold", wake.stop_threshold, 0.01, 0.99)
     if wake.threshold:
         reader.within("[wake] threshold", wake.threshold, 0.01, 0.99)
     reader.within("[wake] follow_up", wake.follow_up, 0, 600, " seconds")

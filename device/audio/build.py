@@ -38,10 +38,10 @@ def wake_detector(wake: WakeConfig) -> WakeWordDetector | None:
 
 
 def stop_detector(wake: WakeConfig) -> WakeWordDetector | None:
-    """``[wake] stop``: its own model, at that model's own cutoff."""
+    """``[wake] stop``: its own model, at its own threshold (default: that model's cutoff)."""
     if not wake.stop:
         return None
     try:
-        return WakeWordDetector(wake.stop)
+        return WakeWordDetector(wake.stop, threshold=wake.stop_threshold or None)
     except (WakeWordUnavailable, ValueError) as exc:
         raise ConfigError(f"[wake] stop: {exc}", fix="fix [wake] stop, or set stop = \"\" to turn it off") from None

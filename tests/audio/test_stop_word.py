@@ -82,3 +82,17 @@ def test_the_stop_word_is_checked_in_the_config(tmp_path):
     assert cfg.parse({"wake": {"stop": str(tmp_path / "stop.json")}}).wake.stop.endswith("stop.json")
     with pytest.raises(ConfigError, match=r"\[wake\] stop.*micro-wake-word-models"):
         cfg.parse({"wake": {"stop": "stop"}})
+    with pytest.raises(ConfigError, match=r"\[wake\] stop_threshold"):
+        cfg.parse({"wake": {"stop": "alexa", "stop_threshold": 1.5}})
+
+
+def test_the_stop_word_has_its_own_threshold():
+    from device.audio import build
+
+    wake_config = cfg.parse({"wake": {"word": "hey_jarvis", "threshold": 0.9, "stop": "alexa", "stop_threshold": 0.6}}).wake
+    try:
+        stop, word = build.stop_detector(wake_config), build.wake_detector(wake_config)
+    except ConfigError as exc:
+        pytest.skip(str(exc))
+    assert stop.threshold == 0.6 and word.threshold == 0.9
+    assert build.stop_detector(cfg.parse({"wake": {"stop": "alexa"}}).wake).threshold == stop._model.probability_cutoff
