@@ -93,6 +93,9 @@ class App:
         # suppressor would only dampen a person talking over a reply).
         simulated = config.audio.backend == "simulated" and config.audio.echo_cancel == "auto"
         canceller = None if simulated else build.echo_canceller(config.audio.echo_cancel)
+        if config.wake.stop and canceller is None and config.audio.backend != "simulated":
+            logger.warning("[wake] stop without an echo canceller: the device's own voice can say the word and "
+                           "stop its reply; set [audio] echo_cancel = \"webrtc\" (pip install 'pivoice[aec]')")
         gate = WakeGate(WakeSettings(follow_up_s=config.wake.follow_up)) if config.wake.enabled else None
         mode = TurnMode.CONTINUOUS if config.realtime.api == "live" else TurnMode(config.turns.mode)  # Live: always
         self.turns = TurnTaker(mode, config.turns.vad, server_silence_ms=config.turns.silence_ms,

@@ -53,8 +53,14 @@ def read_wake(reader: Any) -> WakeConfig:
         reader.fail("[wake] stop", f"{wake.stop!r}: a built-in model ({', '.join(BUILTIN_WORDS)}) or the path of a "
                     "microWakeWord model's .json file, such as the \"stop\" model of the micro-wake-word-models "
                     "collection (or \"\" for no stop word)")
+    if wake.stop and wake.stop in (wake.word, wake.model):
+        reader.fail("[wake] stop", f"{wake.stop!r} is the wake word too: the word that stops the device must be "
+                    "another one")
+    if wake.stop_threshold and not wake.stop:
+        reader.fail("[wake] stop_threshold", "is set but [wake] stop is empty: set the stop word's model, "
+                    "or remove stop_threshold")
     if wake.stop_threshold:
-        reader.within("[wake] stop_threshold", wake.stop_threshold, 0.01, 0.99)
+        reader.within("[wake] stop_threshold", wake.stop_threshold, 0.01, 0.99, " (or 0: the model's own)")
     if wake.threshold:
         reader.within("[wake] threshold", wake.threshold, 0.01, 0.99)
     reader.within("[wake] follow_up", wake.follow_up, 0, 600, " seconds")

@@ -42,6 +42,6 @@ def stop_detector(wake: WakeConfig) -> WakeWordDetector | None:
     if not wake.stop:
         return None
     try:
-        return WakeWordDetector(wake.stop, threshold=wake.stop_threshold or None)
+        return WakeWordDetector(wake.stop, threshold=wake.stop_threshold or None, key="[wake] stop")
     except (WakeWordUnavailable, ValueError) as exc:
-        raise ConfigError(f"[wake] stop: {exc}", fix="fix [wake] stop, or set stop = \"\" to turn it off") from None
+        raise ConfigError(str(exc), fix="fix [wake] stop, or set stop = \"\" to turn it off") from None

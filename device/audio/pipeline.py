@@ -44,7 +44,7 @@ from .bargehold import BargeHold, HoldSettings, Verdict
 from .frontend import VAD_RATE, FrontEnd, StreamClock, Uplink
 from .playback import PlaybackBuffer, unheard
 from .resample import StreamResampler
-from .turns import Actions, TurnTaker
+from .turns import Actions, TurnMode, TurnTaker
 from .vad import WebRtcVad, level_db
 from .wake import SpeechOnlyWake, StopWord, WakeHook, WakeWordDetector, earcon_tone
 
@@ -163,12 +163,10 @@ class AudioPipeline:
     def read(self, nbytes: int) -> bytes:
         """What the speaker plays next (its thread): mono PCM16 at its rate. What it takes is
         the echo canceller's reference, stamped with when it will be heard (now, plus what the
-        speaker's buffer holds before it).
-
-        During a reply the reference is exactly what the speaker plays: a short read (the
-        buffer ran dry: the network was late) is padded with the silence the speaker pads it
-        with. Without that, the reference slid earlier than the sound by every underrun, the
-        canceller's delay jumped and the device's voice leaked through for a while."""
+        speaker's buffer holds before it). During a reply the reference is exactly what the
+        speaker plays: a short read (the network was late) is padded with the silence the
+        speaker pads it with; else the reference slid earlier than the sound by every
+        underrun, the canceller's delay jumped and the device's voice leaked for a while."""
         playback = self.playback
         pcm = playback.read(nbytes) if playback is not None else b""
         ref, canceller = self._ref, self.canceller
@@ -214,10 +212,11 @@ class AudioPipeline:
                 speech = False   # the echo's tail after a reply: the canceller's residual and comfort noise
             self.counters.speech_frames += speech
             heard = False
-            if self.stop_word is not None and not self.turns.muted \
-                    and self.stop_word.process(pcm16, speech, speaking=playing or held):
-                self.interrupt("stop_word")   # the reply stops; nothing of this goes up
-                continue
+            if self.stop_word is not None and self.stop_word.process(pcm16, speech, (playing or held)
+                                                                     and not self.turns.muted):
+                self.interrupt("stop_word")   # the reply stops; nothing of the word goes up (but
+                if self.turns.mode is not TurnMode.CONTINUOUS:   # GPT-Live hears every frame)
+                    continue
             if self.wake is not None and not self.turns.muted:
                 heard = self.wake.process(pcm16, speech).detected
             actions = self.turns.frame(pcm16, speech, playing=playing, now=now, wake=heard,
@@ -379,6 +378,8 @@ class AudioPipeline:
                 self.turns.dismiss(reply_plays_on=False)
             else:
                 self.deliver(hold.merged())
+        if cause == "stop_word":
+            self.turns.stopped()
         return played
 
     # -------------------------------------------------- notices from the reader

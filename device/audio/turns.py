@@ -246,6 +246,13 @@ class TurnTaker:
             self.gate.sleep()
         return Actions(clear=True)
 
+    def stopped(self) -> None:
+        """The stop word stopped the reply: what was heard of it is dropped, and with a wake word
+        the device waits for the word again (no follow-up turn after a "stop")."""
+        self.segmenter.reset()
+        if self.gate is not None:
+            self.gate.sleep()
+
     def wake_by_button(self, now: float) -> None:
         """A press in a VAD mode with a wake word: listen as if the word had been said."""
         if self.gate is not None:

@@ -45,36 +45,36 @@ class WakeResult:
     detected: bool
 
 
-def _library() -> Any:
+def _library(key: str = "[wake] word") -> Any:
     try:
         import pymicro_wakeword
     except ImportError as exc:
-        raise WakeWordUnavailable("[wake] word needs pymicro-wakeword: pip install 'pivoice[wake]' "
-                                  "(or set [wake] word = \"\" to turn the wake word off)") from exc
+        raise WakeWordUnavailable(f"{key} needs pymicro-wakeword: pip install 'pivoice[wake]' "
+                                  f"(or set {key} = \"\" to turn it off)") from exc
     return pymicro_wakeword
 
 
-def model_config(word: str) -> Path:
+def model_config(word: str, key: str = "[wake] word") -> Path:
     """The JSON config of a built-in model name or a model file path; clear errors otherwise."""
-    lib = _library()
+    lib = _library(key)
     path = Path(word).expanduser()
     if word in BUILTIN:
         path = Path(lib.__file__).parent / "models" / f"{word}.json"
     elif path.suffix == ".tflite":
         path = path.with_suffix(".json")
     elif path.suffix != ".json":
-        raise WakeWordUnavailable(f"[wake] word = {word!r}: use one of {', '.join(BUILTIN)} "
+        raise WakeWordUnavailable(f"{key} = {word!r}: use one of {', '.join(BUILTIN)} "
                                   "or the path of a microWakeWord model's .json file")
     if not path.is_file():
-        raise WakeWordUnavailable(f"[wake] word: model file {path} not found")
+        raise WakeWordUnavailable(f"{key}: model file {path} not found")
     try:
         config = json.loads(path.read_text())
         model = path.parent / config["model"]
         config["micro"]["probability_cutoff"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise WakeWordUnavailable(f"[wake] word: {path} is not a microWakeWord model config ({exc})") from exc
+        raise WakeWordUnavailable(f"{key}: {path} is not a microWakeWord model config ({exc})") from exc
     if not model.is_file():
-        raise WakeWordUnavailable(f"[wake] word: {path} names {model}, which is missing")
+        raise WakeWordUnavailable(f"{key}: {path} names {model}, which is missing")
     return path
 
 
@@ -82,15 +82,17 @@ class WakeWordDetector:
     """One wake word; ``process`` 16 kHz PCM16 in, :class:`WakeResult` out."""
 
     def __init__(self, word: str = "hey_jarvis", *, threshold: float | None = None,
-                 refractory_s: float = 2.0) -> None:
-        lib = _library()
-        config = model_config(word)
+                 refractory_s: float = 2.0, key: str = "[wake] word") -> None:
+        """``key``: the config key errors name (``[wake] word`` or ``[wake] stop``)."""
+        lib = _library(key)
+        config = model_config(word, key)
         self._model = lib.MicroWakeWord.from_config(config)
         self._features = lib.MicroWakeWordFeatures()
         self.word = self._model.wake_word
         self.threshold = self._model.probability_cutoff if threshold is None else threshold
         if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"[wake] threshold must be between 0 and 1, not {self.threshold}")
+            named = "[wake] threshold" if key == "[wake] word" else f"{key}_threshold"
+            raise ValueError(f"{named} must be between 0 and 1, not {self.threshold}")
         self._refractory = int(refractory_s * RATE)
         self._quiet_for = 0          # samples still to ignore after a detection
         self._armed = True           # re-armed once the score falls below the threshold
@@ -211,7 +213,10 @@ class StopWord:
     Fed only while a reply plays (or a talk-over holds it), and there only around speech
     (:class:`SpeechOnlyWake`): a quiet device, or a silent room, costs no inference. Heard, the
     reply stops as for the button: cancelled, truncated at what was played, and nothing the
-    person said goes up (no new turn). Between replies the detector starts afresh."""
+    person said goes up, and no turn follows (with a wake word the follow-up window closes:
+    ``TurnTaker.stopped``); GPT-Live still hears the word (every frame goes up there). Between
+    replies the detector starts afresh. It needs the echo canceller in front: without one the
+    device's own voice can say the word (the daemon warns)."""
 
     def __init__(self, detector: WakeWordDetector) -> None:
         self._words = SpeechOnlyWake(detector)

@@ -144,6 +144,12 @@ def _check_wake(config: Config) -> tuple[str, str, str, str]:
             f"follow-up {config.wake.follow_up:g} s)", "")
 
 
+def aec_available(kind: str) -> bool:
+    from ..audio import aec
+
+    return aec.available(kind)
+
+
 def _check_stop(config: Config) -> tuple[str, str, str, str]:
     name = "stop word"
     if not config.wake.stop:
@@ -154,5 +160,10 @@ def _check_stop(config: Config) -> tuple[str, str, str, str]:
         detector.process(bytes(32000))
     except PivoiceError as exc:
         return (name, "FAIL", str(exc), exc.fix)
-    return (name, "PASS", f"{detector.word!r} loads and runs (threshold {detector.threshold:.2f}; heard only "
-            "while the device speaks)", "")
+    detail = (f"{detector.word!r} loads and runs (threshold {detector.threshold:.2f}; heard only while the "
+              "device speaks)")
+    kind = config.audio.echo_cancel
+    if kind == "off" or (kind == "auto" and not aec_available("webrtc")):
+        return (name, "WARN", f"{detail}, but there is no echo canceller: the device's own voice can say the "
+                "word and stop its reply", "set [audio] echo_cancel = \"webrtc\" (pip install 'pivoice[aec]')")
+    return (name, "PASS", detail, "")

@@ -25,8 +25,9 @@ def detector(word: str):
         pytest.skip(str(exc))
 
 
-def stop_pipeline(*, with_wake_word: bool, mode: TurnMode = TurnMode.SERVER_VAD) -> tuple[AudioPipeline, list[str]]:
-    gate = WakeGate(WakeSettings(follow_up_s=0.0)) if with_wake_word else None
+def stop_pipeline(*, with_wake_word: bool, mode: TurnMode = TurnMode.SERVER_VAD,
+                  follow_up_s: float = 0.0) -> tuple[AudioPipeline, list[str]]:
+    gate = WakeGate(WakeSettings(follow_up_s=follow_up_s)) if with_wake_word else None
     turns = TurnTaker(mode, gate=gate)
     p = AudioPipeline(turns, wake=detector("hey_jarvis") if with_wake_word else None, stop=detector("alexa"))
     heard: list[str] = []
@@ -77,13 +78,68 @@ def test_in_push_to_talk_the_stop_word_stops_the_reply_hands_free(tmp_path):
     assert room.listener.barge_ins == ["stop_word"] and not p.speaking and room.listener.sent == 0
 
 
+@needs_wake
+def test_after_the_stop_word_the_wake_word_is_needed_again(tmp_path):
+    """A reply to a spoken turn opens the follow-up window; "stop" closes it, and nothing of the
+    word is carried into the next turn."""
+    p, woken = stop_pipeline(with_wake_word=True, follow_up_s=5.0)
+    room = Room(p, gain_db=-60)
+    room.run(4.0, np.concatenate([np.zeros(RATE // 2), flite48(tmp_path, "hey jarvis", "rms"), np.zeros(RATE // 5),
+                                  flite48(tmp_path, "what time is it")]))
+    assert room.listener.started == 1 and len(woken) == 1
+    p.play("item_1", reply24() * 2)
+    p.finish()
+    room.run(1.0)
+    room.run(2.5, said(tmp_path, "alexa"))
+    assert room.listener.barge_ins == ["stop_word"]
+    sent = room.listener.sent
+    room.run(3.0, flite48(tmp_path, "and what day is it"))   # within the 5 s follow-up window
+    assert room.listener.started == 1 and room.listener.sent == sent
+
+
+@needs_wake
+def test_muted_the_stop_word_is_not_heard(tmp_path):
+    p, _ = stop_pipeline(with_wake_word=True)
+    p.turns.muted = True
+    room = Room(p, gain_db=-60)
+    p.play("item_1", reply24() * 2)
+    p.finish()
+    room.run(1.0)
+    room.run(2.5, said(tmp_path, "alexa"))
+    assert room.listener.barge_ins == [] and p.speaking and p.stop_word.heard == 0
+
+
+@needs_wake
+def test_gpt_live_the_stop_word_stops_the_reply_and_the_stream_goes_on(tmp_path):
+    """Continuous (GPT-Live): every frame goes up, the word's too (the model takes the turns):
+    as much as from the same pipeline without a stop word."""
+    word = said(tmp_path, "alexa")
+    sent, barge_ins = [], []
+    for stop in (True, False):
+        p, _ = stop_pipeline(with_wake_word=False, mode=TurnMode.CONTINUOUS)
+        if not stop:
+            p.stop_word = None
+        room = Room(p, gain_db=-60)
+        p.play("item_1", reply24() * 2)
+        p.finish()
+        room.run(3.5, np.concatenate([np.zeros(RATE), word]))
+        sent.append(room.listener.sent)
+        barge_ins.append((room.listener.barge_ins, p.speaking))
+    assert barge_ins == [(["stop_word"], False), ([], True)]
+    assert sent[0] == sent[1] > 0
+
+
 def test_the_stop_word_is_checked_in_the_config(tmp_path):
     assert cfg.parse({"wake": {"stop": "alexa"}}).wake.stop == "alexa"
     assert cfg.parse({"wake": {"stop": str(tmp_path / "stop.json")}}).wake.stop.endswith("stop.json")
     with pytest.raises(ConfigError, match=r"\[wake\] stop.*micro-wake-word-models"):
         cfg.parse({"wake": {"stop": "stop"}})
-    with pytest.raises(ConfigError, match=r"\[wake\] stop_threshold"):
+    with pytest.raises(ConfigError, match=r"\[wake\] stop_threshold.*0: the model's own"):
         cfg.parse({"wake": {"stop": "alexa", "stop_threshold": 1.5}})
+    with pytest.raises(ConfigError, match=r"\[wake\] stop_threshold.*\[wake\] stop is empty"):
+        cfg.parse({"wake": {"stop_threshold": 0.5}})
+    with pytest.raises(ConfigError, match=r"\[wake\] stop.*the wake word too"):
+        cfg.parse({"wake": {"word": "alexa", "stop": "alexa"}})
 
 
 def test_the_stop_word_has_its_own_threshold():

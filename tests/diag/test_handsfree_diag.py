@@ -68,3 +68,14 @@ def test_doctor_checks_the_stop_word_and_how_the_canceller_is_called(tmp_path):
     by_name = {name: (result, detail, fix) for name, result, detail, fix in checks(cfg.parse({"wake": {"stop": str(broken)}}))}
     assert by_name["stop word"][0] == "FAIL" and "[wake] stop" in by_name["stop word"][1] and by_name["stop word"][2]
     assert {name: result for name, result, _, _ in checks(cfg.parse({}))}["stop word"] == "SKIP"
+
+
+def test_doctor_warns_of_a_stop_word_without_an_echo_canceller():
+    result, detail, fix = {n: (r, d, f) for n, r, d, f in
+                           checks(cfg.parse({"wake": {"stop": "alexa"}, "audio": {"echo_cancel": "off"}}))}["stop word"]
+    assert result == "WARN" and "no echo canceller" in detail and "echo_cancel" in fix
+
+
+def test_a_missing_stop_model_is_named_as_the_stop_word(tmp_path):
+    by_name = {n: (r, d) for n, r, d, _ in checks(cfg.parse({"wake": {"stop": str(tmp_path / "stop.json")}}))}
+    assert by_name["stop word"][0] == "FAIL" and by_name["stop word"][1].startswith("[wake] stop: model file")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from device.audio.turns import Actions
 from device.conversation import FinishPlayback, Play, Publish, RunTool, StopPlayback
 from device.realtime import events as ev
@@ -193,14 +195,15 @@ def test_carry_over_replays_recent_turns_and_repairs_a_text_only_first_reply():
     assert conv.counters()["text_only_fallbacks"] == 1
 
 
-def test_a_tap_after_the_tools_answered_cancels_the_answer_still_to_come():
+@pytest.mark.parametrize("cause", ["button", "stop_word"])
+def test_a_tap_after_the_tools_answered_cancels_the_answer_still_to_come(cause):
     conv = fresh()
     started(conv)
     conv.server_event(delta("resp_1", "preamble"), 0.1)
     conv.server_event(done("resp_1", [spoken("preamble", "let me check"), call("c1", "get_time")]), 0.2)
     conv.tool_finished("c1", "{}", "ok", 0.3)             # the answer is asked for ...
     sent(conv)
-    conv.barge_in("button", {"preamble": 50}, 0.4)          # ... and the person taps before it starts
+    conv.barge_in(cause, {"preamble": 50}, 0.4)             # ... and the person taps (or says stop) first
     sent(conv)
     out = conv.server_event(ev.ResponseCreated(response=Response(id="resp_2")), 0.5)
     assert out == [] and isinstance(sent(conv)[-1], ev.ResponseCancel)
