@@ -66,6 +66,8 @@ STATUS_COUNTERS = {
     "talk_over_dismissed": ("talk_over_dismissed", "Talk-overs the speaker went silent for that nobody went on "
                             "from (the echo canceller's leak): the reply played on"),
     "speaker_hushes": ("speaker_hushes", "Times the speaker's buffer was dropped to stop at once (a barge-in)"),
+    "wake_words": ("wake_words", "Times the wake word was heard ([wake] word)"),
+    "stop_words": ("stop_words", "Times the stop word stopped a reply ([wake] stop)"),
     "rotations": ("session_rotations", "Sessions replaced before their time limit"),
     "reconnects": ("reconnects", "Reconnects after a lost link (with backoff)"),
     "connects": ("sessions_opened", "Realtime sessions opened and configured"),
