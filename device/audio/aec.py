@@ -191,7 +191,6 @@ class WebRtcAec(_TimelineCanceller):
             raise AecUnavailable("echo_cancel = \"webrtc\" needs livekit: pip install 'pivoice[aec]' "
                                  "(or set [audio] echo_cancel = \"off\")") from exc
         super().__init__(rate, clock)
-        self.stream_delay_ms = stream_delay_ms
         try:
             self._apm = open_apm(rtc, rate, noise_suppression=noise_suppression, stream_delay_ms=stream_delay_ms)
         except (ImportError, RuntimeError, AssertionError, OSError) as exc:   # installed, its library won't start

@@ -37,6 +37,8 @@ _REVERSE, _CAPTURE = "apm_process_reverse_stream", "apm_process_stream"
 class Apm(Protocol):
     """One 10 ms mono int16 frame at a time, at the rate the module was opened with."""
 
+    kind: str   # "direct" or "wrapper" (pivoice doctor says which)
+
     def reverse(self, frame: np.ndarray) -> None:
         """What the speaker played (the far end, the echo's source)."""
         ...
@@ -135,7 +137,7 @@ class DirectApm:
 
 
 def open_apm(rtc: Any, rate: int, *, noise_suppression: bool = False, stream_delay_ms: int | None = None,
-             direct: bool = True) -> WrappedApm | DirectApm:
+             direct: bool = True) -> Apm:
     """AEC3 + high-pass (+ noise suppression) at ``rate``; direct calls unless livekit changed.
 
     ``stream_delay_ms`` is given once: AEC3 keeps it as its starting point (the output is the

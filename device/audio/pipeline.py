@@ -215,6 +215,7 @@ class AudioPipeline:
             if self.stop_word is not None and self.stop_word.process(pcm16, speech, (playing or held)
                                                                      and not self.turns.muted):
                 self.interrupt("stop_word")   # the reply stops; nothing of the word goes up (but
+                self.turns.stopped()
                 if self.turns.mode is not TurnMode.CONTINUOUS:   # GPT-Live hears every frame)
                     continue
             if self.wake is not None and not self.turns.muted:
@@ -378,8 +379,6 @@ class AudioPipeline:
                 self.turns.dismiss(reply_plays_on=False)
             else:
                 self.deliver(hold.merged())
-        if cause == "stop_word":
-            self.turns.stopped()
         return played
 
     # -------------------------------------------------- notices from the reader

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,8 +18,10 @@ import numpy as np
 from ..audio import build
 from ..audio.pipeline import AudioPipeline
 from ..audio.turns import TurnMode, TurnTaker
+from ..audio.wake import WakeWordDetector
 from ..config import Config
 from ..errors import PivoiceError
+from ..wakeconfig import WakeConfig
 
 logger = logging.getLogger(__name__)
 PHRASE = "This is the device talking to itself, to see how much of its own voice comes back."
@@ -100,8 +103,9 @@ class HandsFreeProbe:
 
 def checks(config: Config) -> list[tuple[str, str, str, str]]:
     """``pivoice doctor``: (name, PASS/WARN/FAIL/SKIP, detail, fix) for the echo canceller and
-    the wake word model, each loaded and run on a little silence."""
-    return [_check_canceller(config.audio.echo_cancel), _check_wake(config), _check_stop(config)]
+    the wake and stop word models, each loaded and run on a little silence."""
+    canceller = _check_canceller(config.audio.echo_cancel)
+    return [canceller, _check_wake(config), _check_stop(config, has_canceller=canceller[1] == "PASS")]
 
 
 def _check_canceller(kind: str) -> tuple[str, str, str, str]:
@@ -130,40 +134,39 @@ def _check_canceller(kind: str) -> tuple[str, str, str, str]:
             f"([audio] echo_cancel = {kind!r}{how})", "")
 
 
+def _load(name: str, make: Callable[[WakeConfig], WakeWordDetector | None],
+          wake: WakeConfig) -> WakeWordDetector | tuple[str, str, str, str]:
+    """The detector ``make`` builds, run on a second of silence; or the FAIL that says why not."""
+    try:
+        detector = make(wake)
+        assert detector is not None
+        detector.process(bytes(32000))
+    except PivoiceError as exc:
+        return (name, "FAIL", str(exc), exc.fix)
+    return detector
+
+
 def _check_wake(config: Config) -> tuple[str, str, str, str]:
     name = "wake word"
     if not config.wake.enabled:
         return (name, "SKIP", "[wake] word is empty: every utterance in the room is a turn", "")
-    try:
-        detector = build.wake_detector(config.wake)
-        assert detector is not None
-        detector.process(bytes(32000))
-    except PivoiceError as exc:
-        return (name, "FAIL", str(exc), exc.fix)
+    detector = _load(name, build.wake_detector, config.wake)
+    if isinstance(detector, tuple):
+        return detector
     return (name, "PASS", f"{detector.word!r} loads and runs (threshold {detector.threshold:.2f}; "
             f"follow-up {config.wake.follow_up:g} s)", "")
 
 
-def aec_available(kind: str) -> bool:
-    from ..audio import aec
-
-    return aec.available(kind)
-
-
-def _check_stop(config: Config) -> tuple[str, str, str, str]:
+def _check_stop(config: Config, *, has_canceller: bool) -> tuple[str, str, str, str]:
     name = "stop word"
     if not config.wake.stop:
         return (name, "SKIP", "[wake] stop is empty: the wake word or the button stops the device", "")
-    try:
-        detector = build.stop_detector(config.wake)
-        assert detector is not None
-        detector.process(bytes(32000))
-    except PivoiceError as exc:
-        return (name, "FAIL", str(exc), exc.fix)
+    detector = _load(name, build.stop_detector, config.wake)
+    if isinstance(detector, tuple):
+        return detector
     detail = (f"{detector.word!r} loads and runs (threshold {detector.threshold:.2f}; heard only while the "
               "device speaks)")
-    kind = config.audio.echo_cancel
-    if kind == "off" or (kind == "auto" and not aec_available("webrtc")):
+    if not has_canceller:
         return (name, "WARN", f"{detail}, but there is no echo canceller: the device's own voice can say the "
                 "word and stop its reply", "set [audio] echo_cancel = \"webrtc\" (pip install 'pivoice[aec]')")
     return (name, "PASS", detail, "")
