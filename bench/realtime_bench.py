@@ -16,7 +16,10 @@ Each variant is a config ("guarded" = today's default echo guard; "off" = no ech
 naive baseline; "half_duplex"; "webrtc" = [audio] echo_cancel = "webrtc" once integrated). Printed:
   cpu      CPU of the daemon connected and silent (% of one core; x10 = Pi Zero 2 W), RSS; measured
            from 6.5 s after the start: the steady state of a silent room (the microphone hands
-           over 100 ms at a time after 5 s of nothing, device/audio/pipeline.py)
+           over 100 ms at a time after 5 s of nothing, device/audio/pipeline.py). First the device
+           alone, as in a room, silent and in three conversations, before the bench loads its echo
+           paths and recorders (bench/rtalone.py: they make PulseAudio hand the microphone over in
+           ~5 ms blocks); then again with them, beside the other figures
   profile  per thread (/proc) and py-spy, connected and silent; per thread in each selfint window
   selfint  a 2 s question, then WINDOW s with the speaker open: user turns the server committed
            beyond the one asked, replies cancelled, barge-ins (server_vad / voice) -- the device
@@ -52,6 +55,7 @@ import soxr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).parent)]
 
+import rtalone
 import rtwake
 from rtaudio import (
     RATE,
@@ -409,12 +413,17 @@ def main() -> None:
     pulse = Pulse(tmp / "pulse")
     sim = spk = mic = noise = None
     try:
-        loops = {ms: pulse.echo_path(ms) for ms in sorted({ms for _, ms in levels})}
-        spk, mic = Recorder(pulse, "speaker.monitor"), Recorder(pulse, "mic")
         port = free_port()
         sim = subprocess.Popen([*PIVOICE, "simulator", "--port", str(port)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
+        if "cpu" in scenarios:   # before any echo path or recorder exists (bench/rtalone.py)
+            print("CPU of the device alone on its PulseAudio, as in a room (no echo path, no recorders; "
+                  "bench/rtalone.py):")
+            for name in args.variants.split(","):
+                cpu_alone(name, tmp, pulse, f"ws://127.0.0.1:{port}/v1/realtime", args.window)
+        loops = {ms: pulse.echo_path(ms) for ms in sorted({ms for _, ms in levels})}
+        spk, mic = Recorder(pulse, "speaker.monitor"), Recorder(pulse, "mic")
         print("echo path    set dB/ms   measured gain dB / delay ms (cross-correlation, real speech)")
         measured = {}
         calibrate(pulse, loops[levels[0][1]], 0.0, tmp, spk, mic)   # the loopbacks settle on first use
@@ -441,6 +450,18 @@ def main() -> None:
     print(f"(logs and configs in {tmp})")
 
 
+def cpu_alone(name: str, tmp: Path, pulse: Pulse, url: str, window: float) -> None:
+    try:
+        d = Daemon(tmp, pulse, url, VARIANTS[name], f"{name}-alone")
+    except RuntimeError as exc:
+        print(f"  [{name}] not run: {exc}")
+        return
+    try:
+        rtalone.report(name, rtalone.measure(d, pulse, tmp, window))
+    finally:
+        d.stop()
+
+
 def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, window, spk, mic) -> None:  # noqa: C901
     try:
         d = Daemon(tmp, pulse, url, VARIANTS[name], name)
@@ -455,7 +476,8 @@ def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, windo
             cpu.start()
             time.sleep(15.0)      # long enough for 0.1 % resolution (100 Hz ticks)
             idle = cpu.percent()
-            print(f"  connected, silent: CPU {idle:.2f} % of a core (Pi Zero 2 W ~{10 * idle:.0f} %), "
+            print(f"  connected, silent, with the bench's echo paths and recorders: CPU {idle:.2f} % of a core "
+                  f"(Pi Zero 2 W ~{10 * idle:.0f} %), "
                   f"RSS {cpu.rss_mb():.0f} MB")
             print(f"  RSS, what two parts add on their own in a bare Python here: {rss_parts(pulse, tmp)}")
             print(f"  RSS with ALSA configured for PulseAudio alone (no other plugin loaded): "
@@ -469,7 +491,7 @@ def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, windo
                 r = self_interruptions(d, pulse, loops[ms], db, tmp, window, spk, threads)
                 print(f"{label} turns {r['turns']} (1 asked), replies {r['replies']} ({r['cancelled']} cancelled), "
                       f"barge-ins server_vad {r['server_vad']} voice {r['voice']} (talk-overs held and dismissed, "
-                      f"the reply played on: {r['dismissed']}); CPU in conversation "
+                      f"the reply played on: {r['dismissed']}); CPU in conversation with the bench's instruments "
                       f"{r['cpu']:.2f} % (Pi Zero 2 W ~{10 * r['cpu']:.0f} %); first delta to first sample "
                       f"at the speaker {r['first_sample_ms'][0]} ms (handed to the speaker's thread after "
                       f"{r['first_sample_ms'][1]} ms)")
@@ -498,8 +520,6 @@ def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, windo
 
 
 def wake_scenario(d: Daemon, name: str, pulse: Pulse, tmp: Path, spk: Recorder) -> None:
-    import rtwake
-
     if "wake" in VARIANTS[name]:
         r = rtwake.wake_words(d, pulse, tmp, spk, wait_quiet)
         print(f"  wake word: detected {r['detected']} of {r['n']} (flite, 4 voices x 3 speeds, the question "

@@ -134,8 +134,8 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> Path:
     return path
 
 
-def play(pulse: Pulse, sink: str, wav: Path) -> subprocess.Popen:
-    return subprocess.Popen(["paplay", "-d", sink, "--latency-msec=20", str(wav)], env=pulse.env,
+def play(pulse: Pulse, sink: str, wav: Path, latency_ms: int = 20) -> subprocess.Popen:
+    return subprocess.Popen(["paplay", "-d", sink, f"--latency-msec={latency_ms}", str(wav)], env=pulse.env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
