@@ -40,9 +40,7 @@ from . import appstatus, metrics
 from . import config as cfg
 from .audio import build
 from .audio.pipeline import AudioPipeline
-from .audio.talkover import TalkOver
-from .audio.turns import EchoGuard, TurnMode, TurnTaker
-from .audio.wakegate import WakeGate, WakeSettings
+from .audio.turns import TurnMode
 from .bus import BusEvent, EventBus
 from .commands import control_commands
 from .control import ControlServer
@@ -96,12 +94,7 @@ class App:
         if config.wake.stop and canceller is None and config.audio.backend != "simulated":
             logger.warning("[wake] stop without an echo canceller: the device's own voice can say the word and "
                            "stop its reply; set [audio] echo_cancel = \"webrtc\" (pip install 'pivoice[aec]')")
-        gate = WakeGate(WakeSettings(follow_up_s=config.wake.follow_up)) if config.wake.enabled else None
-        mode = TurnMode.CONTINUOUS if config.realtime.api == "live" else TurnMode(config.turns.mode)  # Live: always
-        self.turns = TurnTaker(mode, config.turns.vad, server_silence_ms=config.turns.silence_ms,
-                               echo_guard=EchoGuard.OFF if canceller is not None else config.audio.echo_guard,
-                               hold_s=config.gpio.timing.hold_s, gate=gate,
-                               talk_over=TalkOver() if canceller is not None else None)
+        self.turns = build.turn_taker(config, cancelled=canceller is not None)
         self.pipeline = AudioPipeline(self.turns, prebuffer_ms=config.audio.prebuffer_ms, canceller=canceller,
                                       wake=build.wake_detector(config.wake), mic_period_ms=config.audio.mic_period_ms,
                                       stop=build.stop_detector(config.wake))

@@ -1,14 +1,22 @@
-"""The echo canceller and the wake word detector the config asks for, with errors that name
-the fix (a missing library is a config problem a person can act on, not a traceback)."""
+"""The echo canceller, the wake word detector and the turn taker the config asks for, with
+errors that name the fix (a missing library is a config problem a person can act on, not a
+traceback)."""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..wakeconfig import WakeConfig
 from . import aec
+from .talkover import TalkOver
+from .turns import EchoGuard, TurnMode, TurnTaker
 from .wake import WakeWordDetector, WakeWordUnavailable
+from .wakegate import WakeGate, WakeSettings
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -45,3 +53,14 @@ def stop_detector(wake: WakeConfig) -> WakeWordDetector | None:
         return WakeWordDetector(wake.stop, threshold=wake.stop_threshold or None, key="[wake] stop")
     except (WakeWordUnavailable, ValueError) as exc:
         raise ConfigError(str(exc), fix="fix [wake] stop, or set stop = \"\" to turn it off") from None
+
+
+def turn_taker(config: Config, *, cancelled: bool) -> TurnTaker:
+    """Who takes a turn and when, as the daemon does (``pivoice mic-test`` too): the turn mode
+    (GPT-Live: always continuous), the wake word's gate, and with an echo canceller
+    (``cancelled``) talk-over detection in place of the echo guard."""
+    gate = WakeGate(WakeSettings(follow_up_s=config.wake.follow_up)) if config.wake.enabled else None
+    mode = TurnMode.CONTINUOUS if config.realtime.api == "live" else TurnMode(config.turns.mode)
+    return TurnTaker(mode, config.turns.vad, server_silence_ms=config.turns.silence_ms,
+                     echo_guard=EchoGuard.OFF if cancelled else config.audio.echo_guard,
+                     hold_s=config.gpio.timing.hold_s, gate=gate, talk_over=TalkOver() if cancelled else None)

@@ -222,6 +222,7 @@ class StopWord:
         self._words = SpeechOnlyWake(detector)
         self.word = detector.word
         self.heard = 0
+        self.peak = 0.0   # its best score since the device last started speaking (mic-test shows it)
         self._listening = False
 
     @property
@@ -235,8 +236,12 @@ class StopWord:
                 self._words.reset()
                 self._listening = False
             return False
+        if not self._listening:
+            self.peak = 0.0
         self._listening = True
-        if not self._words.process(pcm16k, speech).detected:
+        result = self._words.process(pcm16k, speech)
+        self.peak = max(self.peak, result.score)
+        if not result.detected:
             return False
         self.heard += 1
         logger.info("stop word %r heard (score %.2f): the reply stops", self.word, self.score)

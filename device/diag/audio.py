@@ -234,6 +234,8 @@ def mic_test(config: Config, *, seconds: float, device: str | None, save: str | 
                  "time (is the Pi busy? `top`)" if overflows else "")
               + (f"; wake word {result['wake_word']!r} heard {result['wake_detections']} time(s)"
                  if result["wake_word"] else "")
+              + (f"; stop word {result['stop_word']!r} heard {result['stop_detections']} time(s) while the "
+                 "phrase played" if "stop_word" in result else "")
               + (f"; the echo canceller removed {result['echo_removed_db']} dB" if "echo_removed_db" in result else ""))
     return 1 if silent else 0
 

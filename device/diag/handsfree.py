@@ -4,6 +4,8 @@ wake word) on the live microphone, so what the meter shows is what the daemon wo
 With ``--echo`` the speaker plays a spoken phrase meanwhile, so the canceller has something to
 remove: each meter line says how much of the device's own voice it took out (dB), and the wake
 word's best score in that stretch (a built-in model even when ``[wake]`` is off, to try it).
+With ``[wake] stop`` it shows the stop word's best score while the phrase plays, and the
+phrase stops when the word is heard, as a reply does in the daemon.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import numpy as np
 
 from ..audio import build
 from ..audio.pipeline import AudioPipeline
-from ..audio.turns import TurnMode, TurnTaker
 from ..audio.wake import WakeWordDetector
 from ..config import Config
 from ..errors import PivoiceError
@@ -37,9 +38,18 @@ class HandsFreeProbe:
         except Exception as exc:
             logger.info("no wake word in mic-test: %s", exc)
             self.wake = None
-        self.pipeline = AudioPipeline(TurnTaker(TurnMode.SERVER_VAD), canceller=self.canceller, wake=self.wake)
+        # The stop word runs as in the daemon: only while the device speaks (--echo), where
+        # hearing it stops the phrase.
+        self.stop_word = config.wake.stop or None
+        stop = build.stop_detector(config.wake) if self.stop_word else None
+        # Turns as the daemon takes them: with a wake word, talking over the phrase does not stop
+        # it (the stop word does); without one, a voice does.
+        self.pipeline = AudioPipeline(build.turn_taker(config, cancelled=self.canceller is not None),
+                                      canceller=self.canceller, wake=self.wake, stop=stop)
         self.speaker: Any = None
         self._peak = 0.0
+        self._stop_peak: float | None = None   # None: the device did not speak in this stretch
+        self._stops = 0
         self._energy = (0.0, 0.0)
 
     def start_echo(self, device: str, seconds: float) -> str | None:
@@ -67,6 +77,10 @@ class HandsFreeProbe:
         self.pipeline.on_mic(pcm, gap)
         if self.wake is not None:
             self._peak = max(self._peak, self.wake.score)
+        stop = self.pipeline.stop_word
+        if stop is not None and (self.pipeline.speaking or stop.heard > self._stops):
+            self._stop_peak = max(self._stop_peak or 0.0, stop.peak)
+            self._stops = stop.heard
 
     def _removed_db(self, since: tuple[float, float]) -> float | None:
         front = self.pipeline.frontend
@@ -80,17 +94,23 @@ class HandsFreeProbe:
         parts = []
         if self.wake is not None:
             parts.append(f"wake {self._peak:4.2f}")
+        if self.stop_word:
+            parts.append("stop  -  " if self._stop_peak is None else f"stop {self._stop_peak:4.2f}")
         if self.canceller is not None:
             removed = self._removed_db(self._energy)
             parts.append(f"echo removed {removed:5.1f} dB" if removed is not None else "echo removed   -  ")
         front = self.pipeline.frontend
         self._energy = (front.echo_in, front.echo_out) if front is not None else (0.0, 0.0)
-        self._peak = 0.0
+        self._peak, self._stop_peak = 0.0, None
+        if self.pipeline.stop_word is not None:
+            self.pipeline.stop_word.peak = 0.0
         return "  ".join(parts)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"wake_word": self.wake_word if self.wake is not None else None,
                                "wake_detections": self.wake.detections if self.wake is not None else 0}
+        if self.pipeline.stop_word is not None:
+            out |= {"stop_word": self.stop_word, "stop_detections": self.pipeline.stop_word.heard}
         if self.canceller is not None:
             removed = self._removed_db((0.0, 0.0))
             out["echo_removed_db"] = None if removed is None or not np.isfinite(removed) else round(removed, 1)

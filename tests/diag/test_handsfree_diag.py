@@ -4,6 +4,7 @@ checks both (through ALSA's file-plugin devices and the real libraries)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import wave
@@ -42,6 +43,27 @@ def test_mic_test_shows_the_wake_word_heard(tmp_path):
     assert "echo_removed_db" in data          # --echo: the canceller ran on the microphone
     meter = pivoice("mic-test", "3", "--config", str(config), env=alsa_env(FAKEMIC_RAW=str(raw)))
     assert "wake 0.9" in meter.stdout and "heard 1 time" in meter.stdout
+
+
+@pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed")
+def test_mic_test_shows_the_stop_word_stopping_the_phrase(tmp_path):
+    """With --echo the phrase plays as a reply does; the stop word said over it stops it, and the
+    meter shows its score. ("alexa" stands in for a "stop" model, which pymicro-wakeword does
+    not ship.)"""
+    said = tmp_path / "said.wav"
+    subprocess.run(["flite", "-voice", "rms", "-t", "alexa", "-o", str(said)], check=True)
+    with wave.open(str(said)) as w:
+        pcm = w.readframes(w.getnframes())
+    raw = tmp_path / "mic.raw"
+    raw.write_bytes(bytes(32000) + pcm + bytes(96000))
+    config = wake_config(tmp_path, word="hey_jarvis", stop="alexa")   # talking does not stop it: the word does
+    env = alsa_env(FAKEMIC_RAW=str(raw))
+    data = json.loads(pivoice("mic-test", "3", "--json", "--echo", "--config", str(config), env=env).stdout)
+    assert data["stop_word"] == "alexa" and data["stop_detections"] == 1
+    meter = pivoice("mic-test", "3", "--echo", "--config", str(config), env=env).stdout
+    assert re.search(r"stop 0\.[5-9]", meter) and "stop word 'alexa' heard 1 time" in meter
+    quiet = pivoice("mic-test", "3", "--config", str(config), env=env).stdout   # the device never speaks
+    assert "stop  -" in quiet and "stop word 'alexa' heard 0 time" in quiet
 
 
 def test_doctor_checks_the_wake_word_model_and_the_canceller(tmp_path):
