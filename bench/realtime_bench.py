@@ -60,6 +60,7 @@ import rtwake
 from rtaudio import (
     RATE,
     CpuMeter,
+    evict_libraries,
     calibrate,
     free_port,
     wait_quiet,
@@ -148,6 +149,10 @@ class Daemon:
 
 def self_interruptions(d: Daemon, pulse: Pulse, loop: str, db: float, tmp: Path, window: float, spk: Recorder,
                        threads: list | None = None):
+    # Windows apart: the person of the last barge-in can still get a reply (a pause in their clip
+    # makes two turns), and one played over this question put its voice into this window's
+    # counts (ERLE 6 dB at 0 dB in a full run; 47 dB when that window ran first).
+    wait_quiet(spk, seconds=2.5, timeout=20.0)
     pulse.echo_gain(loop, db)
     cpu = CpuMeter(d.proc.pid)
     if threads is not None:   # per thread over the same window (--scenarios profile)
@@ -411,6 +416,8 @@ def main() -> None:
     scenarios = set(args.scenarios.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="pivoice-rt-"))
     pulse = Pulse(tmp / "pulse")
+    print(f"page cache: {evict_libraries()} shared libraries of this Python dropped, so the daemon maps "
+          "them as after a boot (bench/rtaudio.py: evict_libraries)")
     sim = spk = mic = noise = None
     try:
         port = free_port()
@@ -457,7 +464,8 @@ def cpu_alone(name: str, tmp: Path, pulse: Pulse, url: str, window: float) -> No
         print(f"  [{name}] not run: {exc}")
         return
     try:
-        rtalone.report(name, rtalone.measure(d, pulse, tmp, window))
+        spoken = rtwake.flite48("hey jarvis, what time is it", "slt") if "wake" in VARIANTS[name] else None
+        rtalone.report(name, rtalone.measure(d, pulse, tmp, window, spoken))
     finally:
         d.stop()
 
@@ -477,8 +485,7 @@ def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, windo
             time.sleep(15.0)      # long enough for 0.1 % resolution (100 Hz ticks)
             idle = cpu.percent()
             print(f"  connected, silent, with the bench's echo paths and recorders: CPU {idle:.2f} % of a core "
-                  f"(Pi Zero 2 W ~{10 * idle:.0f} %), "
-                  f"RSS {cpu.rss_mb():.0f} MB")
+                  f"(Pi Zero 2 W ~{10 * idle:.0f} %), {cpu.rss()}")
             print(f"  RSS, what two parts add on their own in a bare Python here: {rss_parts(pulse, tmp)}")
             print(f"  RSS with ALSA configured for PulseAudio alone (no other plugin loaded): "
                   f"{rss_pulse_only(tmp, pulse, url, name)} MB")

@@ -46,18 +46,20 @@ def _threads(rows: list[tuple[str, float, float]]) -> str:
                      for name, percent, wakeups in rows if percent > 0.01 or wakeups > 3)
 
 
-def measure(d: Any, pulse: Pulse, tmp: Path, window: float) -> dict:
-    """Connected and silent, then ROUNDS conversations (a 2 s question, `window` s in all)."""
+def measure(d: Any, pulse: Pulse, tmp: Path, window: float, spoken: Any = None) -> dict:
+    """Connected and silent, then ROUNDS conversations (a 2 s question, or `spoken` (48 kHz int16:
+    the wake word and a question), `window` s in all)."""
     time.sleep(6.5)   # past the pipeline's IDLE_AFTER_S: the steady state of a silent room
     idle, idle_rows = _measured(d.proc.pid, IDLE_S)
-    question = write_wav(tmp / "question-alone.wav", clip48("goforward.raw"))
+    rss = CpuMeter(d.proc.pid).rss()
+    question = write_wav(tmp / "question-alone.wav", clip48("goforward.raw") if spoken is None else spoken)
     talks = []
     for _ in range(ROUNDS):
         start = time.monotonic()
         percent, rows = _measured(d.proc.pid, window, lambda: play(pulse, "micfeed", question, 200).wait())
         talks.append((percent, rows, bool(d.since(start, "first_delta"))))
         time.sleep(6.0)   # the reply's end, and the speaker's stream stopped again
-    return {"idle": idle, "idle_rows": idle_rows, "talks": talks}
+    return {"idle": idle, "idle_rows": idle_rows, "talks": talks, "rss": rss}
 
 
 def report(name: str, r: dict) -> None:
@@ -65,7 +67,7 @@ def report(name: str, r: dict) -> None:
     mean = sum(t[0] for t in talks) / len(talks)
     answered = sum(1 for t in talks if t[2])
     print(f"  [{name}] the device alone: connected, silent {r['idle']:.2f} % of a core (Pi Zero 2 W "
-          f"~{10 * r['idle']:.0f} %); in conversation {' / '.join(f'{t[0]:.2f}' for t in talks)} % "
+          f"~{10 * r['idle']:.0f} %), {r['rss']}; in conversation {' / '.join(f'{t[0]:.2f}' for t in talks)} % "
           f"(mean {mean:.2f}; Pi Zero 2 W ~{10 * mean:.0f} %; {answered} of {len(talks)} questions answered)")
     print(f"      per thread, silent: {_threads(r['idle_rows'])}")
     print(f"      per thread, the last conversation: {_threads(talks[-1][1])}")
