@@ -47,8 +47,8 @@ def _threads(rows: list[tuple[str, float, float]]) -> str:
 
 
 def measure(d: Any, pulse: Pulse, tmp: Path, window: float, spoken: Any = None) -> dict:
-    """Connected and silent, then ROUNDS conversations (a 2 s question, or `spoken` (48 kHz int16:
-    the wake word and a question), `window` s in all)."""
+    """Connected and silent, then ROUNDS conversations (a 2 s question, or `spoken`: 48 kHz
+    samples, the wake word and that question; `window` s in all)."""
     time.sleep(6.5)   # past the pipeline's IDLE_AFTER_S: the steady state of a silent room
     idle, idle_rows = _measured(d.proc.pid, IDLE_S)
     rss = CpuMeter(d.proc.pid).rss()

@@ -172,18 +172,19 @@ class CpuMeter:
     def percent(self) -> float:
         return 100 * (self._cpu_s() - self._c) / (time.monotonic() - self._t)
 
+    def _memory_mb(self) -> dict[str, float]:
+        """VmRSS, RssAnon and RssFile of /proc/PID/status, in MB."""
+        return {line.split(":")[0]: int(line.split()[1]) / 1024
+                for line in Path(f"/proc/{self.pid}/status").read_text().splitlines()
+                if line.startswith(("VmRSS:", "RssAnon:", "RssFile:"))}
+
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        return self._memory_mb().get("VmRSS", float("nan"))
 
     def rss(self) -> str:
         """Resident memory, and its anonymous and file-backed parts: the file part depends on the
         page cache (see evict_libraries), the anonymous part only on the process."""
-        fields = {line.split(":")[0]: int(line.split()[1]) / 1024
-                  for line in Path(f"/proc/{self.pid}/status").read_text().splitlines()
-                  if line.startswith(("VmRSS:", "RssAnon:", "RssFile:"))}
+        fields = self._memory_mb()
         return (f"RSS {fields['VmRSS']:.0f} MB (anonymous {fields['RssAnon']:.0f}, "
                 f"files {fields['RssFile']:.0f})")
 
