@@ -16,7 +16,7 @@ Each variant is a config ("guarded" = today's default echo guard; "off" = no ech
 naive baseline; "half_duplex"; "webrtc" = [audio] echo_cancel = "webrtc" once integrated). Printed:
   cpu      CPU of the daemon connected and silent (% of one core; x10 = Pi Zero 2 W), RSS; measured
            from 6.5 s after the start: the steady state of a silent room (the microphone hands
-           over 100 ms at a time after 5 s of nothing, device/audio/pipeline.py). First the device
+           over 150 ms at a time after 5 s of nothing, device/audio/pipeline.py). First the device
            alone, as in a room, silent and in three conversations, before the bench loads its echo
            paths and recorders (bench/rtalone.py: they make PulseAudio hand the microphone over in
            ~5 ms blocks); then again with them, beside the other figures

@@ -92,6 +92,7 @@ class AudioConfig:
     #: Output volume, 0..100 (the set_volume tool changes it at run time).
     volume: int = 80
     mic_period_ms: int = 50
+    idle_period_ms: int = 150    # a silent room's period: fewer wake-ups, turns end later (README)
     prebuffer_ms: int = 80
 
 
@@ -330,6 +331,7 @@ class _Reader:
         if not 0 <= audio.volume <= 100:
             self.fail("[audio] volume", "must be from 0 to 100")
         self.within("[audio] mic_period_ms", audio.mic_period_ms, 10, 1000, " ms")
+        self.within("[audio] idle_period_ms", audio.idle_period_ms, 10, 1000, " ms")
         self.within("[audio] prebuffer_ms", audio.prebuffer_ms, 0, 10_000, " ms")
         return audio
 

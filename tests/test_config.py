@@ -99,6 +99,7 @@ BAD_VALUES = [
     ("[realtime]\ncarry_turns = -1\n", "[realtime] carry_turns"),
     ("[realtime]\nsimulator_speedup = 0\n", "[realtime] simulator_speedup"),
     ("[audio]\nmic_period_ms = -50\n", "[audio] mic_period_ms"),
+    ("[audio]\nidle_period_ms = 5000\n", "[audio] idle_period_ms"),
     ("[audio]\nprebuffer_ms = -1\n", "[audio] prebuffer_ms"),
     ("[turns]\nsilence_ms = -500\n", "[turns] silence_ms"),
     ("[turns]\nvad_hangover_ms = -1\n", "[turns] vad_hangover_ms"),

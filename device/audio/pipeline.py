@@ -55,12 +55,9 @@ API_RATE = 24000
 AEC_SPEECH_FLOOR_DB = -52.0
 EARCON = "earcon"   # the playback item of the wake word's tone (no conversation item)
 #: After this long with nothing played and nobody talking, the microphone hands over
-#: ``IDLE_PERIOD_MS`` at a time (a silent room wakes the process ~7 times a second); reply
-#: audio brings back ``[audio] mic_period_ms``, so a person talking over the device is heard
-#: within one short period (hardware.microphone reopens its stream at each change: README "Audio").
-#: A turn keeps the period it began with, so this is also how late, on average half of it, the
-#: end of a person's speech reaches the server: 100 ms cost 0.25 % of a core more than 150 in
-#: a silent room (200: 0.1-0.2 less again, for another 25 ms at the end of every turn).
+#: ``[audio] idle_period_ms`` at a time; reply audio brings back ``mic_period_ms`` (a person
+#: talking over it is heard within one short period). A turn keeps its period: the end of
+#: speech reaches the server half of it late on average (README "Audio": the trade, measured).
 IDLE_AFTER_S = 5.0
 IDLE_PERIOD_MS = 150
 
@@ -92,6 +89,7 @@ class AudioPipeline:
                  vad: WebRtcVad | None = None, post: Callable[..., None] | None = None,
                  clock: Callable[[], float] = time.monotonic, canceller: EchoCanceller | None = None,
                  wake: WakeWordDetector | None = None, mic_period_ms: int = 50,
+                 idle_period_ms: int = IDLE_PERIOD_MS,
                  stop: WakeWordDetector | None = None) -> None:
         self.turns = turns
         self.canceller = canceller
@@ -110,7 +108,7 @@ class AudioPipeline:
         self.set_mic_period: Callable[[int], None] = lambda ms: None
         self.after_period: Callable[[float], None] = lambda now: None   # each period's time: the LEDs draw
         self.mic_period_ms = mic_period_ms
-        self.idle_period_ms = max(mic_period_ms, IDLE_PERIOD_MS)
+        self.idle_period_ms = max(mic_period_ms, idle_period_ms)
         self._period = mic_period_ms
         self._busy_at = clock()
         self.vad = vad or WebRtcVad(turns.segmenter.settings.aggressiveness)
