@@ -21,6 +21,7 @@ import functools
 import json
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,6 +151,11 @@ def _item_text(item: dict[str, Any]) -> str:
     return " ".join(p.get("text") or p.get("transcript") or "" for p in parts).strip()
 
 
+#: One recogniser for the process, and it takes one utterance at a time: every session's
+#: turns are transcribed on threads of their own (two devices on one simulator).
+_DECODING = threading.Lock()
+
+
 @functools.lru_cache(maxsize=1)
 def _decoder() -> Any:
     try:
@@ -167,8 +173,9 @@ def transcribe(pcm24k: bytes) -> str | None:
     import soxr
     samples = np.frombuffer(pcm24k, dtype="<i2").astype(np.float32)
     pcm16k = np.clip(soxr.resample(samples, 24000, 16000), -32768, 32767).astype("<i2").tobytes()
-    decoder.start_utt()
-    decoder.process_raw(pcm16k, full_utt=True)
-    decoder.end_utt()
-    hyp = decoder.hyp()
+    with _DECODING:
+        decoder.start_utt()
+        decoder.process_raw(pcm16k, full_utt=True)
+        decoder.end_utt()
+        hyp = decoder.hyp()
     return hyp.hypstr.strip() if hyp else ""
