@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -124,7 +125,10 @@ def events(socket_path: str, *, as_json: bool, kinds: set[str] | None, count: in
     seen = 0
     try:
         # Acknowledged: a stopped daemon is reported in seconds, a busy one refuses with a message.
-        for event in control.EventStream(socket_path):
+        stream = control.EventStream(socket_path)
+        # Said once subscribed (on stderr, beside --json): what happens from here on is shown.
+        print("pivoice: following the daemon's events (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        for event in stream:
             event = safe_status(event)
             if "kind" not in event or (kinds and event["kind"] not in kinds):
                 continue

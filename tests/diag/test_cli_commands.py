@@ -85,8 +85,8 @@ def test_status_for_people_and_scripts(daemon):
 
 def test_say_speaks_the_reply_and_events_show_it(daemon):
     events = subprocess.Popen([*PIVOICE, "events", "--config", str(daemon), "--json", "--kinds", "say,tool,state,reply", "--count", "5"], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)
-    time.sleep(1.0)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "following the daemon's events" in events.stderr.readline()   # subscribed: nothing is missed
     said = pivoice("say", "--config", str(daemon), "What", "time", "is", "it?")
     assert said.returncode == 0, said.stdout + said.stderr
     # The default model (gpt-realtime-2) speaks a preamble before the tool call, then the answer.

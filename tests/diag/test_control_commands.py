@@ -58,8 +58,8 @@ def test_mute_and_unmute(ptt_daemon):
 
 def test_talk_starts_and_ends_a_turn(ptt_daemon):
     events = subprocess.Popen([*PIVOICE, "events", "--config", str(ptt_daemon), "--json", "--kinds", "state",
-                               "--count", "2"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    time.sleep(1.0)  # the stream is subscribed before the turn starts
+                               "--count", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "following the daemon's events" in events.stderr.readline()   # subscribed before the turn starts
     on = pivoice("talk", "--config", str(ptt_daemon))
     assert on.returncode == 0 and on.stdout.startswith("talking"), on.stdout + on.stderr
     off = pivoice("talk", "--off", "--config", str(ptt_daemon))
@@ -70,8 +70,8 @@ def test_talk_starts_and_ends_a_turn(ptt_daemon):
 
 def test_new_conversation(ptt_daemon):
     events = subprocess.Popen([*PIVOICE, "events", "--config", str(ptt_daemon), "--json", "--kinds", "new_conversation",
-                               "--count", "1"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    time.sleep(1.0)
+                               "--count", "1"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "following the daemon's events" in events.stderr.readline()
     result = pivoice("new-conversation", "--config", str(ptt_daemon))
     assert result.returncode == 0 and result.stdout.startswith("new conversation"), result.stdout + result.stderr
     assert json.loads(events.communicate(timeout=60)[0])["kind"] == "new_conversation"
