@@ -93,10 +93,11 @@ def test_a_new_reply_needs_new_evidence():
 def test_the_microphone_hands_over_more_at_a_time_when_nothing_happens(configured):
     now = [100.0]
     periods: list[int] = []
+    # as the app builds it: from the config (its default is the pipeline's own)
     audio = cfg.parse({"audio": {"idle_period_ms": configured}} if configured else {}).audio
-    idle = {} if configured is None else {"idle_period_ms": audio.idle_period_ms}
     quiet = configured or DEFAULT_IDLE_MS             # the silent room's period
-    p = AudioPipeline(TurnTaker(TurnMode.SERVER_VAD), clock=lambda: now[0], mic_period_ms=50, **idle)
+    p = AudioPipeline(TurnTaker(TurnMode.SERVER_VAD), clock=lambda: now[0], mic_period_ms=50,
+                      idle_period_ms=audio.idle_period_ms)
     p.set_mic_period = periods.append
     p.mic_opened(16000, 1)
     silence = bytes(1600)                             # 50 ms
@@ -109,13 +110,13 @@ def test_the_microphone_hands_over_more_at_a_time_when_nothing_happens(configure
     run(IDLE_AFTER_S - 0.5)
     assert periods == []                              # not yet
     run(1.0)
-    assert periods == [quiet]                # a silent room: a long period, few wake-ups
+    assert periods == [quiet]                         # a silent room: a long period, few wake-ups
     speech = clip16k("goforward.raw")
     run(len(speech) / 32000, speech)
-    assert periods == [quiet]                # never changed in the middle of a turn
+    assert periods == [quiet]                         # never changed in the middle of a turn
     p.speaker_opened(24000)
     p.play("item_1", np.zeros(2400, "<i2").tobytes())
-    assert periods == [quiet, 50]            # a reply: a person talking over it is heard soon
+    assert periods == [quiet, 50]                     # a reply: a person talking over it is heard soon
 
 
 def quiet_room(t: TalkOver, level: float, frames: int = 50) -> None:
