@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from hardware.bridge import LoopBridge
 from hardware.keepopen import keep_open
 from hardware.leds import LedAnimator
+from hardware.standin import SilentMicrophone
 
 from . import appstatus, metrics
 from . import config as cfg
@@ -120,6 +121,7 @@ class App:
         self.simulator: Any = None   # the built-in simulator, when [realtime] simulator = true
         self.mic: Any = None
         self.speaker: Any = None
+        self._silence: SilentMicrophone | None = None   # in the microphone's place while it is missing
         self.device_problems: dict[str, str] = {}
         self.gpio_problem: str | None = None
         self.started = time.monotonic()
@@ -244,6 +246,7 @@ class App:
             device = self.mic if part == "microphone" else self.speaker
             if problem is None:
                 if part == "microphone":
+                    self._silence_in_place(False)
                     self.pipeline.mic_opened(device.rate, device.channels)
                 else:
                     self.pipeline.speaker_opened(device.rate)
@@ -254,12 +257,24 @@ class App:
                 return
             if part == "speaker":
                 self.pipeline.speaker_closed()
+            else:
+                self._silence_in_place(True)
             text = str(problem)
             if self.device_problems.get(part) != text:
                 self.device_problems[part] = text
                 self.publish("device_problem", {"part": part, "problem": f"{part}: {text}",
                                                 "error": f"{part}: {text}", "fatal": False})
         return report
+
+    def _silence_in_place(self, on: bool) -> None:
+        """While the microphone is missing, digital silence stands in for it (hardware/standin.py)."""
+        if on and self._silence is None:
+            self._silence = SilentMicrophone(self.pipeline.on_mic)
+            self.pipeline.mic_opened(self._silence.rate, self._silence.channels)
+            self._silence.open()
+        elif not on and self._silence is not None:
+            self._silence.close()
+            self._silence = None
 
     # ------------------------------------------------------------- run
     def stop(self) -> None:
@@ -324,6 +339,7 @@ class App:
                 for task in tasks:
                     task.cancel()
         finally:
+            self._silence_in_place(False)
             await control.close()
             if self.simulator is not None:
                 await self.simulator.stop()

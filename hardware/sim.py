@@ -105,6 +105,12 @@ class SimMicrophone(_Paced):
         """Until everything queued with :meth:`say` has been delivered."""
         await self._drained.wait()
 
+    def unplug(self) -> None:
+        """What is still to be said goes unheard: the person talks on, into no microphone."""
+        super().unplug()
+        self._queue.clear()
+        self._drained.set()
+
     def stall(self, stalled: bool = True) -> None:
         self._stalled = stalled
 

@@ -4,6 +4,8 @@ recovers by itself when the part appears."""
 
 from __future__ import annotations
 
+import pytest
+
 from device.state import DeviceState
 
 from .conftest import clip16k
@@ -75,3 +77,62 @@ async def test_a_speaker_unplugged_in_the_middle_of_a_reply(device_factory):
     await device.wait_for(lambda: app.manager.idle(), "the cut-off reply to be given up")
     device.speaker.plug_in()
     await device.wait_state(DeviceState.IDLE, timeout=30)
+
+
+@pytest.mark.parametrize("mode", ["server_vad", "local_vad", "push_to_talk", "live"])
+async def test_a_microphone_unplugged_in_the_middle_of_a_turn(device_factory, mode):
+    """The person is cut off: silence stands in for the microphone (hardware/standin.py), so the
+    turn ends as if they had stopped talking (push-to-talk: when they let go) and what was heard
+    is answered now, through the speaker that still works. Before, the turn waited for the
+    microphone, and whenever it came back (minutes later, maybe) the device answered that stale
+    half-question; GPT-Live, paced by the audio it is sent, could not answer at all."""
+    live = mode == "live"
+    device = await (device_factory(api="live") if live else device_factory(turns={"mode": mode}))
+    app = device.app
+    await device.wait_state(DeviceState.IDLE)
+    pin = device.pins.pin(17)
+    if mode == "push_to_talk":
+        pin.drive_low()
+    clip = clip16k("goforward.raw")
+    device.mic.say(clip)
+    await device.wait_state(DeviceState.LISTENING)
+    await device.wait_for(lambda: device.mic.spoken_bytes >= len(clip) * 2 // 3, "two thirds of the question")
+    device.mic.unplug()
+    await device.wait_for(lambda: device.count("device_problem"), "the microphone's problem")
+    if mode == "push_to_talk":
+        pin.drive_high()                 # the person lets go: the turn is committed
+    reply = await device.spoken_reply(0)
+    assert reply.data["audio"] or live
+    assert device.count("device_recovered") == 0             # answered while unplugged
+    assert app.pipeline.counters.bytes_sent > 0 or live
+    await device.wait_state(DeviceState.ERROR)
+
+    device.mic.plug_in()
+    await device.wait_state(DeviceState.IDLE, timeout=30)
+    n = device.count("reply")
+    if mode == "push_to_talk":
+        pin.drive_low()
+        await device.wait_state(DeviceState.LISTENING)
+    device.mic.say(clip16k("goforward.raw", pad_ms=300))
+    await device.mic.wait_said()
+    if mode == "push_to_talk":
+        pin.drive_high()
+    again = await device.spoken_reply(n)
+    assert "go forward ten meters" in again.data["text"].lower()
+    assert [e.data["text"] for e in device.of("reply")][n:] == [again.data["text"]]   # no stale answer first
+
+
+async def test_gpt_live_answers_say_without_a_microphone(device_factory):
+    """GPT-Live's output is paced by the audio it is sent: the silence standing in for the
+    missing microphone lets it answer (before, the reply never came)."""
+    device = await device_factory(api="live", mic_present=False)
+    app = device.app
+    await device.wait_state(DeviceState.ERROR)
+    assert app.controls.say("What time is it?") is None
+    reply = await device.spoken_reply(0)
+    assert reply.data["text"]
+    await device.wait_state(DeviceState.ERROR)
+    assert app._silence is not None and app._silence.periods > 0
+    device.mic.plug_in()
+    await device.wait_state(DeviceState.IDLE, timeout=30)
+    assert app._silence is None
