@@ -27,6 +27,27 @@ from .portaudio import negotiate as negotiate
 logger = logging.getLogger(__name__)
 
 
+class BufferFill:
+    """What the speaker holds that nobody has heard yet, for any thread: the device's buffer,
+    measured by the writer before each read, plus each period it reads (it will be heard after
+    that buffer, even while its write still waits for room), counted down by the clock (the card
+    plays in real time). Sans-I/O: the times are given. One tuple, replaced whole, so a reader
+    on another thread never sees a new amount with an old time."""
+
+    def __init__(self) -> None:
+        self._held = (0.0, 0.0)       # (seconds held, at)
+
+    def measured(self, seconds: float, now: float) -> None:
+        self._held = (seconds, now)
+
+    def took(self, seconds: float, now: float) -> None:
+        self._held = (self.held(now) + seconds, now)
+
+    def held(self, now: float) -> float:
+        seconds, at = self._held
+        return max(0.0, seconds - (now - at))
+
+
 class Speaker(PortAudioDevice):
     """PyAudio playback from a reader function, on a writer thread of ours.
 
@@ -40,7 +61,9 @@ class Speaker(PortAudioDevice):
     reply plays (README "Audio"). The device's buffer is two periods: through PulseAudio ~93 ms
     ahead while a reply plays instead of 60 (``lead_s``; the echo reference is stamped with it,
     and a barge-in drops it); the first sample of a reply reached the speaker as soon as before
-    in the real-time bench (60-76 ms after the first delta).
+    in the real-time bench (60-76 ms after the first delta). ``lead_s`` is what the buffer holds
+    now and the period being written (:class:`BufferFill`): a talk-over's hold queues that much
+    again, and a barge-in's truncation does not count it as heard.
 
     With ``idle_pause_s``, after that long with nothing to play the stream is stopped and the
     thread sleeps until :meth:`wake` (reply audio queued): no silence is written 50 times a
@@ -76,12 +99,17 @@ class Speaker(PortAudioDevice):
         self._running = threading.Event()
         self.last_write = 0.0
         self.ahead_s = 0.0  # audio handed to ALSA but not yet due to play, as of the last write
-        #: how long until the audio the next read hands over is heard: what the device's
-        #: buffer holds before it (set before each read; the pipeline stamps its echo
-        #: reference with it, so the canceller's delay is the same for a stream that just
-        #: started, with an empty buffer, as for one that has been running, with a full one)
-        self.lead_s = 0.0
+        self.fill = BufferFill()
         self._buffer_frames = 0
+
+    @property
+    def lead_s(self) -> float:
+        """How long until the audio the next read hands over is heard: what the device's buffer
+        holds now (and, between a read and its write, what that read took). The pipeline stamps
+        its echo reference with it (so the canceller's delay is the same for a stream that just
+        started, with an empty buffer, as for one that has been running, with a full one), and
+        gives it back at a talk-over or a barge-in (unheard)."""
+        return self.fill.held(self.clock())
 
     def open(self) -> None:
         self._open_stream()
@@ -121,7 +149,7 @@ class Speaker(PortAudioDevice):
                 if not self._drop():
                     return
                 start, written_s = self.clock(), 0.0
-            self.lead_s = max(0, self._buffer_frames - self._free_frames()) / self.rate
+            self.fill.measured(max(0, self._buffer_frames - self._free_frames()) / self.rate, self.clock())
             pcm = self.read(period)
             if pcm or self.idle_pause_s is None:
                 idle_since = None
@@ -134,6 +162,7 @@ class Speaker(PortAudioDevice):
                     self._sleep_until_woken()
                     start, written_s, idle_since = self.clock(), 0.0, None
                     continue
+            self.fill.took(period / (2 * self.rate), self.clock())
             if not self._write(pcm, period):
                 return
             written_s += period / (2 * self.rate)   # what was asked for is written (padded, or silence)
@@ -157,6 +186,7 @@ class Speaker(PortAudioDevice):
         except OSError as exc:
             return self._lost("hush", exc)
         self.last_write = self.clock()
+        self.fill.measured(0.0, self.last_write)
         return True
 
     def _lost(self, what: str, exc: OSError) -> bool:
@@ -191,6 +221,7 @@ class Speaker(PortAudioDevice):
         self.pauses += 1
         try:
             self._stream.stop_stream()
+            self.fill.measured(0.0, self.clock())
             self._resume.wait()
             self._hush.clear()      # a stopped stream has played out what it had
             if self._running.is_set():

@@ -68,8 +68,10 @@ class Speaker(AudioDevice, Protocol):
     read: AudioSource
     #: monotonic time of the last period handed to the device (the watchdog reads it)
     last_write: float
-    #: seconds until what the next read hands over is heard (what the device's buffer holds)
-    lead_s: float
+
+    @property
+    def lead_s(self) -> float:
+        """Seconds until what the next read hands over is heard: what the device's buffer holds now."""
 
     def hush(self) -> None:
         """Drop what the device's buffer still holds (a barge-in): silent now, not once that

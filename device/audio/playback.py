@@ -13,7 +13,7 @@ period at a time. States:
 HELD is a talk-over not yet confirmed (bargehold.py): the speaker gets nothing (it plays
 silence), and what its buffer held, dropped unheard, goes back to the head of the queue (the
 last ``RECENT_MS`` handed out are kept for that). How much that is comes from the speaker's
-``lead_s``, measured before its last write: a resumed reply can skip up to that one period.
+``lead_s``: what its buffer holds at that moment, the period written last included.
 
 For every item it counts the samples actually handed to the writer (so to ALSA): that, not
 wall-clock time, is what ``conversation.item.truncate`` needs (field notes item 12). The
