@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -85,12 +84,14 @@ async def test_rejected_dialect_is_an_error_with_the_fix(device_factory):
 
 class _SlowService(BaseHTTPRequestHandler):
     requests: list = []
+    #: check_weather answers only once this is set (the test's end): slower than any timeout
+    released = threading.Event()
 
     def do_POST(self):  # noqa: N802 - http.server's name
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _SlowService.requests.append(body)
         if body["name"] == "check_weather":
-            time.sleep(3.0)
+            _SlowService.released.wait(60)
         payload = json.dumps({"forecast": "sunny"}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -107,7 +108,9 @@ def slow_service():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowService)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    _SlowService.released.clear()
     yield f"http://127.0.0.1:{server.server_address[1]}/tool"
+    _SlowService.released.set()
     server.shutdown()
 
 
