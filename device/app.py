@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from hardware.bridge import LoopBridge
 from hardware.keepopen import keep_open
 from hardware.leds import LedAnimator
-from hardware.standin import SilentMicrophone
+from hardware.standin import StandIn
 
 from . import appstatus, metrics
 from . import config as cfg
@@ -121,7 +121,9 @@ class App:
         self.simulator: Any = None   # the built-in simulator, when [realtime] simulator = true
         self.mic: Any = None
         self.speaker: Any = None
-        self._silence: SilentMicrophone | None = None   # in the microphone's place while it is missing
+        #: digital silence in the microphone's place while it is missing (hardware/standin.py)
+        self.stand_in = StandIn(self.pipeline.on_mic, self.pipeline.mic_opened)
+        self.controls.mic_missing = lambda: self.stand_in.active or self.pipeline.frontend is None
         self.device_problems: dict[str, str] = {}
         self.gpio_problem: str | None = None
         self.started = time.monotonic()
@@ -246,7 +248,7 @@ class App:
             device = self.mic if part == "microphone" else self.speaker
             if problem is None:
                 if part == "microphone":
-                    self._silence_in_place(False)
+                    self.stand_in.back()
                     self.pipeline.mic_opened(device.rate, device.channels)
                 else:
                     self.pipeline.speaker_opened(device.rate)
@@ -258,23 +260,13 @@ class App:
             if part == "speaker":
                 self.pipeline.speaker_closed()
             else:
-                self._silence_in_place(True)
+                self.stand_in.missing()
             text = str(problem)
             if self.device_problems.get(part) != text:
                 self.device_problems[part] = text
                 self.publish("device_problem", {"part": part, "problem": f"{part}: {text}",
                                                 "error": f"{part}: {text}", "fatal": False})
         return report
-
-    def _silence_in_place(self, on: bool) -> None:
-        """While the microphone is missing, digital silence stands in for it (hardware/standin.py)."""
-        if on and self._silence is None:
-            self._silence = SilentMicrophone(self.pipeline.on_mic)
-            self.pipeline.mic_opened(self._silence.rate, self._silence.channels)
-            self._silence.open()
-        elif not on and self._silence is not None:
-            self._silence.close()
-            self._silence = None
 
     # ------------------------------------------------------------- run
     def stop(self) -> None:
@@ -320,12 +312,13 @@ class App:
         try:
             if self.config.realtime.simulator:
                 await self._start_simulator()
-            self.mic = self.hardware.microphone(self.pipeline.on_mic, bridge)
+            self.mic = self.hardware.microphone(self.stand_in.real, bridge)
             self.speaker = self.hardware.speaker(self.pipeline.read)
             self.pipeline.wake_speaker = getattr(self.speaker, "wake", self.pipeline.wake_speaker)
             self.pipeline.set_mic_period = self.mic.set_period
             speaker = self.speaker
             self.pipeline.speaker_lead = lambda: speaker.lead_s
+            self.pipeline.speaker_unheard = lambda: speaker.unheard_s
             self.pipeline.hush_speaker = speaker.hush
             async with asyncio.TaskGroup() as tg:
                 tasks = self._start_tasks(tg, bridge)
@@ -335,11 +328,12 @@ class App:
                 logger.info("pivoice is up (%s)", self.status_line())
                 await self._stop.wait()
                 logger.info("stopping")
+                self.stand_in.back()
                 self.notifier.stopping()
                 for task in tasks:
                     task.cancel()
         finally:
-            self._silence_in_place(False)
+            self.stand_in.back()
             await control.close()
             if self.simulator is not None:
                 await self.simulator.stop()

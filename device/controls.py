@@ -52,6 +52,8 @@ class Controls:
         self.volume = volume
         pipeline.set_volume(volume)
         self._speech_frames_at_hold = 0
+        #: no microphone to talk into (the app also counts the silence standing in for a missing one)
+        self.mic_missing: Callable[[], bool] = lambda: pipeline.frontend is None
 
     # ------------------------------------------------------------------ state
     @property
@@ -111,7 +113,7 @@ class Controls:
             if on:
                 self.turns.wake_by_button(self.pipeline.clock())   # with a wake word: listen now
             return f"talk is for [turns] mode = \"push_to_talk\"; in {self.turns.mode} mode just speak"
-        if self.pipeline.frontend is None:
+        if on and self.mic_missing():     # a release still ends a turn the microphone cut off
             return "the microphone is not open"
         self._apply(self.turns.press(held_for_ms) if on else self.turns.release())
         return None

@@ -28,24 +28,34 @@ logger = logging.getLogger(__name__)
 
 
 class BufferFill:
-    """What the speaker holds that nobody has heard yet, for any thread: the device's buffer,
-    measured by the writer before each read, plus each period it reads (it will be heard after
-    that buffer, even while its write still waits for room), counted down by the clock (the card
-    plays in real time). Sans-I/O: the times are given. One tuple, replaced whole, so a reader
-    on another thread never sees a new amount with an old time."""
+    """What the speaker holds that nobody has heard yet, for any thread. :meth:`lead`: the
+    device's buffer, measured by the writer before each read, plus each period written, counted
+    down by the clock (the card plays in real time); the next read's audio is heard after it.
+    :meth:`unheard`: that, plus what the writer is taking, from before its read hands anything
+    out until its write has put it in the buffer: what a talk-over queues again and a barge-in
+    does not count as heard. Sans-I/O: the times are given. One tuple, replaced whole (only the
+    writer replaces it), so a reader on another thread never sees a new amount with an old time."""
 
     def __init__(self) -> None:
-        self._held = (0.0, 0.0)       # (seconds held, at)
+        self._state = (0.0, 0.0, 0.0)     # (seconds in the buffer, at, seconds being taken)
 
     def measured(self, seconds: float, now: float) -> None:
-        self._held = (seconds, now)
+        self._state = (seconds, now, 0.0)
 
-    def took(self, seconds: float, now: float) -> None:
-        self._held = (self.held(now) + seconds, now)
+    def taking(self, seconds: float) -> None:
+        held, at, _ = self._state
+        self._state = (held, at, seconds)
 
-    def held(self, now: float) -> float:
-        seconds, at = self._held
-        return max(0.0, seconds - (now - at))
+    def wrote(self, seconds: float, now: float) -> None:
+        self._state = (self.lead(now) + seconds, now, 0.0)
+
+    def lead(self, now: float) -> float:
+        held, at, _ = self._state
+        return max(0.0, held - (now - at))
+
+    def unheard(self, now: float) -> float:
+        held, at, taking = self._state
+        return max(0.0, held - (now - at)) + taking
 
 
 class Speaker(PortAudioDevice):
@@ -61,9 +71,9 @@ class Speaker(PortAudioDevice):
     reply plays (README "Audio"). The device's buffer is two periods: through PulseAudio ~93 ms
     ahead while a reply plays instead of 60 (``lead_s``; the echo reference is stamped with it,
     and a barge-in drops it); the first sample of a reply reached the speaker as soon as before
-    in the real-time bench (60-76 ms after the first delta). ``lead_s`` is what the buffer holds
-    now and the period being written (:class:`BufferFill`): a talk-over's hold queues that much
-    again, and a barge-in's truncation does not count it as heard.
+    in the real-time bench (60-76 ms after the first delta). ``unheard_s`` is that and the period
+    being taken or written (:class:`BufferFill`): a talk-over's hold queues that much again, and
+    a barge-in's truncation does not count it as heard.
 
     With ``idle_pause_s``, after that long with nothing to play the stream is stopped and the
     thread sleeps until :meth:`wake` (reply audio queued): no silence is written 50 times a
@@ -105,11 +115,16 @@ class Speaker(PortAudioDevice):
     @property
     def lead_s(self) -> float:
         """How long until the audio the next read hands over is heard: what the device's buffer
-        holds now (and, between a read and its write, what that read took). The pipeline stamps
-        its echo reference with it (so the canceller's delay is the same for a stream that just
-        started, with an empty buffer, as for one that has been running, with a full one), and
-        gives it back at a talk-over or a barge-in (unheard)."""
-        return self.fill.held(self.clock())
+        holds now. The pipeline stamps its echo reference with it (so the canceller's delay is
+        the same for a stream that just started, with an empty buffer, as for one that has been
+        running, with a full one)."""
+        return self.fill.lead(self.clock())
+
+    @property
+    def unheard_s(self) -> float:
+        """What it holds that nobody has heard yet, the period it is taking or writing included:
+        what a talk-over queues again, and a barge-in does not count as played."""
+        return self.fill.unheard(self.clock())
 
     def open(self) -> None:
         self._open_stream()
@@ -150,6 +165,7 @@ class Speaker(PortAudioDevice):
                     return
                 start, written_s = self.clock(), 0.0
             self.fill.measured(max(0, self._buffer_frames - self._free_frames()) / self.rate, self.clock())
+            self.fill.taking(period / (2 * self.rate))   # before the read hands any of it out
             pcm = self.read(period)
             if pcm or self.idle_pause_s is None:
                 idle_since = None
@@ -162,9 +178,10 @@ class Speaker(PortAudioDevice):
                     self._sleep_until_woken()
                     start, written_s, idle_since = self.clock(), 0.0, None
                     continue
-            self.fill.took(period / (2 * self.rate), self.clock())
+            self.fill.taking(len(pcm) / (2 * self.rate))   # of the reply: the padding is no reply
             if not self._write(pcm, period):
                 return
+            self.fill.wrote(period / (2 * self.rate), self.last_write)
             written_s += period / (2 * self.rate)   # what was asked for is written (padded, or silence)
             period = full if pcm else quiet
             self.ahead_s = max(0.0, written_s - (self.last_write - start))

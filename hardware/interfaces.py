@@ -73,6 +73,10 @@ class Speaker(AudioDevice, Protocol):
     def lead_s(self) -> float:
         """Seconds until what the next read hands over is heard: what the device's buffer holds now."""
 
+    @property
+    def unheard_s(self) -> float:
+        """Seconds of what it was handed that nobody has heard yet (the buffer, and what it is writing)."""
+
     def hush(self) -> None:
         """Drop what the device's buffer still holds (a barge-in): silent now, not once that
         has played out (any thread)."""

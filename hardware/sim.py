@@ -165,7 +165,7 @@ class SimSpeaker(_Paced):
         self._wav: wave.Wave_write | None = None
         self.first_write_after: Callable[[], None] | None = None
         self.last_write = 0.0
-        self.lead_s = 0.0        # plays what it reads at once
+        self.lead_s = self.unheard_s = 0.0        # plays what it reads at once
         self.ahead_s = 0.0
         self.errors = 0
         self.stalled = False

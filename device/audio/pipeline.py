@@ -32,8 +32,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +41,7 @@ from hardware.interfaces import Gap
 from .aec import EchoCanceller
 from .bargehold import BargeHold, HoldSettings, Verdict
 from .frontend import VAD_RATE, FrontEnd, StreamClock, Uplink
+from .listener import AudioCounters, AudioListener
 from .playback import PlaybackBuffer, unheard
 from .resample import StreamResampler
 from .turns import Actions, TurnMode, TurnTaker
@@ -62,28 +62,6 @@ IDLE_AFTER_S = 5.0
 IDLE_PERIOD_MS = 150
 
 
-class AudioListener(Protocol):
-    """Who hears what the pipeline decided (the session manager)."""
-
-    def turn(self, actions: Actions) -> None: ...
-    def barged_in(self, cause: str, played_ms: dict[str, int]) -> None: ...
-    def playback_started(self, item_id: str) -> None: ...
-    def playback_drained(self) -> None: ...
-
-
-@dataclass
-class AudioCounters:
-    mic_frames: int = 0
-    overflows: int = 0
-    speech_frames: int = 0
-    local_barge_ins: int = 0
-    talk_over_dismissed: int = 0  # held talk-overs that were no barge-in: nobody went on (or muted, mic reopened)
-    bytes_played: int = 0
-    bytes_dropped_no_speaker: int = 0
-    bytes_sent: int = 0           # 24 kHz PCM handed to the listener (what goes up)
-    wake_words: int = 0
-
-
 class AudioPipeline:
     def __init__(self, turns: TurnTaker, *, prebuffer_ms: int = 80, max_playback_ms: int = 120_000,
                  vad: WebRtcVad | None = None, post: Callable[..., None] | None = None,
@@ -102,6 +80,9 @@ class AudioPipeline:
         self.wake_speaker: Callable[[], None] = lambda: None
         #: how long until what the speaker takes now is heard (its buffer; hardware.audio.Speaker.lead_s)
         self.speaker_lead: Callable[[], float] = lambda: 0.0
+        #: what the speaker was handed that nobody has heard yet (Speaker.unheard_s): given back at
+        #: a talk-over, not counted as played at a barge-in
+        self.speaker_unheard: Callable[[], float] = lambda: self.speaker_lead()
         #: told to drop what the speaker's buffer holds (an interruption: silent now)
         self.hush_speaker: Callable[[], None] = lambda: None
         #: told how much audio the microphone should hand over at a time (ms), when that changes
@@ -138,6 +119,8 @@ class AudioPipeline:
         if self._hold is not None:   # (re)opened during a hold: nothing heard since; play on
             self._dismiss()
         self.frontend = FrontEnd(rate, channels, frame_ms=self.turns.frame_ms, canceller=self.canceller)
+        if self.canceller is not None:   # another stream: its first frame anchors the reference anew
+            self.canceller.mic_restarted()
         self._mic_clock = StreamClock(rate)
         self._mic_channels = channels
 
@@ -270,7 +253,7 @@ class AudioPipeline:
         playback = self.playback
         if self.hold_settings is None or playback is None:
             return False
-        playback.hold(int(1000 * self.speaker_lead()))
+        playback.hold(int(1000 * self.speaker_unheard()))
         if not playback.held:
             return False
         self.hush_speaker()
@@ -367,7 +350,7 @@ class AudioPipeline:
         what the speaker's buffer holds is dropped too, and not counted as played. During a
         held talk-over (or at its confirmation) that was done when the speaker went silent."""
         hold, self._hold = self._hold, None
-        played = self.flush() if hold is not None else unheard(self.flush(), int(1000 * self.speaker_lead()))
+        played = self.flush() if hold is not None else unheard(self.flush(), int(1000 * self.speaker_unheard()))
         if hold is None:
             self.hush_speaker()
         if cause == "voice":

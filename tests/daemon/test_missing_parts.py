@@ -132,7 +132,24 @@ async def test_gpt_live_answers_say_without_a_microphone(device_factory):
     reply = await device.spoken_reply(0)
     assert reply.data["text"]
     await device.wait_state(DeviceState.ERROR)
-    assert app._silence is not None and app._silence.periods > 0
+    assert app.stand_in.silence is not None and app.stand_in.silence.periods > 0
     device.mic.plug_in()
     await device.wait_state(DeviceState.IDLE, timeout=30)
-    assert app._silence is None
+    assert not app.stand_in.active
+
+
+async def test_push_to_talk_without_a_microphone_sends_nothing(device_factory):
+    """The silence standing in for a missing microphone is not something to talk into: a press
+    is refused as before (it used to commit the silence, and the server answered it)."""
+    device = await device_factory(turns={"mode": "push_to_talk"}, mic_present=False)
+    app = device.app
+    await device.wait_state(DeviceState.ERROR)
+    await device.wait_for(lambda: app.stand_in.active, "the silence in the microphone's place")
+    assert app.controls.talk(True, 500) == "the microphone is not open"
+    pin = device.pins.pin(17)
+    pin.drive_low()
+    await device.wait_for(lambda: device.of("button", gesture="hold_start"), "the hold")
+    pin.drive_high()
+    await device.wait_for(lambda: device.of("button", gesture="hold_end"), "the release")
+    assert app.conversation.stats.appends == 0 and app.pipeline.counters.bytes_sent == 0
+    assert device.count("turn") == 0 and device.count("speech_started") == 0
