@@ -15,10 +15,11 @@ Without it nothing at all reached the pipeline, and that left things hanging:
   the reply silent until the microphone came back; now it is dismissed and the reply plays on.
 
 In the turn modes with a VAD silence is not sent, so this costs no bandwidth; its periods are
-long (few wake-ups) and it needs no sound card. :class:`StandIn` is what the app holds: it
-starts and stops the silence as the microphone goes and comes back, and drops a period of the
-real microphone that arrives while the silence stands in (the reader's last, posted as it
-stopped: it would be read at the silence's rate).
+long (few wake-ups) and it needs no sound card: it is the simulated microphone
+(hardware/sim.py) with no noise and nothing to say, paced like a real one. :class:`StandIn` is
+what the app holds: it starts and stops the silence as the microphone goes and comes back, and
+drops a period of the real microphone that arrives while the silence stands in (the reader's
+last, posted as it stopped: it would be read at the silence's rate).
 """
 
 from __future__ import annotations
@@ -26,44 +27,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from .interfaces import Gap
-from .sim import _Paced
+from .sim import SimMicrophone
 
 logger = logging.getLogger(__name__)
 
 RATE = 16000          # what the pipeline's front end takes without resampling
-
-
-class SilentMicrophone(_Paced):
-    device_name = "no microphone (silence in its place)"
-
-    def __init__(self, on_audio: Callable[[bytes, int], None], *, period_ms: int = 100) -> None:
-        self.on_audio = on_audio
-        self.rate = RATE
-        self.channels = 1
-        self.period_ms = period_ms
-        self.speed = 1.0
-        self.periods = 0
-
-    def open(self) -> None:
-        self._start("silent-mic")
-
-    async def _run(self) -> None:
-        pcm = bytes(self.rate * self.period_ms // 1000 * 2)
-        async for _ in self._ticks():
-            self.periods += 1
-            try:
-                self.on_audio(pcm, Gap.REOPEN if self.periods == 1 else Gap.NONE)
-            except Exception:   # as for a real microphone's period: said, and the next one comes
-                logger.exception("the audio pipeline failed on a period of the silence standing in "
-                                 "for the microphone")
-
-    @property
-    def alive(self) -> bool:
-        return self._running
-
-    def close(self) -> None:
-        self._stop()
+PERIOD_MS = 100
 
 
 class StandIn:
@@ -73,7 +42,7 @@ class StandIn:
     def __init__(self, on_audio: Callable[[bytes, int], None], opened: Callable[[int, int], None]) -> None:
         self.on_audio = on_audio
         self.opened = opened
-        self.silence: SilentMicrophone | None = None
+        self.silence: SimMicrophone | None = None
 
     @property
     def active(self) -> bool:
@@ -82,7 +51,7 @@ class StandIn:
     def missing(self) -> None:
         """The microphone failed, or is still missing (said again at each retry)."""
         if self.silence is None:
-            self.silence = SilentMicrophone(self.on_audio)
+            self.silence = SimMicrophone(self._silent, rate=RATE, period_ms=PERIOD_MS, noise_dbfs=None)
             self.opened(self.silence.rate, self.silence.channels)
             self.silence.open()
 
@@ -91,6 +60,12 @@ class StandIn:
         if self.silence is not None:
             self.silence.close()
             self.silence = None
+
+    def _silent(self, pcm: bytes, gap: int) -> None:
+        try:
+            self.on_audio(pcm, gap)
+        except Exception:   # as for a real microphone's period: said, and the next one comes
+            logger.exception("the audio pipeline failed on a period of the silence standing in for the microphone")
 
     def real(self, pcm: bytes, gap: int) -> None:
         """A period of the real microphone."""
