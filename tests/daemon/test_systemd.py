@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,39 +15,9 @@ import pytest
 from device.notify import Notifier, health_problems
 from device.state import DeviceState
 
+from ..sdnotify import NotifySocket
+
 ROOT = Path(__file__).parents[2]
-
-
-class NotifySocket:
-    def __init__(self, path: Path) -> None:
-        self.path = str(path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.messages: list[dict[str, str]] = []
-
-    def receive(self, timeout: float = 30.0) -> dict[str, str] | None:
-        self.sock.settimeout(timeout)
-        try:
-            data = self.sock.recv(4096).decode()
-        except socket.timeout:
-            return None
-        fields = dict(line.split("=", 1) for line in data.splitlines() if "=" in line)
-        self.messages.append(fields)
-        return fields
-
-    def until(self, key: str, timeout: float = 30.0) -> dict[str, str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = self.receive(max(0.1, deadline - time.monotonic()))
-            if msg and key in msg:
-                return msg
-        raise AssertionError(f"no {key} from the daemon; got {self.messages[-10:]}")
-
-    def drain(self) -> list[dict[str, str]]:
-        out = []
-        while (msg := self.receive(0.01)) is not None:
-            out.append(msg)
-        return out
 
 
 @pytest.fixture

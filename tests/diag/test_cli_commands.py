@@ -17,6 +17,8 @@ import pytest
 from device import config as cfg
 from device.diag import gpio as gpio_diag
 
+from ..sdnotify import NotifySocket
+
 ROOT = Path(__file__).parents[2]
 PIVOICE = [sys.executable, "-m", "device.cli"]
 ASOUNDRC = ROOT / "tests" / "fixtures" / "asoundrc.fake"
@@ -44,21 +46,18 @@ def daemon(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("daemon")
     sock = tmp / "control.sock"
     config = write_config(tmp / "config.toml", sock)
+    notify = NotifySocket(tmp / "notify")      # it tells systemd its state: wait for "idle" there
     proc = subprocess.Popen([*PIVOICE, "run", "--config", str(config)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if sock.exists():
-            result = pivoice("status", "--json", "--config", str(config))
-            if result.returncode == 0 and json.loads(result.stdout)["state"] == "idle":
-                break
-        time.sleep(0.2)
-    else:
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "NOTIFY_SOCKET": notify.path})
+    try:
+        notify.until("STATUS", timeout=60, value_starts="idle")
+    except AssertionError:
         proc.kill()
-        raise AssertionError(proc.stdout.read())
+        raise AssertionError(proc.stdout.read()) from None
     yield config
     proc.terminate()
     proc.wait(20)
+    notify.close()
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -4,13 +4,15 @@ built-in simulator) over its control socket; `pivoice --version`; the LICENSE.""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
 import pytest
+
+from ..sdnotify import NotifySocket
 
 ROOT = Path(__file__).parents[2]
 PIVOICE = [sys.executable, "-m", "device.cli"]
@@ -28,18 +30,18 @@ def ptt_daemon(tmp_path_factory):
     config.write_text('[realtime]\nsimulator = true\nsimulator_speedup = 8\n[audio]\nbackend = "simulated"\n'
                       '[turns]\nmode = "push_to_talk"\n[gpio]\npin_factory = "mock"\n'
                       f'[control]\nsocket = "{sock}"\n[metrics]\nlisten = ""\n')
+    notify = NotifySocket(tmp / "notify")      # it tells systemd its state: wait for "idle" there
     proc = subprocess.Popen([*PIVOICE, "run", "--config", str(config)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        if sock.exists() and status(config).get("state") == "idle":
-            break
-        time.sleep(0.2)
-    else:
+                            stderr=subprocess.DEVNULL, env={**os.environ, "NOTIFY_SOCKET": notify.path})
+    try:
+        notify.until("STATUS", timeout=60, value_starts="idle")
+    except AssertionError:
         proc.kill()
-        raise AssertionError("the daemon did not come up")
+        raise
     yield config
     proc.terminate()
     proc.wait(20)
+    notify.close()
 
 
 def status(config: Path) -> dict:
