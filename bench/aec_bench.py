@@ -129,8 +129,7 @@ def main() -> None:
         for name in ("none", "webrtc", "webrtc-api", "speex"):
             canceller = None if name == "none" else aec.create(name.removesuffix("-api"), RATE)
             if name == "webrtc-api":     # the same AEC3 through livekit's Python API (apmffi.py)
-                from livekit import rtc
-                canceller._apm = apmffi.open_apm(rtc, RATE, direct=False)
+                canceller._apm = apmffi.open_apm(RATE, direct=False)
             out, cpu = run(canceller, far, mic)
             m = measure(out, mic, echo, near)
             print(f"{name:10} {gain_db:>+4d}dB/{delay_ms:3d}ms {m['erle']:8.1f} {m['echo_vad']:9.0%} "

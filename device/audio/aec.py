@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from . import lkffi
 from .apmffi import open_apm
 
 logger = logging.getLogger(__name__)
@@ -185,23 +186,33 @@ class WebRtcAec(_TimelineCanceller):
 
     def __init__(self, rate: int = 16000, *, stream_delay_ms: int | None = None,
                  noise_suppression: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(rate, clock)
+        self.failed: str | None = None   # why the canceller stopped working, once it has
         try:
-            from livekit import rtc
-        except ImportError as exc:
+            self._apm = open_apm(rate, noise_suppression=noise_suppression, stream_delay_ms=stream_delay_ms)
+        except lkffi.NotInstalled as exc:
             raise AecUnavailable("echo_cancel = \"webrtc\" needs livekit: pip install 'pivoice[aec]' "
                                  "(or set [audio] echo_cancel = \"off\")") from exc
-        super().__init__(rate, clock)
-        try:
-            self._apm = open_apm(rtc, rate, noise_suppression=noise_suppression, stream_delay_ms=stream_delay_ms)
         except (ImportError, RuntimeError, AssertionError, OSError) as exc:   # installed, its library won't start
-            raise AecUnavailable(f"echo_cancel = \"webrtc\": livekit's audio processing did not start "
-                                 f"({type(exc).__name__}: {str(exc).splitlines()[0]}): "
-                                 "pip install --force-reinstall 'pivoice[aec]' (or set [audio] echo_cancel = \"off\")"
-                                 ) from exc
+            raise self._broken(exc) from exc
+
+    @staticmethod
+    def _broken(exc: Exception) -> AecUnavailable:
+        return AecUnavailable(f"echo_cancel = \"webrtc\": livekit's audio processing did not start "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0]}): "
+                              "pip install --force-reinstall 'pivoice[aec]' (or set [audio] echo_cancel = \"off\")")
 
     def process(self, mic_frame: np.ndarray, at: float | None = None) -> np.ndarray:
-        self._apm.reverse(self._reference_for(mic_frame, at))
-        return self._apm.capture(mic_frame)
+        reference = self._reference_for(mic_frame, at)
+        if self.failed is None:
+            try:
+                self._apm.reverse(reference)
+                return self._apm.capture(mic_frame)
+            except RuntimeError as exc:   # livekit refused or panicked: its module is gone
+                self.failed = str(exc)
+                logger.error("the echo canceller failed (%s); the microphone goes on without it, so the "
+                             "device may hear its own voice: restart pivoice (systemctl restart pivoice)", exc)
+        return mic_frame.copy()
 
 
 def estimate_delay(reference: np.ndarray, mic: np.ndarray, rate: int, max_ms: int = 400) -> tuple[int, float]:
