@@ -182,6 +182,7 @@ import sys
 def rss():
     return int([x for x in open("/proc/self/status") if x.startswith("VmRSS")][0].split()[1]) / 1024
 import numpy
+import numpy as np
 before = rss()
 if sys.argv[1] == "portaudio":
     import pyaudio
@@ -189,9 +190,9 @@ if sys.argv[1] == "portaudio":
     if sys.argv[2:] == ["released"]:
         from hardware.portaudio import release_alsa_config
         release_alsa_config()
-else:
-    from livekit import rtc
-    rtc.AudioProcessingModule(echo_cancellation=True, high_pass_filter=True, noise_suppression=False)
+else:   # as the daemon opens it: livekit's library alone (device/audio/lkffi.py)
+    from device.audio import aec
+    aec.create("webrtc").process(np.zeros(160, np.int16))
 print(f"{rss() - before:.0f}")
 """
 

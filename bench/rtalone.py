@@ -59,7 +59,9 @@ def measure(d: Any, pulse: Pulse, tmp: Path, window: float, spoken: Any = None) 
         percent, rows = _measured(d.proc.pid, window, lambda: play(pulse, "micfeed", question, 200).wait())
         talks.append((percent, rows, bool(d.since(start, "first_delta"))))
         time.sleep(6.0)   # the reply's end, and the speaker's stream stopped again
-    return {"idle": idle, "idle_rows": idle_rows, "talks": talks, "rss": rss}
+    # again after the conversations: what a reply touches (AEC3's code and state, the speaker's
+    # stream) is resident from the first reply on
+    return {"idle": idle, "idle_rows": idle_rows, "talks": talks, "rss": rss, "rss_after": CpuMeter(d.proc.pid).rss()}
 
 
 def report(name: str, r: dict) -> None:
@@ -67,7 +69,7 @@ def report(name: str, r: dict) -> None:
     mean = sum(t[0] for t in talks) / len(talks)
     answered = sum(1 for t in talks if t[2])
     print(f"  [{name}] the device alone: connected, silent {r['idle']:.2f} % of a core (Pi Zero 2 W "
-          f"~{10 * r['idle']:.0f} %), {r['rss']}; in conversation {' / '.join(f'{t[0]:.2f}' for t in talks)} % "
+          f"~{10 * r['idle']:.0f} %), {r['rss']} (after the conversations: {r['rss_after']}); in conversation {' / '.join(f'{t[0]:.2f}' for t in talks)} % "
           f"(mean {mean:.2f}; Pi Zero 2 W ~{10 * mean:.0f} %; {answered} of {len(talks)} questions answered)")
     print(f"      per thread, silent: {_threads(r['idle_rows'])}")
     print(f"      per thread, the last conversation: {_threads(talks[-1][1])}")

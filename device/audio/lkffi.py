@@ -62,6 +62,8 @@ def message(*items: tuple[int, int | bool | bytes]) -> bytes:
     for number, value in items:
         if isinstance(value, bytes):
             out += _varint(number << 3 | 2) + _varint(len(value)) + value
+        elif value < 0:   # int32's negatives take ten bytes; none of these messages has one
+            raise ValueError(f"field {number}: {value} is negative")
         else:
             out += _varint(number << 3) + _varint(int(value))
     return bytes(out)

@@ -240,6 +240,8 @@ def test_the_wire_format_reader_refuses_what_is_cut_short():
     for bad in (b"\x08", b"\x12\x05ab", b"\x0b"):
         with pytest.raises(ValueError):
             lkffi.fields(bad)
+    with pytest.raises(ValueError, match="negative"):
+        lkffi.message((2, -60))
 
 
 def test_a_livekit_whose_library_will_not_load_is_named_not_a_traceback(tmp_path):
