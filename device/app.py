@@ -98,7 +98,8 @@ class App:
         self.turns = build.turn_taker(config, cancelled=canceller is not None)
         self.pipeline = AudioPipeline(self.turns, prebuffer_ms=config.audio.prebuffer_ms, canceller=canceller,
                                       wake=build.wake_detector(config.wake), mic_period_ms=config.audio.mic_period_ms,
-                                      idle_period_ms=config.audio.idle_period_ms, stop=build.stop_detector(config.wake))
+                                      idle_period_ms=config.audio.idle_period_ms, stop=build.stop_detector(config.wake),
+                                      echo_guard=config.audio.echo_guard)
         self.pipeline.on_wake = self._wake_heard
         self.tools = ToolBox()
         self.conversation: RealtimeConversation | LiveConversation

@@ -8,7 +8,7 @@ from typing import Any
 
 def aec_status(pipeline: Any) -> dict[str, Any] | None:
     """The canceller's work so far: frames cleaned or skipped, energy in and out (bench)."""
-    front, canceller = pipeline.frontend, pipeline.canceller
+    front, canceller = pipeline.frontend, pipeline.canceller or getattr(pipeline, "failed_canceller", None)
     if canceller is None:
         return None
     return {"kind": getattr(canceller, "name", "?"), "frames": front.cancelled_frames if front else 0,

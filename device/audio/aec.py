@@ -208,10 +208,11 @@ class WebRtcAec(_TimelineCanceller):
             try:
                 self._apm.reverse(reference)
                 return self._apm.capture(mic_frame)
-            except RuntimeError as exc:   # livekit refused or panicked: its module is gone
+            except RuntimeError as exc:   # livekit refused the request: its module is gone or broken
                 self.failed = str(exc)
-                logger.error("the echo canceller failed (%s); the microphone goes on without it, so the "
-                             "device may hear its own voice: restart pivoice (systemctl restart pivoice)", exc)
+                logger.error("the echo canceller failed (%s): pivoice goes on without it, as with [audio] "
+                             "echo_cancel = \"off\" (the echo guard decides while it speaks); `pivoice doctor` "
+                             "checks it again, and a restart starts a new one", exc)
         return mic_frame.copy()
 
 

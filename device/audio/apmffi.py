@@ -17,7 +17,8 @@ Which way :func:`open_apm` goes, by livekit's installed version:
 * another 1.x: livekit's Python package starts its library, and the direct calls are used when
   :func:`probe` finds that they answer as its Python API does on a few frames of noise;
 * otherwise, or when the probe finds a difference: the Python API (:class:`WrappedApm`), and
-  the log says why. A panic in livekit's library is logged; the request it ended fails.
+  the log says why. A panic livekit's library catches is logged and the request fails; one in
+  AEC3's processing aborts the process (lkffi.py).
 
 Not thread-safe: one thread calls ``reverse`` and ``capture`` (the canceller's ``process``).
 """
@@ -88,6 +89,8 @@ def _error(reply: bytes, request: int) -> str | None:
 def new_module(lib: lkffi.Library, options: dict[str, bool], stream_delay_ms: int | None = None) -> int:
     """A new native module's handle. ``stream_delay_ms`` is given once: AEC3 keeps it as its
     starting point (the output is the same, sample for sample, as giving it before every frame)."""
+    if stream_delay_ms is not None and stream_delay_ms < 0:
+        raise ValueError(f"stream_delay_ms must be 0 or more, not {stream_delay_ms}")
     settings = sorted((OPTIONS[name], bool(on)) for name, on in options.items())
     reply = lib.request(message((NEW_APM, message(*settings))), "echo canceller's new_apm")
     number: int | bytes | None = field(reply, REPLY[NEW_APM])
@@ -96,11 +99,14 @@ def new_module(lib: lkffi.Library, options: dict[str, bool], stream_delay_ms: in
     if not isinstance(number, int) or number == 0:
         raise RuntimeError(f"livekit's reply to new_apm holds no module ({reply[:32].hex()})")
     if stream_delay_ms is not None:
-        request = message((SET_DELAY, message((1, number), (2, int(stream_delay_ms)))))
-        error = _error(lib.request(request, "echo canceller's apm_set_stream_delay"), SET_DELAY)
-        if error:
-            lib.drop_handle(number)
-            raise RuntimeError(f"echo canceller (apm_set_stream_delay): {error}")
+        try:
+            request = message((SET_DELAY, message((1, number), (2, int(stream_delay_ms)))))
+            error = _error(lib.request(request, "echo canceller's apm_set_stream_delay"), SET_DELAY)
+            if error:
+                raise RuntimeError(f"echo canceller (apm_set_stream_delay): {error}")
+        except BaseException:
+            lib.drop_handle(number)      # the module is not handed out: free it here
+            raise
     return number
 
 

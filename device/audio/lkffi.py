@@ -12,9 +12,15 @@ own protobuf classes, and the canceller's output sample for sample against its P
 What this relies on (livekit's C ABI and message numbers) is only used for the livekit versions
 in :data:`TESTED`; apmffi.open_apm takes livekit's Python package for any other.
 
-Events: the library sends its log records (batched, once a second) and panics through the
-callback. Log records go to the ``livekit`` logger (debug and trace dropped); a panic is logged
-as an error (the request that panicked then fails, and says so).
+Events: the library sends its log records (a tokio task forwards them as they are logged) and
+the panics it catches through the callback. Log records go to the ``livekit`` logger (debug and
+trace dropped); a caught panic is logged as an error, and the refusal that follows quotes it.
+A panic inside AEC3's processing is not caught: the library aborts the process, and systemd
+restarts the service (``Restart=on-failure``).
+
+One callback per process: where livekit's own Python client starts the library after us (the
+tests do; the daemon never imports it for a tested version), it takes the events over, and its
+handler ends the process on a panic.
 """
 
 from __future__ import annotations
@@ -128,7 +134,7 @@ class Library:
         self.own = own                  # started by us (False: livekit's Python client had)
         self.ffi_request = lib.livekit_ffi_request
         self.drop_handle = lib.livekit_ffi_drop_handle
-        self.panic: str | None = None   # the last panic the library reported
+        self.panic: str | None = None   # a caught panic not yet quoted by a refusal
 
     def request(self, payload: bytes, what: str) -> bytes:
         """Send one request, return the reply's bytes; RuntimeError when the library refuses."""
@@ -144,7 +150,10 @@ class Library:
             self.drop_handle(handle)
 
     def refusal(self) -> str:
-        return f"it panicked: {self.panic}" if self.panic else "livekit's own log says why"
+        """Why a request was refused, as far as we know: the panic reported since the last
+        refusal (quoted once), else livekit's log."""
+        panic, self.panic = self.panic, None
+        return f"it panicked: {panic}" if panic else "livekit's own log says why"
 
 
 def installed_version() -> str:
@@ -192,10 +201,6 @@ def _borrowed() -> Library | None:
 def _start() -> Library:
     version = installed_version()
     path = library_path()
-    # The library starts a tokio runtime with a worker per core (4 on a Pi Zero 2 W); the
-    # canceller's requests run on the caller's thread, so one worker is plenty (its log
-    # forwarding). Read when the library first starts; a value the admin set is kept.
-    os.environ.setdefault("TOKIO_WORKER_THREADS", "1")
     try:
         lib = ctypes.CDLL(path)
     except OSError as exc:
@@ -213,7 +218,18 @@ def _start() -> Library:
     library = Library(lib, version, own=True)
     callback = _CALLBACK_TYPE(lambda data, size: _on_event(library, ctypes.string_at(data, size)))
     library.callback = callback  # type: ignore[attr-defined]  # kept alive while the library may call it
-    lib.livekit_ffi_initialize(callback, True, b"python", version.encode("ascii", "replace"))
+    # The library starts a tokio runtime with a worker per core (4 on a Pi Zero 2 W); the
+    # canceller's requests run on the caller's thread, so one worker is plenty (its log
+    # forwarding). Read as the runtime is built, in initialize; a value the admin set is kept,
+    # and ours is not left for the processes the daemon starts.
+    ours = "TOKIO_WORKER_THREADS" not in os.environ
+    if ours:
+        os.environ["TOKIO_WORKER_THREADS"] = "1"
+    try:
+        lib.livekit_ffi_initialize(callback, True, b"python", version.encode("ascii", "replace"))
+    finally:
+        if ours:
+            del os.environ["TOKIO_WORKER_THREADS"]
     # Before the interpreter goes: the library stops sending events (its log flush would call
     # into a finalised interpreter).
     atexit.register(lib.livekit_ffi_dispose)

@@ -44,7 +44,7 @@ from .frontend import VAD_RATE, FrontEnd, StreamClock, Uplink
 from .listener import AudioCounters, AudioListener
 from .playback import PlaybackBuffer, unheard
 from .resample import StreamResampler
-from .turns import Actions, TurnMode, TurnTaker
+from .turns import Actions, EchoGuard, TurnMode, TurnTaker
 from .vad import WebRtcVad, level_db
 from .wake import SpeechOnlyWake, StopWord, WakeHook, WakeWordDetector, earcon_tone
 
@@ -68,9 +68,11 @@ class AudioPipeline:
                  clock: Callable[[], float] = time.monotonic, canceller: EchoCanceller | None = None,
                  wake: WakeWordDetector | None = None, mic_period_ms: int = 50,
                  idle_period_ms: int = IDLE_PERIOD_MS,
-                 stop: WakeWordDetector | None = None) -> None:
+                 stop: WakeWordDetector | None = None, echo_guard: EchoGuard = EchoGuard.GUARDED) -> None:
         self.turns = turns
         self.canceller = canceller
+        self.echo_guard = echo_guard    # what decides if the canceller fails ([audio] echo_guard)
+        self.failed_canceller: EchoCanceller | None = None
         #: the wake word runs only around speech (wake.SpeechOnlyWake): silence costs nothing
         self.wake = SpeechOnlyWake(wake) if wake is not None else None
         self.stop_word = StopWord(stop) if stop is not None else None   # only while it speaks
@@ -175,6 +177,12 @@ class AudioPipeline:
         self.gain = (max(0, min(100, percent)) / 100) ** 2
 
     # ------------------------------------------------------------------ uplink
+    def _without_canceller(self, frontend: FrontEnd) -> None:
+        """The canceller failed mid-run (aec.py logged why): go on as with ``echo_cancel = "off"``."""
+        self.failed_canceller, self.canceller, frontend.canceller = self.canceller, None, None
+        self._ref = None
+        self.turns.without_canceller(self.echo_guard)
+
     def on_mic(self, pcm: bytes, gap: int = Gap.NONE) -> None:
         """One capture period, on the loop (via the bridge); ``gap``: what came before it."""
         now = self.last_frame_at = self.clock()
@@ -187,6 +195,8 @@ class AudioPipeline:
         at = self._mic_clock.stamp(now, len(pcm) // (2 * self._mic_channels), reset=bool(gap))
         frontend = self.frontend
         frames = frontend.frames(pcm, at=at, last_reference=self.last_reference, restarted=bool(gap))
+        if self.canceller is not None and getattr(self.canceller, "failed", None):
+            self._without_canceller(frontend)
         for i, pcm16 in enumerate(frames):
             self.counters.mic_frames += 1
             speech = self.vad.is_speech(pcm16)

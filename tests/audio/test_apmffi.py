@@ -81,9 +81,17 @@ def test_a_livekit_of_another_major_version_takes_its_python_api(scene, monkeypa
 
 def test_an_untested_minor_version_takes_the_direct_calls_once_the_probe_agrees(monkeypatch, caplog):
     monkeypatch.setattr(lkffi, "installed_version", lambda: "1.99.0")
+    probed = []
+    real_probe = apmffi.probe
+    monkeypatch.setattr(apmffi, "probe", lambda *args: probed.append(args) or real_probe(*args))
     with caplog.at_level(logging.INFO, logger="device.audio.apmffi"):
         apm = apmffi.open_apm(RATE)
     assert apm.kind == "direct" and "not used" not in caplog.text
+    assert len(probed) == 1                      # checked against livekit's Python API first
+    monkeypatch.setattr(apmffi, "probe", lambda *args: "they answer otherwise than its Python API")
+    with caplog.at_level(logging.INFO, logger="device.audio.apmffi"):
+        assert apmffi.open_apm(RATE).kind == "wrapper"
+    assert "livekit 1.99.0" in caplog.text and "answer otherwise" in caplog.text
 
 
 def test_a_refused_request_raises_and_names_it():
@@ -97,11 +105,11 @@ LOG_PROBE = """
 import logging, sys, threading
 import numpy as np
 from device.audio import apmffi
-arrived = threading.Event()
-class Catch(logging.Handler):
+arrived, lines = threading.Event(), []
+class Catch(logging.Handler):   # runs on livekit's thread: it only keeps the line
     def emit(self, record):
         if record.levelno == logging.ERROR and "handle not found" in record.getMessage():
-            print(record.getMessage())
+            lines.append(record.getMessage())
             arrived.set()
 logging.getLogger("livekit").addHandler(Catch())
 apm = apmffi.open_apm(16000)
@@ -109,21 +117,24 @@ apm.close()
 try:
     apm.capture(np.zeros(160, np.int16))
 except RuntimeError as exc:
-    print(exc)
-print("arrived" if arrived.wait(30) else "never came", "livekit.rtc" in sys.modules)
+    refused = str(exc)
+came = arrived.wait(30)
+print(refused)
+print(lines[0] if lines else "-")
+print("arrived" if came else "never came", "livekit.rtc" in sys.modules)
 """
 
 
 def test_livekits_own_log_line_comes_through_our_callback():
-    """The refusal is logged by livekit's library, batched, and sent through the callback
-    lkffi gave it (in a process where livekit's Python client never started)."""
+    """The refusal is logged by livekit's library and sent through the callback lkffi gave it
+    (in a process where livekit's Python client never started)."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     out = subprocess.run([sys.executable, "-c", LOG_PROBE], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert "refused the echo canceller's apm_process_stream request (livekit's own log says why)" in lines[0]
     assert lines[1].startswith("livekit_ffi") and "handle not found" in lines[1]   # target: message
-    assert lines[-1] == "arrived False"
+    assert lines[2] == "arrived False"
 
 
 def test_an_error_reply_raises_with_livekits_words():
@@ -143,7 +154,7 @@ def test_a_failed_canceller_logs_once_and_passes_the_microphone_on(caplog):
         outs = [canceller.process(mic, at=i / 100) for i in range(3)]
     assert all(np.array_equal(out, mic) for out in outs)
     assert "refused" in canceller.failed
-    assert caplog.text.count("the echo canceller failed") == 1 and "restart pivoice" in caplog.text
+    assert caplog.text.count("the echo canceller failed") == 1 and "echo guard" in caplog.text
 
 
 class Ignored(apmffi.DirectApm):
@@ -231,6 +242,7 @@ def test_livekits_events_are_read_logs_and_a_panic():
     assert (logging.ERROR, "livekit's library panicked: panic while handling request") in lines
     assert library.panic == "panic while handling request"
     assert "it panicked: panic while handling request" in library.refusal()
+    assert library.refusal() == "livekit's own log says why"    # quoted once, not at every later refusal
     assert any("could not be read" in text for _, text in lines)
 
 
@@ -241,6 +253,11 @@ def test_the_wire_format_reader_refuses_what_is_cut_short():
             lkffi.fields(bad)
     with pytest.raises(ValueError, match="negative"):
         lkffi.message((2, -60))
+
+
+def test_a_negative_delay_is_refused_before_a_module_is_made():
+    with pytest.raises(ValueError, match="stream_delay_ms must be 0 or more"):
+        apmffi.new_module(lkffi.library(), apmffi._options(False), -5)
 
 
 def test_a_livekit_whose_library_will_not_load_is_named_not_a_traceback(tmp_path):
@@ -265,9 +282,9 @@ def test_the_daemons_canceller_loads_no_livekit_python_and_one_tokio_worker():
              "c = build.echo_canceller('webrtc')\n"
              "names = [open(f'/proc/self/task/{t}/comm').read().strip() for t in os.listdir('/proc/self/task')]\n"
              "print(c._apm.kind, 'livekit.rtc' in sys.modules, any(m.startswith('google') for m in sys.modules),\n"
-             "      names.count('tokio-rt-worker'))\n")
+             "      names.count('tokio-rt-worker'), 'TOKIO_WORKER_THREADS' in os.environ)\n")
     env = {k: v for k, v in os.environ.items() if k != "TOKIO_WORKER_THREADS"}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["direct", "False", "False", "1"]
+    assert out.stdout.split() == ["direct", "False", "False", "1", "False"]   # not left for its children

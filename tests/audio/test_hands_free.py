@@ -236,3 +236,34 @@ def test_the_microphone_clock_ignores_a_late_loop_and_follows_the_card():
     slow = [clock.stamp(10.45 + 0.05 * 1.0003 * (i + 1), 2400) for i in range(2000)]
     assert abs(slow[-1] - (10.45 + 0.05 * 1.0003 * 2000)) < 0.005
     assert clock.stamp(200.0, 2400, reset=True) == 200.0        # an overflow: samples were lost
+
+
+@needs_webrtc
+def test_a_canceller_failing_mid_reply_leaves_the_echo_guard_in_charge(caplog):
+    """livekit refuses the canceller's requests halfway through a reply (its module gone): the
+    error is logged once, the pipeline goes on as with echo_cancel = "off" (the echo guard, no
+    talk-over detection), the status says why, and the device's own voice still sends nothing."""
+    from device import appstatus
+
+    canceller = aec.create("webrtc")
+    turns = TurnTaker(TurnMode.SERVER_VAD, echo_guard=EchoGuard.OFF, talk_over=TalkOver())
+    room = Room(AudioPipeline(turns, canceller=canceller, echo_guard=EchoGuard.GUARDED), gain_db=0.0)
+    room.run(1.0)
+    room.pipeline.play("item_1", reply24())
+    room.pipeline.finish()
+    room.run(1.0)
+    assert room.pipeline.frontend.cancelled_frames > 50
+    canceller._apm.close()                   # every later request: "handle not found"
+    with caplog.at_level("ERROR", logger="device.audio.aec"):
+        seconds = 0.0
+        while room.pipeline.speaking:
+            room.run(0.02)
+            seconds += 0.02
+            assert seconds < 30, "the reply never finished"
+    assert caplog.text.count("the echo canceller failed") == 1
+    assert room.pipeline.canceller is None and room.pipeline.frontend.canceller is None
+    assert turns.echo_guard is EchoGuard.GUARDED and turns.talk_over is None
+    status = appstatus.aec_status(room.pipeline)
+    assert status is not None and status["kind"] == "webrtc" and "refused" in status["failed"]
+    assert room.listener.sent == 0 and room.listener.barge_ins == []
+    assert room.pipeline.counters.talk_over_dismissed == 0   # without the guard, its own voice held the reply
