@@ -147,8 +147,10 @@ def _check_canceller(kind: str) -> tuple[str, str, str, str]:
     except RuntimeError as exc:       # the library loads but refuses to run
         return (name, "FAIL", f"[audio] echo_cancel = {kind!r} loads but fails: {exc}",
                 "reinstall it (pip install --force-reinstall 'pivoice[aec]'), or set [audio] echo_cancel = \"off\"")
-    calls = str(getattr(getattr(canceller, "_apm", None), "kind", ""))
-    how = {"direct": ", called directly",
+    apm = getattr(canceller, "_apm", None)
+    calls = str(getattr(apm, "kind", ""))
+    library = getattr(getattr(apm, "_lib", None), "version", "")
+    how = {"direct": f", called directly in livekit {library}'s library" if library else ", called directly",
            "wrapper": ", through livekit's Python API (slower: see the log)"}.get(calls, "")
     return (name, "PASS", f"{getattr(canceller, 'name', kind)} loads and runs "
             f"([audio] echo_cancel = {kind!r}{how})", "")
