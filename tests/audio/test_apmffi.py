@@ -275,14 +275,25 @@ def test_a_livekit_whose_library_will_not_load_is_named_not_a_traceback(tmp_path
     assert "force-reinstall" in out.stdout and "Traceback" not in out.stderr
 
 
+DAEMON_PROBE = """
+import os, sys, time
+from device.audio import build
+c = build.echo_canceller('webrtc')
+def names():
+    return [open(f'/proc/self/task/{t}/comm').read().strip() for t in os.listdir('/proc/self/task')]
+# the runtimes' threads name themselves once they run: wait for both kinds (60 s give-up)
+deadline = time.monotonic() + 60
+while not {'tokio-rt-worker', 'livekit-audio'} <= set(names()) and time.monotonic() < deadline:
+    time.sleep(0.05)
+print(c._apm.kind, 'livekit.rtc' in sys.modules, any(m.startswith('google') for m in sys.modules),
+      names().count('tokio-rt-worker'), 'TOKIO_WORKER_THREADS' in os.environ)
+"""
+
+
 def test_the_daemons_canceller_loads_no_livekit_python_and_one_tokio_worker():
-    """As `pivoice run` builds it: livekit's library only; protobuf and livekit.rtc stay out."""
-    probe = ("import os, sys\n"
-             "from device.audio import build\n"
-             "c = build.echo_canceller('webrtc')\n"
-             "names = [open(f'/proc/self/task/{t}/comm').read().strip() for t in os.listdir('/proc/self/task')]\n"
-             "print(c._apm.kind, 'livekit.rtc' in sys.modules, any(m.startswith('google') for m in sys.modules),\n"
-             "      names.count('tokio-rt-worker'), 'TOKIO_WORKER_THREADS' in os.environ)\n")
+    """As `pivoice run` builds it: livekit's library only; protobuf and livekit.rtc stay out;
+    one tokio worker (this machine has two cores; a Pi Zero 2 W four)."""
+    probe = DAEMON_PROBE
     env = {k: v for k, v in os.environ.items() if k != "TOKIO_WORKER_THREADS"}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
