@@ -200,6 +200,7 @@ class App:
             "underruns": playback.stats.underruns if playback else 0,
             "playback_dropped_ms": playback.stats.dropped_ms if playback else 0,
             "overflows": counters.overflows, "mic_frames": counters.mic_frames, "wake_words": counters.wake_words,
+            "stand_in_frames": counters.stand_in_frames,
             "stop_words": self.pipeline.stop_word.heard if self.pipeline.stop_word else 0,
             "voice_barge_ins": counters.local_barge_ins, "talk_over_dismissed": counters.talk_over_dismissed,
             "speaker_hushes": getattr(self.speaker, "hushes", 0), "echo_canceller": appstatus.aec_status(self.pipeline),

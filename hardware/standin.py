@@ -37,9 +37,9 @@ PERIOD_MS = 100
 
 class StandIn:
     """Silence in the microphone's place while it is missing; ``on_audio`` gets the periods of
-    whichever is there, ``opened(rate, channels)`` is told when the silence starts."""
+    whichever is there, ``opened(rate, channels, True)`` is told when the silence starts."""
 
-    def __init__(self, on_audio: Callable[[bytes, int], None], opened: Callable[[int, int], None]) -> None:
+    def __init__(self, on_audio: Callable[[bytes, int], None], opened: Callable[[int, int, bool], None]) -> None:
         self.on_audio = on_audio
         self.opened = opened
         self.silence: SimMicrophone | None = None
@@ -52,7 +52,7 @@ class StandIn:
         """The microphone failed, or is still missing (said again at each retry)."""
         if self.silence is None:
             self.silence = SimMicrophone(self._silent, rate=RATE, period_ms=PERIOD_MS, noise_dbfs=None)
-            self.opened(self.silence.rate, self.silence.channels)
+            self.opened(self.silence.rate, self.silence.channels, True)
             self.silence.open()
 
     def back(self) -> None:

@@ -20,6 +20,7 @@ class AudioListener(Protocol):
 @dataclass
 class AudioCounters:
     mic_frames: int = 0
+    stand_in_frames: int = 0      # frames of the silence standing in for a missing microphone
     overflows: int = 0
     speech_frames: int = 0
     local_barge_ins: int = 0

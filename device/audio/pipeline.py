@@ -73,6 +73,7 @@ class AudioPipeline:
         self.canceller = canceller
         self.echo_guard = echo_guard    # what decides if the canceller fails ([audio] echo_guard)
         self.failed_canceller: EchoCanceller | None = None
+        self.standing_in = False        # the periods are the silence standing in (hardware/standin.py)
         #: the wake word runs only around speech (wake.SpeechOnlyWake): silence costs nothing
         self.wake = SpeechOnlyWake(wake) if wake is not None else None
         self.stop_word = StopWord(stop) if stop is not None else None   # only while it speaks
@@ -117,7 +118,9 @@ class AudioPipeline:
         self.last_barge_in: dict[str, Any] | None = None
 
     # ---------------------------------------------------------------- devices
-    def mic_opened(self, rate: int, channels: int) -> None:
+    def mic_opened(self, rate: int, channels: int, stand_in: bool = False) -> None:
+        """The microphone opened at ``rate`` (or, ``stand_in``, the silence in its place)."""
+        self.standing_in = stand_in
         if self._hold is not None:   # (re)opened during a hold: nothing heard since; play on
             self._dismiss()
         self.frontend = FrontEnd(rate, channels, frame_ms=self.turns.frame_ms, canceller=self.canceller)
@@ -198,7 +201,10 @@ class AudioPipeline:
         if self.canceller is not None and getattr(self.canceller, "failed", None):
             self._without_canceller(frontend)
         for i, pcm16 in enumerate(frames):
-            self.counters.mic_frames += 1
+            if self.standing_in:
+                self.counters.stand_in_frames += 1
+            else:
+                self.counters.mic_frames += 1
             speech = self.vad.is_speech(pcm16)
             held = self._hold is not None   # a talk-over on hold: the speaker is silent, the reply waits
             playing = playback is not None and playback.active and not held

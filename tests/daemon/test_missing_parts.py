@@ -21,6 +21,9 @@ async def test_without_a_microphone_the_device_connects_answers_and_recovers(dev
     assert "microphone" in status["audio_problem"] and "pivoice devices" in status["audio_problem"]
     assert status["microphone"].startswith("missing")
     assert "audio: microphone" in app.status_line()
+    # the silence standing in is counted apart: no microphone frames while it is missing
+    await device.wait_for(lambda: app.status()["stand_in_frames"] > 0, "the silence standing in")
+    assert app.status()["mic_frames"] == 0
     error = device.of("state", state="error")[-1]
     assert "microphone" in error.data["problem"]
 
@@ -36,6 +39,9 @@ async def test_without_a_microphone_the_device_connects_answers_and_recovers(dev
     await device.wait_state(DeviceState.IDLE, timeout=30)
     assert app.status()["audio_problem"] is None
     assert device.count("device_ok") == 1
+    standing_in = app.status()["stand_in_frames"]
+    await device.wait_for(lambda: app.status()["mic_frames"] > 0, "frames of the real microphone")
+    assert app.status()["stand_in_frames"] == standing_in
     n = device.count("reply")
     device.mic.say(clip16k("goforward.raw"))
     heard = await device.spoken_reply(n)
