@@ -123,9 +123,11 @@ class AudioPipeline:
         self.standing_in = stand_in
         if self._hold is not None:   # (re)opened during a hold: nothing heard since; play on
             self._dismiss()
-        self.frontend = FrontEnd(rate, channels, frame_ms=self.turns.frame_ms, canceller=self.canceller)
-        if self.canceller is not None:   # another stream: its first frame anchors the reference anew
-            self.canceller.mic_restarted()
+        # The silence standing in has no echo in it: the canceller waits for the real microphone.
+        canceller = None if stand_in else self.canceller
+        self.frontend = FrontEnd(rate, channels, frame_ms=self.turns.frame_ms, canceller=canceller)
+        if canceller is not None:   # another stream: its first frame anchors the reference anew
+            canceller.mic_restarted()
         self._mic_clock = StreamClock(rate)
         self._mic_channels = channels
 
@@ -194,7 +196,7 @@ class AudioPipeline:
         if self.frontend is None:
             return
         playback = self.playback
-        cancelled = self.canceller is not None and now - self.last_reference <= self.frontend.aec_hold_s
+        cancelled = self.frontend.canceller is not None and now - self.last_reference <= self.frontend.aec_hold_s
         at = self._mic_clock.stamp(now, len(pcm) // (2 * self._mic_channels), reset=bool(gap))
         frontend = self.frontend
         frames = frontend.frames(pcm, at=at, last_reference=self.last_reference, restarted=bool(gap))

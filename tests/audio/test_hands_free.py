@@ -267,3 +267,27 @@ def test_a_canceller_failing_mid_reply_leaves_the_echo_guard_in_charge(caplog):
     assert status is not None and status["kind"] == "webrtc" and "refused" in status["failed"]
     assert room.listener.sent == 0 and room.listener.barge_ins == []
     assert room.pipeline.counters.talk_over_dismissed == 0   # without the guard, its own voice held the reply
+
+
+@needs_webrtc
+def test_the_silence_standing_in_for_a_missing_microphone_is_not_cancelled():
+    """While a reply plays with the microphone missing, AEC3 is not run on the stand-in's zeros
+    (there is no echo in them), nor are they counted as the microphone's; once the microphone
+    is back the canceller runs on it again."""
+    room = Room(pipeline(aec.create("webrtc")), gain_db=-6.0)
+    room.pipeline.play("item_1", reply24())
+    room.pipeline.finish()
+    room.run(0.5)
+    cancelled = room.pipeline.frontend.cancelled_frames
+    assert cancelled > 0
+    room.pipeline.mic_opened(16000, 1, stand_in=True)          # hardware/standin.py's silence
+    mic_frames = room.pipeline.counters.mic_frames
+    for _ in range(20):                                       # 2 s of 100 ms periods
+        room.t += 0.1
+        room.pipeline.read(STEP * 10)
+        room.pipeline.on_mic(bytes(3200))
+    assert room.pipeline.frontend.cancelled_frames == 0 and room.pipeline.frontend.canceller is None
+    assert room.pipeline.counters.stand_in_frames == 100 and room.pipeline.counters.mic_frames == mic_frames
+    room.pipeline.mic_opened(RATE, 1)                          # the microphone is back
+    room.run(0.5)
+    assert room.pipeline.frontend.cancelled_frames > 0
