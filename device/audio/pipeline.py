@@ -128,6 +128,8 @@ class AudioPipeline:
         self.frontend = FrontEnd(rate, channels, frame_ms=self.turns.frame_ms, canceller=canceller)
         if canceller is not None:   # another stream: its first frame anchors the reference anew
             canceller.mic_restarted()
+        if self.turns.talk_over is not None:   # and the canceller shows anew that it removes the echo
+            self.turns.talk_over.resumed()     # (what the silence standing in "showed" says nothing)
         self._mic_clock = StreamClock(rate)
         self._mic_channels = channels
 
@@ -187,6 +189,8 @@ class AudioPipeline:
         self.failed_canceller, self.canceller, frontend.canceller = self.canceller, None, None
         self._ref = None
         self.turns.without_canceller(self.echo_guard)
+        if self.stop_word is not None:
+            logger.warning("[wake] stop without the echo canceller: the device's own voice can say the word")
 
     def on_mic(self, pcm: bytes, gap: int = Gap.NONE) -> None:
         """One capture period, on the loop (via the bridge); ``gap``: what came before it."""

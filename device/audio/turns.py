@@ -94,12 +94,12 @@ class TurnTaker:
         self.bytes_sent = 0
         self._was_playing = False
 
-
     def without_canceller(self, echo_guard: EchoGuard) -> None:
         """The echo canceller stopped working: its own voice reaches the microphone again, so
         the echo guard decides, as with ``echo_cancel = "off"`` (no talk-over detection)."""
         self.echo_guard = EchoGuard(echo_guard)
         self.talk_over = None
+
     def _sending(self, frames: list[bytes] | tuple[bytes, ...]) -> list[bytes]:
         self.turn_ms += len(frames) * self.frame_ms
         self.bytes_sent += sum(len(f) for f in frames)

@@ -45,7 +45,8 @@ class HandsFreeProbe:
         # Turns as the daemon takes them: with a wake word, talking over the phrase does not stop
         # it (the stop word does); without one, a voice does.
         self.pipeline = AudioPipeline(build.turn_taker(config, cancelled=self.canceller is not None),
-                                      canceller=self.canceller, wake=self.wake, stop=stop)
+                                      canceller=self.canceller, wake=self.wake, stop=stop,
+                                      echo_guard=config.audio.echo_guard)
         self.speaker: Any = None
         self._peak = 0.0
         self._stop_peak: float | None = None   # None: the device did not speak in this stretch
