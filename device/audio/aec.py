@@ -211,8 +211,9 @@ class WebRtcAec(_TimelineCanceller):
             except RuntimeError as exc:   # livekit refused the request: its module is gone or broken
                 self.failed = str(exc)
                 logger.error("the echo canceller failed (%s): pivoice goes on without it, as with [audio] "
-                             "echo_cancel = \"off\" (the echo guard decides while it speaks); `pivoice doctor` "
-                             "checks it again, and a restart starts a new one", exc)
+                             "echo_cancel = \"off\" (the echo guard decides while it speaks, and its own voice "
+                             "can say a [wake] stop word); `pivoice doctor` checks it again, and a restart "
+                             "starts a new one", exc)
         return mic_frame.copy()
 
 

@@ -123,13 +123,12 @@ class AudioPipeline:
         self.standing_in = stand_in
         if self._hold is not None:   # (re)opened during a hold: nothing heard since; play on
             self._dismiss()
-        # The silence standing in has no echo in it: the canceller waits for the real microphone.
-        canceller = None if stand_in else self.canceller
+        canceller = None if stand_in else self.canceller   # no echo in the silence standing in
         self.frontend = FrontEnd(rate, channels, frame_ms=self.turns.frame_ms, canceller=canceller)
-        if canceller is not None:   # another stream: its first frame anchors the reference anew
+        if canceller is not None:   # another stream: its first frame anchors the reference anew,
             canceller.mic_restarted()
         if self.turns.talk_over is not None:   # and the canceller shows anew that it removes the echo
-            self.turns.talk_over.resumed()     # (what the silence standing in "showed" says nothing)
+            self.turns.talk_over.resumed()
         self._mic_clock = StreamClock(rate)
         self._mic_channels = channels
 
@@ -186,11 +185,8 @@ class AudioPipeline:
     # ------------------------------------------------------------------ uplink
     def _without_canceller(self, frontend: FrontEnd) -> None:
         """The canceller failed mid-run (aec.py logged why): go on as with ``echo_cancel = "off"``."""
-        self.failed_canceller, self.canceller, frontend.canceller = self.canceller, None, None
-        self._ref = None
+        self.failed_canceller, self.canceller, frontend.canceller, self._ref = self.canceller, None, None, None
         self.turns.without_canceller(self.echo_guard)
-        if self.stop_word is not None:
-            logger.warning("[wake] stop without the echo canceller: the device's own voice can say the word")
 
     def on_mic(self, pcm: bytes, gap: int = Gap.NONE) -> None:
         """One capture period, on the loop (via the bridge); ``gap``: what came before it."""
@@ -206,11 +202,9 @@ class AudioPipeline:
         frames = frontend.frames(pcm, at=at, last_reference=self.last_reference, restarted=bool(gap))
         if self.canceller is not None and getattr(self.canceller, "failed", None):
             self._without_canceller(frontend)
+        self.counters.stand_in_frames += len(frames) if self.standing_in else 0
+        self.counters.mic_frames += 0 if self.standing_in else len(frames)
         for i, pcm16 in enumerate(frames):
-            if self.standing_in:
-                self.counters.stand_in_frames += 1
-            else:
-                self.counters.mic_frames += 1
             speech = self.vad.is_speech(pcm16)
             held = self._hold is not None   # a talk-over on hold: the speaker is silent, the reply waits
             playing = playback is not None and playback.active and not held
