@@ -115,6 +115,7 @@ class _Call:
 
     def __init__(self, request: int, handle: int, buffer: np.ndarray, rate: int) -> None:
         self.kind = NAMES[request]
+        self.what = f"echo canceller's {self.kind}"
         self.request = request
         body = message((1, handle), (2, buffer.ctypes.data), (3, buffer.nbytes), (4, rate), (5, 1))
         self.data = message((request, body))           # kept: the pointer below points into it
@@ -131,11 +132,7 @@ class DirectApm:
                  stream_delay_ms: int | None = None) -> None:
         self._lib = lib
         self.handle = new_module(lib, options, stream_delay_ms)
-        self._request = lib.ffi_request
-        self._drop = lib.drop_handle
-        self._reply = ctypes.POINTER(ctypes.c_ubyte)()
-        self._reply_len = ctypes.c_size_t()
-        self._out = (ctypes.byref(self._reply), ctypes.byref(self._reply_len))
+        self._reply = lkffi.Reply()
         n = rate // 100
         self._reverse_buf = np.zeros(n, np.int16)
         self._capture_buf = np.zeros(n, np.int16)
@@ -143,13 +140,7 @@ class DirectApm:
         self._capture = _Call(PROCESS, self.handle, self._capture_buf, rate)
 
     def _call(self, call: _Call) -> None:
-        handle = self._request(call.pointer, len(call.data), *self._out)
-        if handle == 0:
-            raise RuntimeError(f"livekit refused the echo canceller's {call.kind} request ({self._lib.refusal()})")
-        try:
-            reply = ctypes.string_at(self._reply, self._reply_len.value)
-        finally:
-            self._drop(handle)
+        reply = self._lib.send(call.pointer, len(call.data), call.what, self._reply)
         if reply != call.ok:
             error = _error(reply, call.request)
             if error:
@@ -167,7 +158,7 @@ class DirectApm:
     def close(self) -> None:
         """Free the native module (AEC3's state); later calls are refused."""
         if self.handle:
-            self._drop(self.handle)
+            self._lib.drop_handle(self.handle)
             self.handle = 0
 
     def __del__(self) -> None:

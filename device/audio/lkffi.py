@@ -126,30 +126,41 @@ class NotInstalled(ImportError):
 
 # -- the library ------------------------------------------------------------------------------
 
-class Library:
-    """livekit's loaded library: its two request entry points, and where it came from."""
+class Reply:
+    """Where the library puts a reply: its address and length (reused, call after call)."""
 
-    def __init__(self, lib: Any, version: str, *, own: bool) -> None:
+    def __init__(self) -> None:
+        self.data = ctypes.POINTER(ctypes.c_ubyte)()
+        self.size = ctypes.c_size_t()
+        self.out = (ctypes.byref(self.data), ctypes.byref(self.size))
+
+
+class Library:
+    """livekit's loaded library: its request entry points, and its version."""
+
+    def __init__(self, lib: Any, version: str) -> None:
         self.lib = lib
         self.version = version
-        self.own = own                  # started by us (False: livekit's Python client had)
-        self.ffi_request = lib.livekit_ffi_request
+        self._request = lib.livekit_ffi_request
         self.drop_handle = lib.livekit_ffi_drop_handle
         self.panic: str | None = None   # a caught panic not yet quoted by a refusal
         self.callback: Any = None       # ours, when we started it
 
-    def request(self, payload: bytes, what: str) -> bytes:
-        """Send one request, return the reply's bytes; RuntimeError when the library refuses."""
-        data = (ctypes.c_ubyte * len(payload)).from_buffer_copy(payload)
-        reply = ctypes.POINTER(ctypes.c_ubyte)()
-        size = ctypes.c_size_t()
-        handle = self.ffi_request(data, len(payload), ctypes.byref(reply), ctypes.byref(size))
+    def send(self, pointer: Any, length: int, what: str, reply: Reply) -> bytes:
+        """One request already in memory (``length`` bytes at ``pointer``); the reply's bytes.
+        RuntimeError, naming ``what``, when the library refuses it."""
+        handle = self._request(pointer, length, *reply.out)
         if handle == 0:
             raise RuntimeError(f"livekit refused the {what} request ({self.refusal()})")
         try:
-            return ctypes.string_at(reply, size.value)
+            return ctypes.string_at(reply.data, reply.size.value)
         finally:
             self.drop_handle(handle)
+
+    def request(self, payload: bytes, what: str) -> bytes:
+        """Send one request, return the reply's bytes; RuntimeError when the library refuses."""
+        data = (ctypes.c_ubyte * len(payload)).from_buffer_copy(payload)
+        return self.send(data, len(payload), what, Reply())
 
     def refusal(self) -> str:
         """Why a request was refused, as far as we know: the panic reported since the last
@@ -197,7 +208,7 @@ def _borrowed() -> Library | None:
     client = sys.modules.get("livekit.rtc._ffi_client")
     instance = getattr(getattr(client, "FfiClient", None), "_instance", None)
     lib = getattr(instance, "_ffi_lib", None)
-    return None if lib is None else Library(lib, installed_version(), own=False)
+    return None if lib is None else Library(lib, installed_version())
 
 
 def _start() -> Library:
@@ -217,7 +228,7 @@ def _start() -> Library:
     lib.livekit_ffi_drop_handle.restype = ctypes.c_bool
     lib.livekit_ffi_dispose.argtypes = []
     lib.livekit_ffi_dispose.restype = None
-    library = Library(lib, version, own=True)
+    library = Library(lib, version)
     callback = _CALLBACK_TYPE(lambda data, size: _on_event(library, ctypes.string_at(data, size)))
     library.callback = callback   # kept alive while the library may call it
     # The library starts a tokio runtime with a worker per core (4 on a Pi Zero 2 W); the

@@ -213,7 +213,7 @@ def test_requests_are_byte_for_byte_what_livekits_protobuf_writes(noise_suppress
 def test_livekits_events_are_read_logs_and_a_panic():
     from livekit.rtc._proto import ffi_pb2
 
-    library = lkffi.Library(lkffi.library().lib, "1.2.1", own=True)
+    library = lkffi.Library(lkffi.library().lib, "1.2.1")
     event = ffi_pb2.FfiEvent()
     for level, text in ((ffi_pb2.LOG_ERROR, "it broke"), (ffi_pb2.LOG_INFO, "started"),
                         (ffi_pb2.LOG_DEBUG, "chatter")):
