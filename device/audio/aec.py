@@ -44,6 +44,8 @@ class EchoCanceller(Protocol):
     """Mic frames in, cleaned mic frames out; the speaker's samples as the reference."""
 
     rate: int
+    #: why it stopped working mid-run (it then passes the microphone on), or None
+    failed: str | None
 
     def process(self, mic_frame: np.ndarray, at: float | None = None) -> np.ndarray:
         """One 10 ms int16 frame at ``rate`` captured at ``at`` (monotonic s; now if None)."""
@@ -165,6 +167,7 @@ class _TimelineCanceller:
         self.n = rate * FRAME_MS // 1000
         self.clock = clock
         self.timeline = ReferenceTimeline(rate)
+        self.failed: str | None = None
 
     def reference(self, played: np.ndarray, at: float) -> None:
         self.timeline.write(played, at)
@@ -187,7 +190,6 @@ class WebRtcAec(_TimelineCanceller):
     def __init__(self, rate: int = 16000, *, stream_delay_ms: int | None = None,
                  noise_suppression: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(rate, clock)
-        self.failed: str | None = None   # why the canceller stopped working, once it has
         try:
             self._apm = open_apm(rate, noise_suppression=noise_suppression, stream_delay_ms=stream_delay_ms)
         except lkffi.NotInstalled as exc:

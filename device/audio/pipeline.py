@@ -200,7 +200,7 @@ class AudioPipeline:
         at = self._mic_clock.stamp(now, len(pcm) // (2 * self._mic_channels), reset=bool(gap))
         frontend = self.frontend
         frames = frontend.frames(pcm, at=at, last_reference=self.last_reference, restarted=bool(gap))
-        if self.canceller is not None and getattr(self.canceller, "failed", None):
+        if self.canceller is not None and self.canceller.failed:
             self._without_canceller(frontend)
         self.counters.stand_in_frames += len(frames) if self.standing_in else 0
         self.counters.mic_frames += 0 if self.standing_in else len(frames)
