@@ -22,7 +22,8 @@ from hardware.audio import BufferFill, Speaker
 
 from .conftest import PULSE_RATE as RATE
 
-pytestmark = pytest.mark.skipif(not shutil.which("pulseaudio"), reason="PulseAudio is not installed (./install.sh --dev)")
+pytestmark = pytest.mark.skipif(not shutil.which("pulseaudio"),
+                                reason="PulseAudio is not installed (./install.sh --dev)")
 
 PERIODS_BEFORE = 6       # the hold comes after the 6th period of the reply (0.24 s in)
 
@@ -37,28 +38,33 @@ class _Fill(BufferFill):
         self.after_write()
 
 
-def _record() -> tuple[subprocess.Popen, list[bytes]]:
+def _record(last: int) -> tuple[subprocess.Popen, list[bytes], threading.Event]:
+    """parec on the sink's monitor; the event is set once the sample ``last`` has been heard."""
     recorder = subprocess.Popen(["parec", "-d", "speaker.monitor", "--format=s16le", f"--rate={RATE}",
                                  "--channels=1", "--latency-msec=10", "--raw"], stdout=subprocess.PIPE)
     recorded: list[bytes] = []
-    recording = threading.Event()
+    recording, heard_last = threading.Event(), threading.Event()
 
     def run() -> None:
         assert recorder.stdout is not None
         while chunk := recorder.stdout.read1(4096):
             recorded.append(chunk)
             recording.set()
+            if not heard_last.is_set():
+                pcm = b"".join(recorded)                  # < 1.5 s at 48 kHz: joined whole, aligned
+                if last in np.frombuffer(pcm[:len(pcm) // 2 * 2], "<i2"):
+                    heard_last.set()
 
     threading.Thread(target=run, daemon=True).start()
     assert recording.wait(10)
-    return recorder, recorded
+    return recorder, recorded, heard_last
 
 
 @pytest.mark.parametrize("window", ["inside_a_read", "between_periods"])
 def test_a_dismissed_talk_over_resumes_the_reply_where_the_person_stopped_hearing_it(pulse, window):
     n = 32767                                             # 0.68 s: sample i is i - 32768 (never 0)
     ramp = (np.arange(n) - 32768).astype("<i2")
-    recorder, recorded = _record()
+    recorder, recorded, heard_last = _record(last=n - 1 - 32768)
     playback = PlaybackBuffer(RATE)
     reads = 0
     at_window, go_on, resumed, drained = (threading.Event() for _ in range(4))
@@ -99,7 +105,7 @@ def test_a_dismissed_talk_over_resumes_the_reply_where_the_person_stopped_hearin
         playback.resume()
         speaker.wake()
         assert drained.wait(10)
-        threading.Event().wait(0.3)                        # the rest reaches the monitor
+        assert heard_last.wait(10), "the reply's last sample never reached the monitor"
     finally:
         go_on.set()
         speaker.close()
