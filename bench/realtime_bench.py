@@ -28,6 +28,8 @@ naive baseline; "half_duplex"; "webrtc" = [audio] echo_cancel = "webrtc" once in
   bargein  a person talks over a long reply at the level its echo reaches the microphone:
            detected (a barge-in event) and onset of their speech to a silent speaker (ms, from
            the recordings)
+  words    short words ("no", "stop", "hold on"...) said over a long reply at its echo's level:
+           how many stopped it, were held and dismissed (it played on), went unheard (bench/rtwords.py)
   erle     WebRTC AEC3 (device/audio/aec.py) run offline on the real-time recordings of the
            selfint window: how much of the device's voice it removes there
 --room-noise DB plays fan-like (pink) noise into the microphone at DB dBFS for the whole run after
@@ -57,6 +59,7 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).parent)]
 
 import rtalone
 import rtwake
+import rtwords
 from rtaudio import (
     RATE,
     CpuMeter,
@@ -524,6 +527,8 @@ def run_variant(name, tmp, pulse, url, levels, loops, measured, scenarios, windo
                 if not measurable(r):
                     r = barge_in(d, pulse, loops[ms], db, measured[db, ms][0], tmp, spk, mic, echo=False)
                     print(f"{label} the same person, echo path muted: {describe(r)}")
+            if "words" in scenarios:
+                print(f"{label} {rtwords.describe(rtwords.short_words(d, pulse, loops[ms], db, measured[db, ms][0], tmp, spk))}")
         if "wake" in scenarios:
             wake_scenario(d, name, pulse, tmp, spk)
     finally:
