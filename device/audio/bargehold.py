@@ -16,9 +16,9 @@ So on the turn taker's barge-in (the VAD, not the wake word nor the button):
 * nothing goes up yet: the turn's audio (pre-roll included) is kept here;
 * after ``settle_ms`` (the rest of the capture period that was under way, and the echo's tail
   in the room and in the sound server: 20-120 ms in the real-time bench with no canceller at
-  all, where all of the device's voice comes back; ``cancelled_settle_ms`` while an echo
-  canceller runs, which takes that tail off too), ``speech_ms`` of speech within ``window_ms``
-  confirm it: the reply is cancelled and truncated at what was heard, and the kept audio goes up, so
+  all, where all of the device's voice comes back), ``speech_ms`` of speech within
+  ``window_ms`` confirm
+  it: the reply is cancelled and truncated at what was heard, and the kept audio goes up, so
   the server hears the person from their first syllable. Speech here is webrtcvad's verdict on
   a frame at most ``drop_db`` under the loudest of the turn so far (pre-roll included) and
   above ``floor_db``: webrtcvad keeps saying speech for a few hundred ms after a long stretch
@@ -29,16 +29,6 @@ So on the turn taker's barge-in (the VAD, not the wake word nor the button):
   turn forgotten, and the reply plays on from where it was cut off, ~0.45 s later. A person's
   speech has gaps too ("go | forward": 120-160 ms between the words at their onset), hence
   the window: with 200 ms, 2 of 12 persons in a bench run were dismissed.
-
-The settle with a canceller. A person who says one short word ("no", "stop", "wait") is loud
-for 80-200 ms; the talk-over is detected 20-60 ms into it, so with 120 ms to settle most of the
-word went by unheeded. In the real-time bench (``words``, 2026-11-29: six words in two flite
-voices at each echo level, the echo path open; two A/B runs, 72 words a side) 41 words stopped
-the reply with 120 ms and 21 were held and dismissed; with 60 ms, 56 and 10, and no
-self-interruption in either's six windows of open speaker. The frames traced in the holds of the day's bench runs, replayed
-(bench logs, ``talk-over ... frames since``): with the canceller, no leak of its own voice
-would have been confirmed at 60 ms or even 40 (a leak stops with the speaker: one or two loud
-frames); without a canceller, 18 of the echo's tails would have been, hence 120 there.
 
 A hold overtaken before its verdict (``AudioPipeline.interrupt``) is dropped if the button or a
 new conversation overtook it, and otherwise (a rotation, a reply timeout, the speaker
@@ -61,7 +51,6 @@ from .turns import Actions
 class HoldSettings:
     frame_ms: int = 20
     settle_ms: int = 120
-    cancelled_settle_ms: int = 60      # while an echo canceller runs (see above)
     window_ms: int = 300
     speech_ms: int = 40
     drop_db: float = 15.0
@@ -86,8 +75,6 @@ class BargeHold:
     seen: list[tuple[bool, float]] = field(default_factory=list)
     frames: int = 0
     speech: int = 0
-    #: an echo canceller runs on the microphone: the echo's tail is taken off too
-    cancelled: bool = False
 
     def keep(self, actions: Actions) -> None:
         self.kept.append(actions)
@@ -101,13 +88,12 @@ class BargeHold:
         self.frames += 1
         if actions.speech_ended:
             return Verdict.DISMISS          # the turn ended by itself: nobody went on talking
-        settle = s.cancelled_settle_ms if self.cancelled else s.settle_ms
-        if self.frames * s.frame_ms <= settle:
+        if self.frames * s.frame_ms <= s.settle_ms:
             return Verdict.WAIT
         self.speech += is_speech and level_db >= max(self.onset_db - s.drop_db, s.floor_db)
         if self.speech * s.frame_ms >= s.speech_ms:
             return Verdict.CONFIRM
-        if self.frames * s.frame_ms >= settle + s.window_ms:
+        if self.frames * s.frame_ms >= s.settle_ms + s.window_ms:
             return Verdict.DISMISS
         return Verdict.WAIT
 

@@ -274,7 +274,7 @@ class AudioPipeline:
             return False
         self.hush_speaker()
         onset = max((level_db(f) for f in actions.send), default=-90.0)   # pre-roll included
-        self._hold = BargeHold(self.hold_settings, onset_db=onset, cancelled=self.canceller is not None)
+        self._hold = BargeHold(self.hold_settings, onset_db=onset)
         self._hold.keep(actions)
         return True
 
