@@ -59,6 +59,8 @@ def short_words(d: Any, pulse: Any, loop: str, db: float, gain_db: float, tmp: P
                     time.sleep(0.01)
                 if time.monotonic() >= deadline:
                     out["no_reply"] += 1
+                    control.request(str(d.socket), {"cmd": "new_conversation"})   # a late reply ends here
+                    wait_quiet(spk)
                     continue
                 time.sleep(0.5)                                   # into the reply
                 echo = active_rms(spk.samples()[spk.at(time.monotonic() - 0.5):]) * 10 ** (gain_db / 20)
@@ -67,7 +69,9 @@ def short_words(d: Any, pulse: Any, loop: str, db: float, gain_db: float, tmp: P
                 play(pulse, "micfeed", write_wav(tmp / "word.wav", word)).wait()
                 time.sleep(1.5)                                   # the hold's verdict, and more
                 barges2, dismissed2 = _counts(d)
-                key = "stopped" if barges2 > barges else "dismissed" if dismissed2 > dismissed else "unheard"
+                # a word held and dismissed whose resumed reply was then cut by something else is
+                # still a dismissed word: the hold's verdict is counted first
+                key = "dismissed" if dismissed2 > dismissed else "stopped" if barges2 > barges else "unheard"
                 out[key].append(name)
                 control.request(str(d.socket), {"cmd": "new_conversation"})
                 wait_quiet(spk)
