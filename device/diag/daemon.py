@@ -52,6 +52,7 @@ def render_status(s: dict[str, Any]) -> str:
         ("endpoint", f"{s.get('endpoint')} model {s.get('model')} ({s.get('dialect')})"),
         ("turn mode", s.get("turn_mode")),
         ("audio", f"microphone {s.get('microphone')}; speaker {s.get('speaker')}"),
+        ("echo", _echo_line(s.get("echo_canceller"))),
         ("counters", f"turns {s.get('turns')}, replies {s.get('replies')}, reconnects {s.get('reconnects')}, "
                      f"rotations {s.get('rotations')}, underruns {s.get('underruns')}, overflows {s.get('overflows')}, "
                      f"barge-ins {s.get('barge_ins')} ({s.get('voice_barge_ins', 0)} heard over the reply, "
@@ -67,6 +68,21 @@ def render_status(s: dict[str, Any]) -> str:
     if s.get("gpio_problem"):
         rows.append(("gpio", s["gpio_problem"]))
     return "\n".join(f"{k:<11} {v}" for k, v in rows)
+
+
+def _echo_line(aec: Any) -> str:
+    """The echo canceller: what it has done, or why it does nothing now."""
+    if not isinstance(aec, dict):
+        return "no canceller: the echo guard decides while the device speaks ([audio] echo_cancel, echo_guard)"
+    kind = aec.get("kind", "?")
+    if aec.get("failed"):
+        return (f"{kind} FAILED ({aec['failed']}): the echo guard decides while the device speaks, until the "
+                "daemon is restarted (pivoice doctor checks the canceller)")
+    if aec.get("standing_in"):
+        return f"{kind}, paused: the microphone is missing, and the silence in its place has no echo"
+    e_in, e_out = aec.get("energy_in") or 0.0, aec.get("energy_out") or 0.0
+    taken = f", {10 * math.log10(e_in / e_out):.0f} dB taken off the microphone" if e_in > 0 and e_out > 0 else ""
+    return f"{kind}: {aec.get('frames', 0)} frames cleaned ({aec.get('skipped', 0)} skipped: nothing played){taken}"
 
 
 def _api_line(s: dict[str, Any]) -> str:

@@ -149,14 +149,15 @@ async def device_factory(simulator_factory, live_simulator_factory, tmp_path):
                     tools: list | None = None, key: Callable[[], str] | str = "test-key", speed: float = 1.0,
                     manager: Options | None = None, notifier=None, wait_ready: bool = True,
                     mic_present: bool = True, speaker_present: bool = True, device_token: str = "",
-                    metrics: str = "", wake: dict | None = None) -> Device:
+                    metrics: str = "", wake: dict | None = None, audio: dict | None = None) -> Device:
         if api == "live":
             sim = await live_simulator_factory(**(sim_options or {}))
             realtime = {"api": "live", "model": "gpt-live-1", **(realtime or {})}
         else:
             sim = await simulator_factory(**(sim_options or {}))
         data = {"realtime": {"model": "gpt-realtime", **(realtime or {})}, "turns": turns or {},
-                "audio": {"backend": "simulated"}, "gpio": {"pin_factory": "mock", "button_pin": 17, "led_pins": [18]},
+                "audio": {"backend": "simulated", **(audio or {})},
+                "gpio": {"pin_factory": "mock", "button_pin": 17, "led_pins": [18]},
                 "control": {"socket": str(tmp_path / f"control{len(running)}.sock")}, "tools": tools or [],
                 "metrics": {"listen": metrics}}  # off unless a test scrapes it (no fixed ports in tests)
         if wake:

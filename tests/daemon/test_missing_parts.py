@@ -11,6 +11,25 @@ from device.state import DeviceState
 from .conftest import clip16k
 
 
+async def test_the_status_says_why_the_echo_canceller_rests_while_the_microphone_is_missing(device_factory):
+    from device.audio import aec
+    from device.diag.daemon import render_status
+
+    if not aec.available("webrtc"):
+        pytest.skip("livekit (the aec extra) is not installed")
+    device = await device_factory(mic_present=False, audio={"echo_cancel": "webrtc"})
+    app = device.app
+    await device.wait_for(lambda: app.status()["stand_in_frames"] > 0, "the silence standing in")
+    status = app.status()
+    assert status["echo_canceller"]["kind"] == "webrtc" and status["echo_canceller"]["standing_in"]
+    assert "webrtc, paused: the microphone is missing" in render_status(status)
+    device.mic.plug_in()
+    await device.wait_for(lambda: app.status()["mic_frames"] > 0, "frames of the real microphone")
+    status = app.status()
+    assert not status["echo_canceller"]["standing_in"]
+    assert "webrtc: " in render_status(status) and "paused" not in render_status(status)
+
+
 async def test_without_a_microphone_the_device_connects_answers_and_recovers(device_factory):
     device = await device_factory(mic_present=False)
     app = device.app

@@ -258,3 +258,20 @@ def test_human_event_and_status_lines():
     assert "offline (for 1m15s)" in text and "reconnecting in 3.2 s" in text
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(86400))
     assert f"last error  cannot reach api.openai.com ({when})" in text
+    assert "echo        no canceller: the echo guard decides" in text
+
+
+def test_the_status_says_what_the_echo_canceller_does():
+    from device.diag.daemon import render_status
+
+    aec = {"kind": "webrtc", "frames": 5000, "skipped": 120, "energy_in": 1e12, "energy_out": 1e9, "failed": None,
+           "standing_in": False}
+    assert "echo        webrtc: 5000 frames cleaned (120 skipped: nothing played), 30 dB taken off" in render_status(
+        {"echo_canceller": aec})
+    paused = render_status({"echo_canceller": {**aec, "standing_in": True}})
+    assert "webrtc, paused: the microphone is missing" in paused
+    failed = render_status({"echo_canceller": {**aec, "failed": "handle not found", "standing_in": True}})
+    assert "webrtc FAILED (handle not found): the echo guard decides" in failed
+    fresh = render_status({"echo_canceller": {**aec, "frames": 0, "energy_in": 0.0, "energy_out": 0.0}})
+    echo = next(line for line in fresh.splitlines() if line.startswith("echo "))
+    assert echo.endswith("(120 skipped: nothing played)")   # nothing taken off yet: no dB figure
