@@ -64,6 +64,8 @@ from rtaudio import (
     RATE,
     CpuMeter,
     evict_libraries,
+    first_word,
+    into_reply,
     calibrate,
     free_port,
     wait_quiet,
@@ -261,18 +263,12 @@ def barge_in(d: Daemon, pulse: Pulse, loop: str, db: float, gain_db: float, tmp:
     """A long reply; a person talks over it at the level the reply's echo reaches the mic (with
     the echo path open, or muted: the same person without the device hearing itself)."""
     pulse.echo_gain(loop, db if echo else None)
-    play(pulse, "micfeed", write_wav(tmp / "long.wav", clip48("numbers.raw"))).wait()
-    deadline = time.monotonic() + 6
-    while spk.level_db(30) < -45 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if time.monotonic() >= deadline:
+    echo_level = into_reply(pulse, spk, write_wav(tmp / "long.wav", clip48("numbers.raw")), gain_db)
+    if echo_level is None:
         pulse.echo_gain(loop, None)
         return {"note": "no reply started"}
-    time.sleep(0.5)                                   # into the reply
-    echo_level = active_rms(spk.samples()[spk.at(time.monotonic() - 0.5):]) * 10 ** (gain_db / 20)
     person = clip48("goforward.raw")
-    levels = frame_db(person.astype(np.int16))
-    person = person[max(0, int(np.argmax(levels > levels.max() - 25)) * 480 - RATE // 10):]  # 100 ms before the word
+    person = person[max(0, first_word(person) - RATE // 10):]   # 100 ms before the word
     person *= echo_level / max(active_rms(person), 1.0)
     played_at = time.monotonic()
     play(pulse, "micfeed", write_wav(tmp / "person.wav", person)).wait()
@@ -293,9 +289,7 @@ def _onset(mic: Recorder, person: np.ndarray, played_at: float) -> float:
     m = mic.samples()
     i0 = mic.at(played_at - 0.1)
     lag, _ = gcc_phat(person.astype(np.int16), m[i0:i0 + len(person) + RATE], RATE)
-    levels = frame_db(person.astype(np.int16))
-    first = int(np.argmax(levels > levels.max() - 25)) * 480     # the first word, not the room before it
-    return mic.time_of(i0 + lag + first)
+    return mic.time_of(i0 + lag + first_word(person))
 
 
 def _speaker_stop(spk: Recorder, onset: float) -> dict:

@@ -289,3 +289,24 @@ def wait_quiet(spk: Recorder, seconds: float = 1.0, timeout: float = 10.0) -> No
         if time.monotonic() - quiet_since >= seconds:
             return
         time.sleep(0.05)
+
+
+def first_word(x: np.ndarray) -> int:
+    """The sample where a clip's first word starts: its first frame within 25 dB of its loudest,
+    not the room before it."""
+    levels = frame_db(x.astype(np.int16))
+    return int(np.argmax(levels > levels.max() - 25)) * 480
+
+
+def into_reply(pulse: Pulse, spk: Recorder, question: Path, gain_db: float, timeout: float = 6.0) -> float | None:
+    """Ask for a long reply (``question`` into the microphone) and go 0.5 s into it; the level its
+    echo reaches the microphone at (RMS of the speaker's last 0.5 s, times the echo path's
+    measured gain), or None when no reply started within ``timeout`` s."""
+    play(pulse, "micfeed", question).wait()
+    deadline = time.monotonic() + timeout
+    while spk.level_db(30) < -45 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if time.monotonic() >= deadline:
+        return None
+    time.sleep(0.5)
+    return active_rms(spk.samples()[spk.at(time.monotonic() - 0.5):]) * 10 ** (gain_db / 20)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rtaudio import RATE, active_rms, clip48, frame_db, play, wait_quiet, write_wav
+from rtaudio import RATE, active_rms, clip48, first_word, into_reply, play, wait_quiet, write_wav
 from rtwake import flite48, status
 
 WORDS = ("no", "stop", "wait", "hey", "stop it", "hold on")
@@ -31,9 +31,7 @@ VOICES = ("slt", "rms")
 def _word(text: str, voice: str) -> np.ndarray:
     """The word, from 50 ms before its first loud frame to its end."""
     x = flite48(text, voice)
-    levels = frame_db(x.astype(np.int16))
-    start = int(np.argmax(levels > levels.max() - 25)) * 480
-    return x[max(0, start - RATE // 20):]
+    return x[max(0, first_word(x) - RATE // 20):]
 
 
 def _counts(d: Any) -> tuple[int, int]:
@@ -53,26 +51,20 @@ def short_words(d: Any, pulse: Any, loop: str, db: float, gain_db: float, tmp: P
             for voice in VOICES:
                 name = f"{text!r}/{voice}"
                 barges, dismissed = _counts(d)
-                play(pulse, "micfeed", question).wait()
-                deadline = time.monotonic() + 6
-                while spk.level_db(30) < -45 and time.monotonic() < deadline:
-                    time.sleep(0.01)
-                if time.monotonic() >= deadline:
+                echo = into_reply(pulse, spk, question, gain_db)
+                if echo is None:
                     out["no_reply"] += 1
-                    control.request(str(d.socket), {"cmd": "new_conversation"})   # a late reply ends here
-                    wait_quiet(spk)
-                    continue
-                time.sleep(0.5)                                   # into the reply
-                echo = active_rms(spk.samples()[spk.at(time.monotonic() - 0.5):]) * 10 ** (gain_db / 20)
-                word = _word(text, voice)
-                word *= echo / max(active_rms(word), 1.0)
-                play(pulse, "micfeed", write_wav(tmp / "word.wav", word)).wait()
-                time.sleep(1.5)                                   # the hold's verdict, and more
-                barges2, dismissed2 = _counts(d)
-                # a word held and dismissed whose resumed reply was then cut by something else is
-                # still a dismissed word: the hold's verdict is counted first
-                key = "dismissed" if dismissed2 > dismissed else "stopped" if barges2 > barges else "unheard"
-                out[key].append(name)
+                else:
+                    word = _word(text, voice)
+                    word *= echo / max(active_rms(word), 1.0)
+                    play(pulse, "micfeed", write_wav(tmp / "word.wav", word)).wait()
+                    time.sleep(1.5)                               # the hold's verdict, and more
+                    barges2, dismissed2 = _counts(d)
+                    # a word held and dismissed whose resumed reply was then cut by something else
+                    # is still a dismissed word: the hold's verdict is counted first
+                    key = "dismissed" if dismissed2 > dismissed else "stopped" if barges2 > barges else "unheard"
+                    out[key].append(name)
+                # the reply (or a late one, or the answer to the word) ends before the next trial
                 control.request(str(d.socket), {"cmd": "new_conversation"})
                 wait_quiet(spk)
     finally:

@@ -16,7 +16,7 @@ def aec_status(pipeline: Any) -> dict[str, Any] | None:
             "energy_in": front.echo_in if front else 0.0, "energy_out": front.echo_out if front else 0.0,
             "failed": getattr(canceller, "failed", None),
             # the microphone is missing: the silence standing in for it is not cancelled
-            "standing_in": bool(getattr(pipeline, "standing_in", False))}
+            "standing_in": pipeline.standing_in}
 
 
 def control_counters(control: Any) -> dict[str, int]:
