@@ -34,4 +34,6 @@ def device_line(part: str, device: Any, problems: dict[str, str]) -> str:
     if device is None or not getattr(device, "rate", 0):
         return "not open yet"
     period = f", {device.period_ms} ms periods" if part == "microphone" and hasattr(device, "period_ms") else ""
+    if getattr(device, "unclocked", False):   # hardware/pacing.py
+        period += "; no clock (faster than real time: not a sound card?), read at real time"
     return f"{getattr(device, 'device_name', part)} at {device.rate} Hz{period}"

@@ -10,6 +10,7 @@ from typing import Any
 
 from .bridge import LoopBridge
 from .interfaces import Gap
+from .pacing import BURST_S, Pacer
 from .portaudio import PortAudioDevice, close_quietly
 
 logger = logging.getLogger(__name__)
@@ -43,12 +44,19 @@ class Microphone(PortAudioDevice):
     error (unplugged), or a new stream that fails or delivers nothing for SETTLE_LIMIT_S,
     ends the reader: not alive, and :func:`hardware.keepopen.keep_open` reopens the device.
     The stream belongs to the reader thread: it closes it on its way out, so :meth:`close`
-    never frees a stream under a read that has not returned (a stalled sound server)."""
+    never frees a stream under a read that has not returned (a stalled sound server).
+
+    The hand-over is bounded: at most ``QUEUED_S`` of audio waits for the event loop; past
+    that the reader waits for the loop (a sound card then overflows, as above: the loop was
+    held up). A source with no clock (ALSA's ``null``, a file) is paced to real time
+    (:mod:`hardware.pacing`), said once in the log and in ``unclocked``."""
 
     SETTLE_POLL_S = 0.005
     #: a stream that has not delivered a period this long after opening is given up (the reader
     #: ends; keep_open opens the device again). PulseAudio's first stream takes ~2 s here.
     SETTLE_LIMIT_S = 5.0
+    #: audio handed to the event loop and not yet taken, at most (then the reader waits)
+    QUEUED_S = 2.0
 
     def __init__(self, device: str, on_audio: Callable[[bytes, int], None], *, bridge: LoopBridge,
                  period_ms: int = 50, preferred_rate: int | None = None, channels: int | None = None) -> None:
@@ -64,6 +72,8 @@ class Microphone(PortAudioDevice):
         self._thread: threading.Thread | None = None
         self.overflows = 0
         self.reopens = 0       # at a new period
+        self.unclocked = False     # delivers faster than real time: paced (hardware/pacing.py)
+        self.loop_behind = 0       # times the reader waited for the event loop to take its audio
 
     def _buffer_ms(self) -> int:
         return self._opening_ms
@@ -71,6 +81,7 @@ class Microphone(PortAudioDevice):
     def open(self) -> None:
         self._opening_ms = self.period_ms
         self._open_stream()
+        self.unclocked = False
         self._thread = threading.Thread(target=self._read_loop, args=(self._stop, self._pa, self._stream,
                                                                       self._opening_ms),
                                         name="microphone", daemon=True)
@@ -78,13 +89,15 @@ class Microphone(PortAudioDevice):
 
     def _read_loop(self, stop: threading.Event, pa: Any, stream: Any, stream_ms: int) -> None:
         gap = Gap.NONE
+        slots = threading.Semaphore(max(4, int(1000 * self.QUEUED_S) // stream_ms))
         try:
             while not stop.is_set():
                 if self.period_ms != stream_ms:       # a new period: hand over the rest, reopen
                     stream_ms = self.period_ms
                     rest = self._rest(stream)
                     if rest and not stop.is_set():
-                        self.bridge.post(self.on_audio, rest, gap)
+                        if not self._hand_over(slots, rest, gap, stop):
+                            return
                         gap = Gap.NONE
                     stream = self._reopen(pa, stream, stream_ms, stop)
                     if stream is None:
@@ -94,6 +107,7 @@ class Microphone(PortAudioDevice):
                 frames = self.rate * stream_ms // 1000
                 if not self._settle(stream, frames, stop):
                     return
+                pacer = self._pacer()
                 while not stop.is_set() and self.period_ms == stream_ms:
                     try:
                         pcm = stream.read(frames, exception_on_overflow=True)
@@ -106,14 +120,48 @@ class Microphone(PortAudioDevice):
                         stream = self._reopen(pa, stream, stream_ms, stop)
                         if stream is None or not self._settle(stream, frames, stop):
                             return
+                        pacer = self._pacer()
                         gap = Gap.OVERFLOW
                         continue
-                    if stop.is_set():
+                    if stop.is_set() or not self._hand_over(slots, pcm, gap, stop):
                         return      # closed meanwhile: this period is no longer anyone's
-                    self.bridge.post(self.on_audio, pcm, gap)
                     gap = Gap.NONE
+                    if not self._paced(pacer, frames, stop):
+                        return
         finally:
             self._release(pa, stream)
+
+    def _hand_over(self, slots: threading.Semaphore, pcm: bytes, gap: Gap, stop: threading.Event) -> bool:
+        """Post a period to the loop once fewer than QUEUED_S wait there (False: closing)."""
+        if not slots.acquire(blocking=False):
+            self.loop_behind += 1
+            while not slots.acquire(timeout=0.1):
+                if stop.is_set():
+                    return False
+        self.bridge.post(self._deliver, slots, pcm, gap)
+        return True
+
+    def _deliver(self, slots: threading.Semaphore, pcm: bytes, gap: Gap) -> None:
+        try:
+            self.on_audio(pcm, gap)
+        finally:
+            slots.release()
+
+    def _pacer(self) -> Pacer:
+        """For a stream that has begun to deliver; a source found unclocked is paced at once."""
+        return Pacer(self.rate, time.monotonic(), burst_s=0.0 if self.unclocked else BURST_S)
+
+    def _paced(self, pacer: Pacer, frames: int, stop: threading.Event) -> bool:
+        """Wait until the next read is due when the source has no clock (False: closing)."""
+        now = time.monotonic()
+        due = pacer.delivered(frames, now)
+        if pacer.unclocked and not self.unclocked:
+            self.unclocked = True
+            logger.warning("microphone %r delivers audio faster than real time (%.1f s of it in %.1f s): it is not "
+                           "a sound card with a clock (ALSA's null device, a file?); it is read at real time from "
+                           "now on. Set [audio] input_device to the microphone (`pivoice devices` lists them)",
+                           self.device_name, pacer.audio_s, now - pacer.start)
+        return due <= now or not stop.wait(due - now)
 
     def _settle(self, stream: Any, frames: int, stop: threading.Event) -> bool:
         """Wait until a whole read is waiting in a stream just opened (see the class); a look
