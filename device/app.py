@@ -40,6 +40,7 @@ from hardware.standin import StandIn
 from . import appstatus, metrics
 from . import config as cfg
 from .audio import build
+from .audio.miclevel import MicLevel
 from .audio.pipeline import AudioPipeline
 from .audio.turns import TurnMode
 from .bus import BusEvent, EventBus
@@ -124,6 +125,7 @@ class App:
         self.speaker: Any = None
         #: digital silence in the microphone's place while it is missing (hardware/standin.py)
         self.stand_in = StandIn(self.pipeline.on_mic, self.pipeline.mic_opened)
+        self.mic_level = MicLevel()   # the real microphone's, for the status
         self.controls.mic_missing = lambda: self.stand_in.active or self.pipeline.frontend is None
         self.device_problems: dict[str, str] = {}
         self.gpio_problem: str | None = None
@@ -208,6 +210,7 @@ class App:
             "metrics": self.metrics.where(),
             "audio_problem": self.audio_problem, "gpio_problem": self.gpio_problem,
             "microphone": appstatus.device_line("microphone", self.mic, self.device_problems),
+            "mic_level": self.mic_level.status(time.monotonic()),
             "speaker": appstatus.device_line("speaker", self.speaker, self.device_problems),
             "config": self.config.source,
             "api_key": ("short-lived secrets from the token server" if self.config.realtime.token_url else
@@ -314,7 +317,7 @@ class App:
         try:
             if self.config.realtime.simulator:
                 await self._start_simulator()
-            self.mic = self.hardware.microphone(self.stand_in.real, bridge)
+            self.mic = self.hardware.microphone(self.mic_level.tap(self.stand_in.real), bridge)
             self.speaker = self.hardware.speaker(self.pipeline.read)
             self.pipeline.wake_speaker = getattr(self.speaker, "wake", self.pipeline.wake_speaker)
             self.pipeline.set_mic_period = self.mic.set_period

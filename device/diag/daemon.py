@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import control
+from ..audio import miclevel
 from ..redact import scrub, scrub_url
 
 EXIT_NOT_RUNNING = 3
@@ -52,6 +53,7 @@ def render_status(s: dict[str, Any]) -> str:
         ("endpoint", f"{s.get('endpoint')} model {s.get('model')} ({s.get('dialect')})"),
         ("turn mode", s.get("turn_mode")),
         ("audio", f"microphone {s.get('microphone')}; speaker {s.get('speaker')}"),
+        ("mic level", miclevel.describe(s["mic_level"]) if "mic_level" in s else "-"),
         ("echo", _echo_line(s.get("echo_canceller"))),
         ("counters", f"turns {s.get('turns')}, replies {s.get('replies')}, reconnects {s.get('reconnects')}, "
                      f"rotations {s.get('rotations')}, underruns {s.get('underruns')}, overflows {s.get('overflows')}, "

@@ -149,7 +149,8 @@ async def device_factory(simulator_factory, live_simulator_factory, tmp_path):
                     tools: list | None = None, key: Callable[[], str] | str = "test-key", speed: float = 1.0,
                     manager: Options | None = None, notifier=None, wait_ready: bool = True,
                     mic_present: bool = True, speaker_present: bool = True, device_token: str = "",
-                    metrics: str = "", wake: dict | None = None, audio: dict | None = None) -> Device:
+                    metrics: str = "", wake: dict | None = None, audio: dict | None = None,
+                    mic_noise_dbfs: float | None = -70.0) -> Device:
         if api == "live":
             sim = await live_simulator_factory(**(sim_options or {}))
             realtime = {"api": "live", "model": "gpt-live-1", **(realtime or {})}
@@ -169,7 +170,8 @@ async def device_factory(simulator_factory, live_simulator_factory, tmp_path):
         leds = SimLeds()
         pins = MockFactory(pin_class=MockPWMPin)
         hardware = Hardware(
-            microphone=lambda on_audio, bridge: SimMicrophone(on_audio, rate=16000, speed=speed, present=mic_present),
+            microphone=lambda on_audio, bridge: SimMicrophone(on_audio, rate=16000, speed=speed, present=mic_present,
+                                                              noise_dbfs=mic_noise_dbfs),
             speaker=lambda read: SimSpeaker(read, speed=speed, present=speaker_present),
             gpio=lambda: (leds, pins, None))
         api_key = key if callable(key) else (lambda: key)
