@@ -46,10 +46,13 @@ class Microphone(PortAudioDevice):
     The stream belongs to the reader thread: it closes it on its way out, so :meth:`close`
     never frees a stream under a read that has not returned (a stalled sound server).
 
-    The hand-over is bounded: at most ``QUEUED_S`` of audio waits for the event loop; past
-    that the reader waits for the loop (a sound card then overflows, as above: the loop was
-    held up). A source with no clock (ALSA's ``null``, a file) is paced to real time
-    (:mod:`hardware.pacing`), said once in the log and in ``unclocked``."""
+    The hand-over is bounded: about ``QUEUED_S`` of audio waits for the event loop; past that
+    the reader waits for the loop (the sound server's buffer or the card's holds the rest; past
+    that, an overflow as above: the loop was held up). A source with no clock (ALSA's ``null``,
+    the file plugin) is paced to real time (:mod:`hardware.pacing`, its clock from the moment
+    the stream was opened: what a card captured while the reader was held up can never count
+    against it), said in the log once each time the microphone is opened, and in
+    ``unclocked``."""
 
     SETTLE_POLL_S = 0.005
     #: a stream that has not delivered a period this long after opening is given up (the reader
@@ -73,6 +76,7 @@ class Microphone(PortAudioDevice):
         self.overflows = 0
         self.reopens = 0       # at a new period
         self.unclocked = False     # delivers faster than real time: paced (hardware/pacing.py)
+        self._opened_at = 0.0      # when the stream being read was opened (the reader's)
         self.loop_behind = 0       # times the reader waited for the event loop to take its audio
 
     def _buffer_ms(self) -> int:
@@ -80,6 +84,7 @@ class Microphone(PortAudioDevice):
 
     def open(self) -> None:
         self._opening_ms = self.period_ms
+        self._opened_at = time.monotonic()   # the pacer's clock starts here (hardware/pacing.py)
         self._open_stream()
         self.unclocked = False
         self._thread = threading.Thread(target=self._read_loop, args=(self._stop, self._pa, self._stream,
@@ -89,7 +94,7 @@ class Microphone(PortAudioDevice):
 
     def _read_loop(self, stop: threading.Event, pa: Any, stream: Any, stream_ms: int) -> None:
         gap = Gap.NONE
-        slots = threading.Semaphore(max(4, int(1000 * self.QUEUED_S) // stream_ms))
+        slots = self._slots(stream_ms)
         try:
             while not stop.is_set():
                 if self.period_ms != stream_ms:       # a new period: hand over the rest, reopen
@@ -102,6 +107,7 @@ class Microphone(PortAudioDevice):
                     stream = self._reopen(pa, stream, stream_ms, stop)
                     if stream is None:
                         return
+                    slots = self._slots(stream_ms)    # what is in flight frees the old one's
                     self.reopens += 1
                     gap = gap or Gap.REOPEN           # an overflow not yet reported stays one
                 frames = self.rate * stream_ms // 1000
@@ -147,9 +153,12 @@ class Microphone(PortAudioDevice):
         finally:
             slots.release()
 
+    def _slots(self, period_ms: int) -> threading.Semaphore:
+        return threading.Semaphore(max(4, int(1000 * self.QUEUED_S) // period_ms))
+
     def _pacer(self) -> Pacer:
-        """For a stream that has begun to deliver; a source found unclocked is paced at once."""
-        return Pacer(self.rate, time.monotonic(), burst_s=0.0 if self.unclocked else BURST_S)
+        """For the stream last opened; a source found unclocked is paced from its first read."""
+        return Pacer(self.rate, self._opened_at, burst_s=0.0 if self.unclocked else BURST_S)
 
     def _paced(self, pacer: Pacer, frames: int, stop: threading.Event) -> bool:
         """Wait until the next read is due when the source has no clock (False: closing)."""
@@ -203,12 +212,13 @@ class Microphone(PortAudioDevice):
         if stop.is_set():
             return None
         try:
+            opened = time.monotonic()
             stream = pa.open(frames_per_buffer=self.rate * period_ms // 1000, **self._stream_args)
         except OSError as exc:   # unplugged meanwhile: not alive; keep_open reopens it
             logger.error("microphone reopen at %d ms periods failed: %s", period_ms, exc)
             return None
         if self._stop is stop:     # still this reader's microphone (not closed meanwhile)
-            self._stream = stream
+            self._stream, self._opened_at = stream, opened
         return stream
 
     def _overflowed(self) -> None:

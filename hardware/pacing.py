@@ -6,11 +6,13 @@ audio (measured here with ``null`` as ALSA's default: 2.5 GB resident and 150 % 
 12 s, and the Realtime session never opened). :class:`Pacer` tells the two apart and paces the
 second to real time.
 
-The rule, per stream (a reopen starts it again): the audio delivered may run ahead of the wall
-clock by ``burst_s`` (what a card's buffer holds after the reader was held up: well under a
-second) and grow ``slack`` times as fast (a card's crystal is off by < 0.1 %). A source past
-that is not clocked: from then on the reader waits before each read until the audio it has
-delivered since is due in real time, so the source acts as a microphone of its rate.
+The rule, per stream, its clock from the moment the stream was opened (a reopen starts it
+again): the audio read from it may come to at most ``burst_s`` plus ``slack`` times the time
+since. A card cannot deliver more than it captured since it was opened, however long the
+reader was held up before reading it (the sound server buffers meanwhile), and its crystal is
+off by < 0.1 %; so a source past that bound has no clock. From then on the reader waits before
+each read until the audio it has read since is due in real time, so the source acts as a
+microphone of its rate.
 
 Pure: the times are arguments.
 """

@@ -42,7 +42,8 @@ class Device:
         turn = None if self.mode is not TurnMode.SERVER_VAD else TurnDetection(silence_duration_ms=500)
         settings = SessionSettings(turn_detection=turn, noise_reduction=None)
         self.pipeline = AudioPipeline(TurnTaker(self.mode), prebuffer_ms=80, post=bridge.post)
-        # The file plugin delivers the whole recording at once: let the uplink queue hold it.
+        # The file plugin delivers the recording's first 3 s at once (then it is paced, having no
+        # clock: hardware/pacing.py): let the uplink queue hold it.
         self.conversation = RealtimeConversation(server_interrupts=self.mode is TurnMode.SERVER_VAD,
                                                  max_queue_ms=60000)
         self.manager = SessionManager(
@@ -72,7 +73,7 @@ class Device:
 
     def _on_mic(self, pcm, overflowed):
         if self.mic_limit is not None and self.captured >= self.mic_limit:
-            return  # the file plugin is not paced: stop at the end of the recording
+            return  # the file plugin goes on past the recording (null's samples): stop at its end
         self.captured += len(pcm)
         self.pipeline.on_mic(pcm, overflowed)
 

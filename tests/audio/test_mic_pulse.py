@@ -129,3 +129,35 @@ async def test_a_stream_that_never_delivers_ends_the_reader_so_the_device_is_reo
         assert len(got) >= 3 and mic.alive
     finally:
         mic.close()
+
+
+async def test_a_card_read_seconds_after_its_stream_opened_is_not_taken_for_one_without_a_clock(pulse, caplog):
+    """The reader held up 4 s between reopening the stream (a new period) and reading it: the
+    sound server buffers what the card captured meanwhile, and the reader then reads it back to
+    back. That is more than 3 s of audio at once, yet no more than the card captured since the
+    stream opened: it is not paced (hardware/pacing.py), and nothing is left waiting."""
+    got: list[tuple[bytes, bool]] = []
+    mic = Microphone("default", lambda pcm, over: got.append((pcm, over)), bridge=LoopBridge(),
+                     period_ms=50, preferred_rate=PULSE_RATE, channels=1)
+    settle, calls = mic._settle, []
+
+    def late(stream, frames, stop):
+        calls.append(stream)
+        if len(calls) == 2:
+            stop.wait(4.0)        # the reopen's first read comes 4 s late (a stalled process)
+        return settle(stream, frames, stop)
+
+    mic._settle = late
+    mic.open()
+    try:
+        await _until(lambda: len(got) >= 3)
+        mic.set_period(100)
+        await _until(lambda: len(calls) == 2, tries=3000)
+        count = len(got)
+        await _until(lambda: len(got) >= count + 50, tries=3000)   # the 4 s, and 1 s more
+        assert len(got) >= count + 50 and mic.reopens == 1 and mic.overflows == 0
+        assert not mic.unclocked
+        assert mic._stream.get_read_available() < PULSE_RATE // 10   # caught up: not held back
+    finally:
+        mic.close()
+    assert not [r for r in caplog.records if "faster than real time" in r.getMessage()]

@@ -40,6 +40,19 @@ def test_a_clocked_source_is_never_held_back():
     assert not pacer.unclocked
 
 
+def test_a_card_read_late_after_it_was_opened_is_never_held_back():
+    """The reader held up 4 s between opening the stream and its first read (swap, a stalled
+    process): the sound server buffered the 4 s, which are then read back to back."""
+    pacer = Pacer(48000, start=50.0)          # opened at 50.0
+    now = 54.05
+    for _ in range(81):                       # 4.05 s waiting, read at once
+        assert pacer.delivered(2400, now) <= now
+    for i in range(1, 200):
+        now = 54.05 + i * 0.05
+        assert pacer.delivered(2400, now) <= now
+    assert not pacer.unclocked
+
+
 def test_a_source_without_a_clock_is_paced_to_real_time_after_its_burst():
     pacer = Pacer(16000, start=10.0)
     due = [pacer.delivered(800, 10.0) for _ in range(80)]   # 4 s read at once
@@ -126,7 +139,7 @@ async def test_a_microphone_without_a_clock_is_read_at_real_time_and_says_so(tmp
     assert np.array_equal(samples, np.arange(len(samples)) % 65536)
 
 
-def test_a_daemon_whose_microphone_is_alsas_null_plugin_connects_and_says_why_it_hears_nothing(tmp_path):
+def test_a_daemon_whose_microphone_is_alsas_null_plugin_connects_and_says_what_is_wrong(tmp_path):
     """`pivoice run` with a microphone that is ALSA's null plugin under a `plug` (an
     /etc/asound.conf that silences a missing card so; ALSA's `null` as the default is the same)."""
     root = Path(__file__).parents[2]
