@@ -90,6 +90,14 @@ STATUS_GAUGES = {
     "billed_s": ("live_billed_seconds", "GPT-Live connected seconds the server counted (billed), since start"),
 }
 
+#: mic_level key (device/audio/miclevel.py) -> (gauge name, help); absent when None
+MIC_LEVEL_GAUGES = {
+    "loudest_dbfs": ("microphone_loudest_dbfs", "The loudest capture period of the last 10-20 s (RMS, dBFS)"),
+    "quietest_dbfs": ("microphone_quietest_dbfs", "The quietest capture period of the last 10-20 s (RMS, dBFS)"),
+    "no_signal_for_s": ("microphone_no_signal_seconds", "How long the microphone has delivered no signal (every "
+                        "sample within 3 of 0); 60 and more: a capture switch or volume at 0?"),
+}
+
 
 @dataclass
 class _Mark:
@@ -169,6 +177,10 @@ class _StatusCollector:
         for key, (name, doc) in STATUS_GAUGES.items():
             if isinstance(status.get(key), (int, float)):
                 yield GaugeMetricFamily(f"pivoice_{name}", doc, value=status[key])
+        level = status.get("mic_level") or {}
+        for key, (name, doc) in MIC_LEVEL_GAUGES.items():
+            if isinstance(level.get(key), (int, float)):
+                yield GaugeMetricFamily(f"pivoice_{name}", doc, value=level[key])
         yield StateSetMetricFamily("pivoice_state", "The device state people see on the LEDs",
                                    value={str(s): str(s) == status.get("state") for s in DeviceState})
         yield StateSetMetricFamily("pivoice_link", "The Realtime link",

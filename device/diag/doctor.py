@@ -247,9 +247,25 @@ def check_service(socket_path: str) -> list[Check]:
         checks.append(Check("daemon", "WARN" if bad else "PASS",
                             f"state {status['state']}, connection {status.get('link')}" + last,
                             "pivoice status; pivoice logs" if bad else ""))
+        if isinstance(status.get("mic_level"), dict):
+            checks.append(_mic_level(status["mic_level"]))
     except control.DaemonUnreachable as exc:
         checks.append(Check("daemon", "WARN", str(exc).split(";")[0], "sudo systemctl start pivoice"))
     return checks
+
+
+def _mic_level(level: dict[str, Any]) -> Check:
+    """What the running daemon's microphone hears (device/audio/miclevel.py)."""
+    from ..audio import miclevel
+
+    text = miclevel.describe(level)
+    if (level.get("no_signal_for_s") or 0) >= miclevel.SILENT_WARN_S:
+        return Check("mic level", "WARN", text.split(". ")[0],
+                     "alsamixer (F4: capture; the card's capture switch and volume), or [audio] input_device; "
+                     "`pivoice mic-test` with the daemon stopped")
+    if not level.get("periods"):
+        return Check("mic level", "SKIP", text + " (missing or not open yet: see the daemon's status)")
+    return Check("mic level", "PASS", text)
 
 
 def check_metrics(config: cfg.Config) -> Check:

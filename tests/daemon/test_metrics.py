@@ -93,6 +93,10 @@ async def test_counters_and_latencies_follow_turns_a_barge_in_a_rotation_and_a_d
     await device.spoken_reply(n)
     after_turns = await scrape(app)
     assert after_turns.value("pivoice_turns_total") == 1        # the typed one is not audio
+    # the microphone's level: the spoken question was loud, the simulated room is -70 dBFS of noise
+    # (the clip's padding is digital silence: the quietest may be none)
+    assert after_turns.value("pivoice_microphone_loudest_dbfs") > -40
+    assert after_turns.value("pivoice_microphone_no_signal_seconds") >= 0
     assert after_turns.value("pivoice_replies_total") >= 2
     assert after_turns.value("pivoice_turn_latency_seconds_count") == 2
     assert after_turns.value("pivoice_response_latency_seconds_count") == 2
