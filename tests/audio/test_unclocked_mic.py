@@ -164,6 +164,10 @@ def test_a_daemon_whose_microphone_is_alsas_null_plugin_connects_and_says_what_i
             asked = subprocess.run([*pivoice, "status", "--json", "--config", str(config)], cwd=root, env=env,
                                    capture_output=True, text=True, timeout=30)
             status = json.loads(asked.stdout) if asked.returncode == 0 else {}
+        doctor = subprocess.run([*pivoice, "doctor", "--json", "--config", str(config)], cwd=root, env=env,
+                                capture_output=True, text=True, timeout=120)
+        clock = [c for c in json.loads(doctor.stdout)["checks"] if c["name"] == "microphone clock"]
+        assert len(clock) == 1 and clock[0]["result"] == "WARN" and "input_device" in clock[0]["fix"], doctor.stdout
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
