@@ -211,6 +211,7 @@ class App:
             "audio_problem": self.audio_problem, "gpio_problem": self.gpio_problem,
             "microphone": appstatus.device_line("microphone", self.mic, self.device_problems),
             "mic_level": self.mic_level.status(time.monotonic()),
+            "microphone_unclocked": bool(getattr(self.mic, "unclocked", False)),   # hardware/pacing.py
             "speaker": appstatus.device_line("speaker", self.speaker, self.device_problems),
             "config": self.config.source,
             "api_key": ("short-lived secrets from the token server" if self.config.realtime.token_url else

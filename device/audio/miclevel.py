@@ -33,6 +33,8 @@ SILENT_WARN_S = 60.0
 NO_SIGNAL_PEAK = 4
 #: a pause in delivery longer than this is a gap: the time of no signal counts again from 0
 GAP_S = 1.0
+#: what device.audio.vad.level_db gives digital silence (RMS floored at 1e-9)
+SILENCE_DB = -180.0
 SILENT_CAUSES = ("A capture switch or volume at 0 (alsamixer, or `amixer` on the card)? The wrong channel of a "
                  "card with several? A microphone with a noise gate of its own, in a quiet room?")
 
@@ -40,7 +42,7 @@ SILENT_CAUSES = ("A capture switch or volume at 0 (alsamixer, or `amixer` on the
 @dataclass
 class _Window:
     start: float
-    loudest: float = -math.inf
+    loudest: float = SILENCE_DB
     quietest: float = math.inf
     periods: int = 0
 
@@ -64,17 +66,17 @@ class MicLevel:
         audio before it was lost (an overflow, a reopen)."""
         import numpy as np  # here, not at the top: see the module's docstring
 
+        from .vad import level_db
+
         samples = np.frombuffer(pcm, "<i2", count=len(pcm) // 2)
         if not samples.size:
             return
         if gap or self.last_at is None or now - self.last_at > GAP_S:
             self.silent_since = None
         self.last_at = now
-        wide = samples.astype(np.float32)
-        energy = float(np.dot(wide, wide)) / samples.size
         if self._now is None or now - self._now.start >= self.window_s:
             self._before, self._now = self._now, _Window(now)
-        self._now.add(10 * math.log10(energy / 32768.0 ** 2) if energy else -math.inf)
+        self._now.add(level_db(samples.data))
         if int(samples.max()) >= NO_SIGNAL_PEAK or int(samples.min()) <= -NO_SIGNAL_PEAK:
             self.silent_since = None
         elif self.silent_since is None:
@@ -104,8 +106,8 @@ class MicLevel:
                     "last_s_ago": last}
         loudest, quietest = max(w.loudest for w in windows), min(w.quietest for w in windows)
         return {"periods": sum(w.periods for w in windows), "over_s": round(now - windows[0].start, 1),
-                "loudest_dbfs": round(loudest, 1) if loudest > -math.inf else None,
-                "quietest_dbfs": round(quietest, 1) if quietest > -math.inf else None,
+                "loudest_dbfs": round(loudest, 1) if loudest > SILENCE_DB else None,
+                "quietest_dbfs": round(quietest, 1) if quietest > SILENCE_DB else None,
                 "no_signal_for_s": round(now - self.silent_since, 1) if self.silent_since is not None else 0.0,
                 "last_s_ago": last}
 

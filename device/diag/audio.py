@@ -22,6 +22,7 @@ from hardware.bridge import LoopBridge
 from hardware.presets import preset
 
 from ..audio.frontend import FrontEnd
+from ..audio.miclevel import NO_SIGNAL_PEAK
 from ..audio.vad import WebRtcVad
 from ..config import Config
 from ..errors import AudioDeviceError
@@ -220,7 +221,7 @@ def mic_test(config: Config, *, seconds: float, device: str | None, save: str | 
             wav.setframerate(16000)
             wav.writeframes(bytes(recorded))
         result["saved"] = save
-    silent = total.peak < 4  # below -78 dBFS: nothing reaches the device
+    silent = total.peak < NO_SIGNAL_PEAK  # below -78 dBFS: nothing reaches the device
     verdict = "no signal: check the microphone, its cable and the capture volume (alsamixer)" if silent else \
         "clipping: lower the capture gain (alsamixer)" if total.clipped > total.samples * 0.001 else "ok"
     result["verdict"] = verdict

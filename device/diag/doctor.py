@@ -249,7 +249,7 @@ def check_service(socket_path: str) -> list[Check]:
                             "pivoice status; pivoice logs" if bad else ""))
         if isinstance(status.get("mic_level"), dict):
             checks.append(_mic_level(status["mic_level"]))
-        if "no clock" in str(status.get("microphone", "")):    # hardware/pacing.py
+        if status.get("microphone_unclocked"):    # hardware/pacing.py
             checks.append(Check("microphone clock", "WARN", "the daemon's microphone delivers audio faster than real "
                                 "time: it is not a sound card with a clock (ALSA's null device, a file?); it is "
                                 "read at real time", "set [audio] input_device to the microphone; `pivoice devices` "
